@@ -1,0 +1,193 @@
+//! The AEAD stage: the only file that names a cipher type.
+//!
+//! Three algorithms, chosen per key (never by the input):
+//! - **XAES-256-GCM** (C2SP): AES-256-GCM under a key derived per 192-bit nonce. Random nonces
+//!   are safe for ~2^80 messages per key and it runs on AES-NI: the default.
+//! - **XChaCha20-Poly1305**: 192-bit nonces, no AES hardware needed, slower here.
+//! - **AES-256-GCM**: fastest, but random 96-bit nonces limit a key to 2^32 seals.
+
+use aes::Aes256;
+use aes::cipher::{BlockCipherEncrypt, KeyInit};
+use aes_gcm::Aes256Gcm;
+use aes_gcm::aead::AeadInOut;
+use chacha20poly1305::XChaCha20Poly1305;
+use zeroize::Zeroizing;
+
+use crate::keyring::Algorithm;
+
+/// Length of the authentication tag every algorithm appends.
+pub(crate) const TAG_LEN: usize = 16;
+
+/// A cipher keyed once, when the keyring is loaded, so sealing pays no key schedule.
+pub(crate) enum Cipher {
+    Xaes(XaesKey),
+    XChaCha(Box<XChaCha20Poly1305>),
+    Aes(Box<Aes256Gcm>),
+}
+
+/// The AEAD rejected the input: wrong key, tampered bytes or a malformed nonce.
+/// Deliberately opaque, like `aead::Error`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct OpenError;
+
+impl Cipher {
+    /// Keys the cipher for `algorithm` with a 256-bit secret.
+    pub(crate) fn new(algorithm: Algorithm, secret: &[u8; 32]) -> Self {
+        match algorithm {
+            Algorithm::Xaes256Gcm => Cipher::Xaes(XaesKey::new(secret)),
+            Algorithm::XChaCha20Poly1305 => {
+                Cipher::XChaCha(Box::new(XChaCha20Poly1305::new(&(*secret).into())))
+            }
+            Algorithm::Aes256Gcm => Cipher::Aes(Box::new(Aes256Gcm::new(&(*secret).into()))),
+        }
+    }
+
+    /// Encrypts `buf` in place and appends the tag. `nonce` has the algorithm's nonce length.
+    pub(crate) fn seal(&self, nonce: &[u8], aad: &[u8], buf: &mut Vec<u8>) -> Result<(), OpenError> {
+        let tag = match self {
+            Cipher::Xaes(key) => {
+                let (gcm, inner_nonce) = key.derive(nonce)?;
+                gcm.encrypt_inout_detached(&inner_nonce.into(), aad, buf.as_mut_slice().into())
+            }
+            Cipher::XChaCha(c) => {
+                let nonce = nonce.try_into().map_err(|_| OpenError)?;
+                c.encrypt_inout_detached(nonce, aad, buf.as_mut_slice().into())
+            }
+            Cipher::Aes(c) => {
+                let nonce = nonce.try_into().map_err(|_| OpenError)?;
+                c.encrypt_inout_detached(nonce, aad, buf.as_mut_slice().into())
+            }
+        }
+        .map_err(|_| OpenError)?;
+        buf.extend_from_slice(tag.as_slice());
+        Ok(())
+    }
+
+    /// Verifies the trailing tag of `buf` and decrypts in place; on success `buf` holds the
+    /// plaintext. The tag is checked (in constant time) before any plaintext is released.
+    pub(crate) fn open(&self, nonce: &[u8], aad: &[u8], buf: &mut Vec<u8>) -> Result<(), OpenError> {
+        let body_len = buf.len().checked_sub(TAG_LEN).ok_or(OpenError)?;
+        let (body, tag) = buf.split_at_mut(body_len);
+        let tag: [u8; TAG_LEN] = (&*tag).try_into().map_err(|_| OpenError)?;
+        match self {
+            Cipher::Xaes(key) => {
+                let (gcm, inner_nonce) = key.derive(nonce)?;
+                gcm.decrypt_inout_detached(&inner_nonce.into(), aad, body.into(), &tag.into())
+            }
+            Cipher::XChaCha(c) => {
+                let nonce = nonce.try_into().map_err(|_| OpenError)?;
+                c.decrypt_inout_detached(nonce, aad, body.into(), &tag.into())
+            }
+            Cipher::Aes(c) => {
+                let nonce = nonce.try_into().map_err(|_| OpenError)?;
+                c.decrypt_inout_detached(nonce, aad, body.into(), &tag.into())
+            }
+        }
+        .map_err(|_| OpenError)?;
+        buf.truncate(body_len);
+        Ok(())
+    }
+}
+
+/// Nonce length in bytes for each algorithm.
+pub(crate) const fn nonce_len(algorithm: Algorithm) -> usize {
+    match algorithm {
+        Algorithm::Xaes256Gcm | Algorithm::XChaCha20Poly1305 => 24,
+        Algorithm::Aes256Gcm => 12,
+    }
+}
+
+/// XAES-256-GCM key state: the AES-256 block cipher and the CMAC subkey K1, both computed
+/// once per key. Each message derives its own AES-256-GCM key from the first half of its nonce
+/// (C2SP XAES-256-GCM, section "Algorithm").
+pub(crate) struct XaesKey {
+    block: Aes256,
+    k1: Zeroizing<[u8; 16]>,
+}
+
+impl XaesKey {
+    fn new(secret: &[u8; 32]) -> Self {
+        let block = Aes256::new(&(*secret).into());
+        let mut l = [0u8; 16].into();
+        block.encrypt_block(&mut l);
+        let l: [u8; 16] = l.into();
+        // K1 = L << 1, xor 0x87 into the last byte when the top bit of L was set.
+        let mut k1 = Zeroizing::new((u128::from_be_bytes(l) << 1).to_be_bytes());
+        if l[0] & 0x80 != 0 {
+            k1[15] ^= 0x87;
+        }
+        Self { block, k1 }
+    }
+
+    /// Derives the per-message AES-256-GCM cipher and its 96-bit nonce from a 192-bit nonce.
+    fn derive(&self, nonce: &[u8]) -> Result<(Aes256Gcm, [u8; 12]), OpenError> {
+        let nonce: &[u8; 24] = nonce.try_into().map_err(|_| OpenError)?;
+        let (salt, inner) = nonce.split_at(12);
+        let mut m1 = [0u8; 16];
+        m1[..4].copy_from_slice(&[0x00, 0x01, b'X', 0x00]);
+        m1[4..].copy_from_slice(salt);
+        let mut m2 = m1;
+        m2[1] = 0x02;
+        let mut derived = Zeroizing::new([0u8; 32]);
+        for (half, mut block) in derived.chunks_exact_mut(16).zip([m1, m2]) {
+            for (b, k) in block.iter_mut().zip(self.k1.iter()) {
+                *b ^= k;
+            }
+            let mut b = block.into();
+            self.block.encrypt_block(&mut b);
+            half.copy_from_slice(b.as_slice());
+        }
+        let inner: [u8; 12] = inner.try_into().map_err(|_| OpenError)?;
+        Ok((Aes256Gcm::new(&(*derived).into()), inner))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hex(bytes: &[u8]) -> String {
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// The two vectors published with the C2SP XAES-256-GCM specification.
+    #[test]
+    fn xaes_c2sp_vectors() {
+        let nonce = b"ABCDEFGHIJKLMNOPQRSTUVWX";
+        for (key, aad, expected) in [
+            ([1u8; 32], &b""[..], "ce546ef63c9cc60765923609b33a9a1974e96e52daf2fcf7075e2271"),
+            (
+                [3u8; 32],
+                &b"c2sp.org/XAES-256-GCM"[..],
+                "986ec1832593df5443a179437fd083bf3fdb41abd740a21f71eb769d",
+            ),
+        ] {
+            let cipher = Cipher::new(Algorithm::Xaes256Gcm, &key);
+            let mut buf = b"XAES-256-GCM".to_vec();
+            cipher.seal(nonce, aad, &mut buf).unwrap();
+            assert_eq!(hex(&buf), expected);
+            cipher.open(nonce, aad, &mut buf).unwrap();
+            assert_eq!(buf, b"XAES-256-GCM");
+        }
+    }
+
+    #[test]
+    fn every_algorithm_round_trips_and_rejects_tampering() {
+        for alg in [Algorithm::Xaes256Gcm, Algorithm::XChaCha20Poly1305, Algorithm::Aes256Gcm] {
+            let cipher = Cipher::new(alg, &[7; 32]);
+            let nonce = vec![9u8; nonce_len(alg)];
+            let mut buf = b"hello".to_vec();
+            cipher.seal(&nonce, b"aad", &mut buf).unwrap();
+            assert_eq!(buf.len(), 5 + TAG_LEN);
+            let sealed = buf.clone();
+            cipher.open(&nonce, b"aad", &mut buf).unwrap();
+            assert_eq!(buf, b"hello");
+            let mut wrong_aad = sealed.clone();
+            assert_eq!(cipher.open(&nonce, b"aae", &mut wrong_aad), Err(OpenError));
+            let mut short = sealed[..TAG_LEN - 1].to_vec();
+            assert_eq!(cipher.open(&nonce, b"aad", &mut short), Err(OpenError));
+            let mut bad_nonce = sealed.clone();
+            assert_eq!(cipher.open(&nonce[1..], b"aad", &mut bad_nonce), Err(OpenError));
+        }
+    }
+}

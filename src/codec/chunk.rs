@@ -1,0 +1,415 @@
+//! The chunk stage: one armored envelope ⇄ several cookies `<name>`, `<name>.1`, `<name>.2` …
+//!
+//! The first cookie's value starts with the chunk count: `<count>.<armor>`. Names keep the
+//! base name's `__Host-`/`__Secure-` prefix. On the request side every bound is checked
+//! before anything is allocated: the count (1–[`MAX_CHUNKS`], canonical digits), each
+//! chunk's length, the number of our cookies, the total length, and the number of candidate
+//! sets that duplicates can form.
+
+use crate::codec::armor::is_armor_byte;
+use crate::error::{ChunkError, DecodeError, EncodeError};
+
+/// The most chunks a session may span: far below the 180 cookies a site may hold per domain.
+pub const MAX_CHUNKS: usize = 32;
+/// Chromium and Firefox drop a cookie whose name and value together exceed this.
+pub const MAX_NAME_VALUE: usize = 4096;
+/// How many cookies of the same chunk name are kept (host-only and parent-domain copies,
+/// HTTP/2 split headers). More are ignored.
+const MAX_DUPLICATES: usize = 4;
+/// How many cookies that look like ours are looked at before the request is refused.
+const MAX_OUR_COOKIES: usize = 2 * MAX_CHUNKS;
+
+/// Which chunk indices a request carried (bit `i` for chunk `i`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ChunkSet(pub(crate) u32);
+
+impl ChunkSet {
+    /// Whether no chunk was present.
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// Number of chunk names present.
+    pub fn len(self) -> usize {
+        self.0.count_ones() as usize
+    }
+
+    pub(crate) fn insert(&mut self, index: usize) {
+        self.0 |= 1 << index;
+    }
+
+    /// Present indices at or above `from`, ascending.
+    pub(crate) fn indices_from(self, from: usize) -> impl Iterator<Item = usize> {
+        (from..MAX_CHUNKS).filter(move |i| self.0 & (1 << i) != 0)
+    }
+}
+
+/// The chunk names of one base name, computed once.
+#[derive(Debug, Clone)]
+pub(crate) struct Names {
+    names: Vec<String>,
+}
+
+impl Names {
+    pub(crate) fn new(base: &str) -> Self {
+        let names = (0..MAX_CHUNKS)
+            .map(|i| if i == 0 { base.to_owned() } else { format!("{base}.{i}") })
+            .collect();
+        Names { names }
+    }
+
+    pub(crate) fn base(&self) -> &str {
+        &self.names[0]
+    }
+
+    /// Name of chunk `i` (`i < MAX_CHUNKS`).
+    pub(crate) fn get(&self, i: usize) -> &str {
+        self.names.get(i).map_or("", String::as_str)
+    }
+
+    /// The chunk index a cookie name denotes, if it is exactly one of ours.
+    pub(crate) fn index_of(&self, name: &[u8]) -> Option<usize> {
+        let base = self.base().as_bytes();
+        let rest = name.strip_prefix(base)?;
+        match rest {
+            [] => Some(0),
+            [b'.', digits @ ..] => parse_index(digits).filter(|&i| i > 0 && i < MAX_CHUNKS),
+            _ => None,
+        }
+    }
+}
+
+/// How an armored envelope of a given length will be cut.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Plan {
+    /// Armored characters carried by each chunk, in order.
+    pub(crate) sizes: Vec<usize>,
+}
+
+impl Plan {
+    pub(crate) fn count(&self) -> usize {
+        self.sizes.len()
+    }
+}
+
+/// Chooses the fewest chunks that carry `armored_len` characters with every `Set-Cookie`
+/// line (`name=value` + `attrs_len` bytes of rendered attributes) within `line_budget` and
+/// every name+value within 4096, then checks the `Cookie` header they make against
+/// `total_budget`.
+pub(crate) fn plan(
+    names: &Names,
+    armored_len: usize,
+    attrs_len: usize,
+    line_budget: usize,
+    total_budget: usize,
+) -> Result<Plan, EncodeError> {
+    let capacity = |i: usize| {
+        let name = names.get(i).len();
+        let by_line = line_budget.saturating_sub(name + 1 + attrs_len);
+        let by_browser = MAX_NAME_VALUE.saturating_sub(name);
+        by_line.min(by_browser)
+    };
+    for count in 1..=MAX_CHUNKS {
+        let prefix = count_prefix_len(count);
+        let room: usize = (0..count).map(capacity).sum::<usize>().saturating_sub(prefix);
+        if room < armored_len {
+            continue;
+        }
+        let mut left = armored_len;
+        let mut sizes = Vec::with_capacity(count);
+        for i in 0..count {
+            let cap = if i == 0 { capacity(0).saturating_sub(prefix) } else { capacity(i) };
+            let take = cap.min(left);
+            sizes.push(take);
+            left -= take;
+        }
+        if sizes.iter().skip(1).any(|&s| s == 0) {
+            // An empty trailing chunk means capacity(0) could not hold the prefix.
+            break;
+        }
+        let needed = header_len(names, &sizes);
+        if needed > total_budget {
+            return Err(EncodeError::TooLarge { needed, budget: total_budget });
+        }
+        return Ok(Plan { sizes });
+    }
+    let needed = armored_len + count_prefix_len(MAX_CHUNKS) + names.base().len() + 1;
+    Err(EncodeError::TooLarge { needed: needed.max(total_budget.saturating_add(1)), budget: total_budget })
+}
+
+/// Cuts `armored` by `plan`, returning `(name, value)` per chunk.
+pub(crate) fn split<'n>(names: &'n Names, armored: &str, plan: &Plan) -> Vec<(&'n str, String)> {
+    let mut out = Vec::with_capacity(plan.count());
+    let mut rest = armored;
+    for (i, &size) in plan.sizes.iter().enumerate() {
+        let (piece, tail) = rest.split_at(size.min(rest.len()));
+        rest = tail;
+        let value = if i == 0 {
+            let mut v = String::with_capacity(size + 3);
+            v.push_str(&plan.count().to_string());
+            v.push('.');
+            v.push_str(piece);
+            v
+        } else {
+            piece.to_owned()
+        };
+        out.push((names.get(i), value));
+    }
+    out
+}
+
+/// Bytes `name=value` pairs occupy in a `Cookie` request header, `; `-separated.
+fn header_len(names: &Names, sizes: &[usize]) -> usize {
+    let pairs: usize = sizes.iter().enumerate().map(|(i, s)| names.get(i).len() + 1 + s).sum();
+    pairs + count_prefix_len(sizes.len()) + 2 * sizes.len().saturating_sub(1)
+}
+
+fn count_prefix_len(count: usize) -> usize {
+    if count < 10 { 2 } else { 3 }
+}
+
+/// One way to assemble a session from the chunks present: the declared count and the
+/// armored pieces in order.
+pub(crate) struct Candidate<'a> {
+    pub(crate) count: u8,
+    pub(crate) pieces: Vec<&'a [u8]>,
+}
+
+/// The chunk cookies of one request, grouped by index.
+pub(crate) struct Gathered<'a> {
+    slots: Vec<Vec<&'a [u8]>>,
+    present: ChunkSet,
+}
+
+/// Collects our chunk cookies from raw pairs. `Ok(None)` when none is present at all.
+pub(crate) fn gather<'a>(
+    names: &Names,
+    pairs: impl IntoIterator<Item = (&'a [u8], &'a [u8])>,
+) -> Result<Option<Gathered<'a>>, DecodeError> {
+    let mut slots: Vec<Vec<&'a [u8]>> = Vec::new();
+    let mut seen = 0usize;
+    let mut present = ChunkSet::default();
+    for (name, value) in pairs {
+        let Some(index) = names.index_of(name) else { continue };
+        seen += 1;
+        if seen > MAX_OUR_COOKIES {
+            return Err(DecodeError::Chunk(ChunkError::TooMany));
+        }
+        if value.len() > MAX_NAME_VALUE {
+            return Err(DecodeError::Chunk(ChunkError::TooLong));
+        }
+        present.insert(index);
+        if slots.len() <= index {
+            slots.resize_with(index + 1, Vec::new);
+        }
+        if let Some(slot) = slots.get_mut(index) {
+            if slot.len() < MAX_DUPLICATES && !slot.contains(&value) {
+                slot.push(value);
+            }
+        }
+    }
+    if present.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(Gathered { slots, present }))
+}
+
+impl<'a> Gathered<'a> {
+    /// The chunk indices present.
+    pub(crate) fn present(&self) -> ChunkSet {
+        self.present
+    }
+
+    /// Every complete candidate set, at most `max_attempts` of them in all, each within
+    /// `total_budget` bytes.
+    pub(crate) fn candidates(
+        &self,
+        max_attempts: usize,
+        total_budget: usize,
+    ) -> Result<Vec<Candidate<'a>>, DecodeError> {
+        let firsts = self.slots.first().filter(|s| !s.is_empty());
+        let firsts = firsts.ok_or(DecodeError::Chunk(ChunkError::MissingFirst))?;
+        let mut out = Vec::new();
+        let mut last_err = DecodeError::Chunk(ChunkError::BadCount);
+        for first in firsts {
+            let (count, piece0) = match split_count(first) {
+                Some(v) => v,
+                None => {
+                    last_err = DecodeError::Chunk(ChunkError::BadCount);
+                    continue;
+                }
+            };
+            if self.present.indices_from(count).next().is_some() {
+                last_err = DecodeError::Chunk(ChunkError::Extra);
+                continue;
+            }
+            let rest = self.slots.get(1..count).unwrap_or(&[]);
+            if rest.len() + 1 != count || rest.iter().any(Vec::is_empty) {
+                last_err = DecodeError::Chunk(ChunkError::Missing);
+                continue;
+            }
+            let combos = rest.iter().map(Vec::len).try_fold(1usize, usize::checked_mul);
+            match combos {
+                Some(n) if n.saturating_add(out.len()) <= max_attempts => {}
+                _ => return Err(DecodeError::Chunk(ChunkError::TooManyCandidates)),
+            }
+            // Odometer over the duplicate choices of chunks 1..count.
+            let mut choice = vec![0usize; rest.len()];
+            loop {
+                let mut pieces = Vec::with_capacity(count);
+                pieces.push(piece0);
+                pieces.extend(rest.iter().zip(&choice).filter_map(|(slot, &c)| slot.get(c).copied()));
+                let total: usize = pieces.iter().map(|p| p.len()).sum();
+                if total > total_budget {
+                    last_err = DecodeError::Chunk(ChunkError::TotalTooLong);
+                } else {
+                    // count ≤ MAX_CHUNKS (32) fits a u8.
+                    out.push(Candidate { count: u8::try_from(count).unwrap_or(u8::MAX), pieces });
+                }
+                let mut i = 0;
+                loop {
+                    match (choice.get_mut(i), rest.get(i)) {
+                        (Some(c), Some(slot)) => {
+                            *c += 1;
+                            if *c < slot.len() {
+                                break;
+                            }
+                            *c = 0;
+                            i += 1;
+                        }
+                        _ => break,
+                    }
+                }
+                if i >= choice.len() {
+                    break;
+                }
+            }
+        }
+        if out.is_empty() { Err(last_err) } else { Ok(out) }
+    }
+}
+
+/// Splits `<count>.<armor>`; the count is canonical decimal in 1..=MAX_CHUNKS. O(1): at most
+/// three bytes are looked at before the dot.
+fn split_count(value: &[u8]) -> Option<(usize, &[u8])> {
+    let dot = value.iter().take(3).position(|&b| b == b'.')?;
+    let (digits, rest) = value.split_at(dot);
+    let count = parse_index(digits).filter(|&c| c >= 1)?;
+    Some((count, rest.get(1..)?))
+}
+
+/// Canonical decimal (ASCII digits, no sign, no leading zero) below MAX_CHUNKS + 1.
+fn parse_index(digits: &[u8]) -> Option<usize> {
+    match digits {
+        [d @ b'0'..=b'9'] => Some(usize::from(d - b'0')),
+        [t @ b'1'..=b'9', d @ b'0'..=b'9'] => {
+            Some(usize::from(t - b'0') * 10 + usize::from(d - b'0')).filter(|&n| n <= MAX_CHUNKS)
+        }
+        _ => None,
+    }
+    .filter(|&n| n <= MAX_CHUNKS)
+}
+
+/// Splits raw `Cookie` header values into `(name, value)` pairs without allocating and
+/// without requiring UTF-8: one malformed, unrelated cookie must not hide ours.
+pub fn cookie_pairs<'a>(headers: impl IntoIterator<Item = &'a [u8]>) -> impl Iterator<Item = (&'a [u8], &'a [u8])> {
+    headers.into_iter().flat_map(|h| h.split(|&b| b == b';')).filter_map(|pair| {
+        let pair = pair.trim_ascii();
+        let eq = pair.iter().position(|&b| b == b'=')?;
+        let (name, value) = pair.split_at(eq);
+        Some((name.trim_ascii(), value.get(1..)?.trim_ascii()))
+    })
+}
+
+/// Whether every byte of a piece could be armor (cheap pre-check).
+pub(crate) fn looks_armored(piece: &[u8]) -> bool {
+    piece.iter().all(|&b| is_armor_byte(b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names() -> Names {
+        Names::new("__Host-s")
+    }
+
+    #[test]
+    fn names_and_indices_are_canonical() {
+        let n = names();
+        assert_eq!(n.get(0), "__Host-s");
+        assert_eq!(n.get(2), "__Host-s.2");
+        assert_eq!(n.index_of(b"__Host-s"), Some(0));
+        assert_eq!(n.index_of(b"__Host-s.31"), Some(31));
+        for bad in ["__Host-s.0", "__Host-s.01", "__Host-s.+1", "__Host-s.32", "__Host-s.1 ", "__host-s.1", "__Host-s.١", "__Host-sx", "__Host-s.", "__Host-s.-1"] {
+            assert_eq!(n.index_of(bad.as_bytes()), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn counts_are_parsed_in_constant_time_and_strictly() {
+        assert_eq!(split_count(b"3.abc"), Some((3, &b"abc"[..])));
+        assert_eq!(split_count(b"12."), Some((12, &b""[..])));
+        for bad in ["0.a", "-1.a", "007.a", "1e9.a", "4294967295.a", "33.a", "abc", ".a", "1"] {
+            assert_eq!(split_count(bad.as_bytes()), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn plan_respects_line_browser_and_total_budgets() {
+        let n = names();
+        let p = plan(&n, 100, 40, 4050, 8000).unwrap();
+        assert_eq!(p.sizes, vec![100]);
+        let p = plan(&n, 10_000, 40, 4050, 20_000).unwrap();
+        assert_eq!(p.count(), 3);
+        for (i, s) in p.sizes.iter().enumerate() {
+            let line = n.get(i).len() + 1 + s + 40 + if i == 0 { 2 } else { 0 };
+            assert!(line <= 4050, "{line}");
+        }
+        assert_eq!(p.sizes.iter().sum::<usize>(), 10_000);
+        assert!(matches!(plan(&n, 10_000, 40, 4050, 8000), Err(EncodeError::TooLarge { budget: 8000, .. })));
+        assert!(matches!(plan(&n, 10_000_000, 40, 4050, usize::MAX), Err(EncodeError::TooLarge { .. })));
+        let pieces = split(&n, &"x".repeat(10_000), &p);
+        assert!(pieces[0].1.starts_with("3.x"));
+        assert_eq!(pieces[2].0, "__Host-s.2");
+    }
+
+    #[test]
+    fn gather_bounds_duplicates_and_finds_missing_or_extra() {
+        let n = names();
+        let pairs = |v: &[(&'static str, &'static str)]| -> Vec<(&'static [u8], &'static [u8])> {
+            v.iter().map(|(a, b)| (a.as_bytes(), b.as_bytes())).collect()
+        };
+        assert!(gather(&n, pairs(&[("other", "x")])).unwrap().is_none());
+        let g = gather(&n, pairs(&[("__Host-s", "2.ab"), ("__Host-s.1", "cd")])).unwrap().unwrap();
+        let c = g.candidates(8, 100).unwrap();
+        assert_eq!(c.len(), 1);
+        assert_eq!(c[0].pieces, vec![&b"ab"[..], &b"cd"[..]]);
+        let g = gather(&n, pairs(&[("__Host-s", "2.ab")])).unwrap().unwrap();
+        assert_eq!(g.candidates(8, 100).err(), Some(DecodeError::Chunk(ChunkError::Missing)));
+        let g = gather(&n, pairs(&[("__Host-s", "1.ab"), ("__Host-s.3", "x")])).unwrap().unwrap();
+        assert_eq!(g.candidates(8, 100).err(), Some(DecodeError::Chunk(ChunkError::Extra)));
+        let g = gather(&n, pairs(&[("__Host-s.1", "ab")])).unwrap().unwrap();
+        assert_eq!(g.candidates(8, 100).err(), Some(DecodeError::Chunk(ChunkError::MissingFirst)));
+        let g = gather(&n, pairs(&[("__Host-s", "2.ab"), ("__Host-s.1", "c"), ("__Host-s.1", "d"), ("__Host-s", "2.x")]))
+            .unwrap()
+            .unwrap();
+        assert_eq!(g.candidates(8, 100).unwrap().len(), 4);
+        assert_eq!(g.candidates(3, 100).err(), Some(DecodeError::Chunk(ChunkError::TooManyCandidates)));
+        assert_eq!(g.candidates(8, 1).err(), Some(DecodeError::Chunk(ChunkError::TotalTooLong)));
+        let many: Vec<(&[u8], &[u8])> = (0..200).map(|_| (&b"__Host-s.1"[..], &b"x"[..])).collect();
+        assert!(matches!(gather(&n, many), Err(DecodeError::Chunk(ChunkError::TooMany))));
+        let long = vec![b'a'; 100_000];
+        assert!(matches!(gather(&n, [(&b"__Host-s"[..], &long[..])]), Err(DecodeError::Chunk(ChunkError::TooLong))));
+    }
+
+    #[test]
+    fn cookie_pairs_survive_garbage() {
+        let raw: &[u8] = b"a=1; \xff\xfe=\x80; name-only; =nameless;__Host-s = 1.x ;b=";
+        let pairs: Vec<_> = cookie_pairs([raw]).collect();
+        assert!(pairs.contains(&(&b"__Host-s"[..], &b"1.x"[..])));
+        assert!(pairs.contains(&(&b""[..], &b"nameless"[..])));
+        assert!(pairs.contains(&(&b"b"[..], &b""[..])));
+        assert_eq!(pairs.len(), 5);
+    }
+}

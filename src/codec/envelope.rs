@@ -1,0 +1,109 @@
+//! The envelope stage: `version ‖ algorithm ‖ key id ‖ nonce ‖ ciphertext+tag`, and the
+//! associated data that binds it to its cookie name and chunk count.
+
+use crate::codec::aead::{TAG_LEN, nonce_len};
+use crate::error::{DecodeError, EnvelopeError};
+use crate::keyring::{Algorithm, KeyId};
+
+/// The only envelope version this build writes or reads.
+pub(crate) const VERSION: u8 = 1;
+/// Version, algorithm and key id.
+const FIXED_HEADER: usize = 1 + 1 + 4;
+/// Domain separation for the associated data.
+const AAD_LABEL: &[u8] = b"sealed-session/v1";
+
+/// A parsed envelope header, borrowing from the decoded cookie bytes.
+pub(crate) struct Envelope<'a> {
+    pub(crate) algorithm: Algorithm,
+    pub(crate) key_id: KeyId,
+    pub(crate) nonce: &'a [u8],
+    /// Everything before the ciphertext (bound into the AAD).
+    pub(crate) header: &'a [u8],
+    /// Length of the header; the ciphertext and tag follow it.
+    pub(crate) header_len: usize,
+}
+
+/// Reads the header of `bytes`. Nothing is trusted yet: the algorithm byte only says which
+/// nonce length to expect, and must later agree with the key's own algorithm.
+pub(crate) fn parse(bytes: &[u8]) -> Result<Envelope<'_>, DecodeError> {
+    let too_short = DecodeError::Envelope(EnvelopeError::TooShort);
+    let fixed = bytes.get(..FIXED_HEADER).ok_or(too_short)?;
+    let [version, algorithm, id @ ..] = fixed else { return Err(too_short) };
+    if *version != VERSION {
+        return Err(DecodeError::Envelope(EnvelopeError::UnknownVersion));
+    }
+    let algorithm = Algorithm::from_id(*algorithm)
+        .ok_or(DecodeError::Envelope(EnvelopeError::UnknownAlgorithm))?;
+    let key_id = KeyId(id.try_into().map_err(|_| too_short)?);
+    let header_len = FIXED_HEADER + nonce_len(algorithm);
+    if bytes.len() < header_len + TAG_LEN {
+        return Err(too_short);
+    }
+    let header = bytes.get(..header_len).ok_or(too_short)?;
+    let nonce = header.get(FIXED_HEADER..).ok_or(too_short)?;
+    Ok(Envelope { algorithm, key_id, nonce, header, header_len })
+}
+
+/// Writes a header into a fresh buffer with room for `body_len` more bytes.
+pub(crate) fn write_header(algorithm: Algorithm, key_id: KeyId, nonce: &[u8], body_len: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(FIXED_HEADER + nonce.len() + body_len + TAG_LEN);
+    out.push(VERSION);
+    out.push(algorithm.id());
+    out.extend_from_slice(&key_id.0);
+    out.extend_from_slice(nonce);
+    out
+}
+
+/// Bytes the envelope adds around a plaintext of the given algorithm.
+pub(crate) const fn overhead(algorithm: Algorithm) -> usize {
+    FIXED_HEADER + nonce_len(algorithm) + TAG_LEN
+}
+
+/// The associated data: label ‖ len(name) ‖ name ‖ chunk count ‖ header. A value moved to
+/// another cookie name, re-counted, re-labelled or given another key id fails the tag.
+pub(crate) fn aad(cookie_name: &str, chunk_count: u8, header: &[u8]) -> Vec<u8> {
+    let mut aad = Vec::with_capacity(AAD_LABEL.len() + 2 + cookie_name.len() + header.len());
+    aad.extend_from_slice(AAD_LABEL);
+    // Cookie names are limited to 200 bytes by the configuration, so this never truncates.
+    aad.push(u8::try_from(cookie_name.len()).unwrap_or(u8::MAX));
+    aad.extend_from_slice(cookie_name.as_bytes());
+    aad.push(chunk_count);
+    aad.extend_from_slice(header);
+    aad
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_round_trip_and_short_or_unknown_input() {
+        for alg in Algorithm::ALL {
+            let nonce = vec![5u8; nonce_len(alg)];
+            let mut bytes = write_header(alg, KeyId([1, 2, 3, 4]), &nonce, 0);
+            bytes.extend([0u8; TAG_LEN]);
+            let env = parse(&bytes).unwrap();
+            assert_eq!((env.algorithm, env.key_id, env.nonce), (alg, KeyId([1, 2, 3, 4]), &nonce[..]));
+            assert_eq!(bytes.len(), overhead(alg));
+            assert!(parse(&bytes[..bytes.len() - 1]).is_err());
+        }
+        for len in [0, 1, 5, 17, 40] {
+            let mut b = vec![0u8; len];
+            if let Some(v) = b.first_mut() {
+                *v = VERSION;
+            }
+            if let Some(a) = b.get_mut(1) {
+                *a = Algorithm::Xaes256Gcm.id();
+            }
+            assert!(parse(&b).is_err(), "{len}");
+        }
+        assert_eq!(parse(&[2, 3, 0, 0, 0, 0]).err(), Some(DecodeError::Envelope(EnvelopeError::UnknownVersion)));
+        assert_eq!(parse(&[1, 9, 0, 0, 0, 0]).err(), Some(DecodeError::Envelope(EnvelopeError::UnknownAlgorithm)));
+    }
+
+    #[test]
+    fn aad_separates_names_and_counts() {
+        assert_ne!(aad("ab", 1, b"h"), aad("a", 1, b"bh"));
+        assert_ne!(aad("a", 1, b"h"), aad("a", 2, b"h"));
+    }
+}

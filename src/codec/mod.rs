@@ -1,0 +1,317 @@
+//! The sealed cookie codec, independent of any web framework.
+//!
+//! ```text
+//! open:  cookie pairs ─► chunk::gather ─► armor::decode ─► envelope::parse ─► aead::open
+//!                      ─► payload::decode ─► compress::inflate ─► SessionState
+//! seal:  SessionState ─► compress::deflate ─► payload::encode ─► aead::seal
+//!                      ─► envelope header ─► armor::encode ─► chunk::split ─► Set-Cookie
+//! ```
+
+pub(crate) mod aead;
+pub(crate) mod armor;
+pub mod chunk;
+pub(crate) mod compress;
+pub(crate) mod envelope;
+pub(crate) mod payload;
+
+use std::time::{Duration, SystemTime};
+
+use cookie::{Cookie, SameSite};
+use rand::{CryptoRng, RngCore};
+use serde_bytes::Bytes;
+
+use crate::config::SessionConfig;
+use crate::error::{ConfigError, DecodeError, EncodeError};
+use crate::keyring::{Algorithm, KeyId, Keyring, unix_seconds};
+use crate::state::{SCHEMA_VERSION, SessionState};
+pub use chunk::{ChunkSet, cookie_pairs};
+
+/// A session opened from a request's cookies.
+#[derive(Debug, Clone)]
+pub struct Opened {
+    /// The session.
+    pub state: SessionState,
+    /// The key that opened it.
+    pub key_id: KeyId,
+    /// That key's algorithm.
+    pub algorithm: Algorithm,
+    /// The opening key is not the sealing key: re-seal on this response so the client
+    /// migrates to the current key.
+    pub needs_reseal: bool,
+    /// Length of each chunk cookie's value, in order.
+    pub chunk_lengths: Vec<usize>,
+    /// Keys whose values travelled compressed.
+    pub compressed: Vec<String>,
+}
+
+/// Turns sessions into `Set-Cookie` values and request cookies back into sessions.
+#[derive(Debug, Clone)]
+pub struct Codec {
+    config: SessionConfig,
+    names: chunk::Names,
+}
+
+impl Codec {
+    /// A codec for a validated configuration.
+    ///
+    /// # Errors
+    /// Whatever [`SessionConfig::validate`] refuses.
+    pub fn new(config: SessionConfig) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let names = chunk::Names::new(&config.cookie_name);
+        Ok(Codec { config, names })
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &SessionConfig {
+        &self.config
+    }
+
+    /// A fresh, empty session issued at `now` with the configured lifetime.
+    pub fn new_state(&self, now: SystemTime, rng: &mut (impl RngCore + CryptoRng)) -> SessionState {
+        SessionState::new(now, self.config.lifetime, rng)
+    }
+
+    /// Opens the session carried by a request's cookie pairs (see [`cookie_pairs`]).
+    /// `Ok(None)` when the request carries no cookie of ours.
+    ///
+    /// # Errors
+    /// A [`DecodeError`] naming the stage that failed; the caller treats it as "no session".
+    pub fn open<'a>(
+        &self,
+        keyring: &Keyring,
+        pairs: impl IntoIterator<Item = (&'a [u8], &'a [u8])>,
+        now: SystemTime,
+    ) -> Result<Option<Opened>, DecodeError> {
+        let Some(gathered) = chunk::gather(&self.names, pairs)? else { return Ok(None) };
+        let candidates = gathered.candidates(MAX_ATTEMPTS, self.config.total_budget)?;
+        let mut found: Option<(Opened, Vec<u8>)> = None;
+        let mut last_err = DecodeError::Tag;
+        for candidate in &candidates {
+            match self.open_candidate(keyring, candidate) {
+                Ok((opened, plaintext)) => match &found {
+                    Some((_, seen)) if *seen != plaintext => return Err(DecodeError::Ambiguous),
+                    Some(_) => {}
+                    None => found = Some((opened, plaintext)),
+                },
+                Err(e) => last_err = e,
+            }
+        }
+        let (mut opened, _) = found.ok_or(last_err)?;
+        self.check_times(&opened.state, now)?;
+        opened.needs_reseal = keyring.sealing_key(now).id() != opened.key_id;
+        Ok(Some(opened))
+    }
+
+    /// Seals `state` under the keyring's sealing key into the cookies to set, all of them or
+    /// none.
+    ///
+    /// # Errors
+    /// [`EncodeError::TooLarge`] when the cookies would exceed a budget.
+    pub fn seal(
+        &self,
+        keyring: &Keyring,
+        state: &SessionState,
+        now: SystemTime,
+        rng: &mut (impl RngCore + CryptoRng),
+    ) -> Result<Vec<Cookie<'static>>, EncodeError> {
+        let key = keyring.sealing_key(now);
+        let algorithm = key.algorithm();
+
+        // compress::deflate each value, then payload::encode.
+        let threshold = self.config.compression_threshold.unwrap_or(usize::MAX);
+        let mut framed = Vec::with_capacity(state.entries.values().map(Vec::len).sum::<usize>() + 8);
+        let mut ends = Vec::with_capacity(state.entries.len());
+        for value in state.entries.values() {
+            compress::deflate(value, threshold, &mut framed);
+            ends.push(framed.len());
+        }
+        let mut start = 0;
+        let entries = state
+            .entries
+            .keys()
+            .zip(&ends)
+            .map(|(k, &end)| {
+                let value = Bytes::new(framed.get(start..end).unwrap_or(&[]));
+                start = end;
+                (k.as_str(), value)
+            })
+            .collect();
+        let payload = payload::Payload {
+            schema: SCHEMA_VERSION,
+            id: state.id,
+            issued_at: state.issued_at,
+            expires_at: state.expires_at,
+            last_seen: state.last_seen,
+            entries,
+        };
+
+        // Plan the chunks first: their count is bound into the AAD.
+        let max_age = self.max_age(state, now);
+        let attrs_len = self.attributes_len(max_age);
+        let mut nonce = [0u8; 24];
+        let nonce = &mut nonce[..aead::nonce_len(algorithm)];
+        rng.fill_bytes(nonce);
+        let mut envelope = envelope::write_header(algorithm, key.id(), nonce, 0);
+        let header_len = envelope.len();
+        let mut envelope = payload::encode(&payload, std::mem::take(&mut envelope))
+            .map_err(|_| EncodeError::Serialize)?;
+        let sealed_len = envelope.len() + aead::TAG_LEN;
+        let plan = chunk::plan(
+            &self.names,
+            armor::encoded_len(sealed_len),
+            attrs_len,
+            self.config.cookie_budget,
+            self.config.total_budget,
+        )?;
+        let count = u8::try_from(plan.count()).map_err(|_| EncodeError::Seal)?;
+
+        // aead::seal in place after the header.
+        let (header, _) = envelope.split_at(header_len);
+        let aad = envelope::aad(self.names.base(), count, header);
+        let mut body = envelope.split_off(header_len);
+        key.cipher().seal(nonce, &aad, &mut body).map_err(|_| EncodeError::Seal)?;
+        envelope.extend_from_slice(&body);
+
+        let armored = armor::encode(&envelope);
+        Ok(chunk::split(&self.names, &armored, &plan)
+            .into_iter()
+            .map(|(name, value)| self.cookie(name.to_owned(), value, max_age))
+            .collect())
+    }
+
+    /// Removal cookies (empty, `Max-Age=0`, same Domain/Path/Secure/SameSite) for every chunk
+    /// in `present` at index `keep` or above: what a shrink or a purge leaves behind.
+    pub fn removal_cookies(&self, present: ChunkSet, keep: usize) -> Vec<Cookie<'static>> {
+        present
+            .indices_from(keep)
+            .map(|i| self.cookie(self.names.get(i).to_owned(), String::new(), Some(Duration::ZERO)))
+            .collect()
+    }
+
+    /// Which of our chunk names a request carried (whatever their values).
+    pub fn present_chunks<'a>(&self, pairs: impl IntoIterator<Item = (&'a [u8], &'a [u8])>) -> ChunkSet {
+        let mut set = ChunkSet::default();
+        for (name, _) in pairs {
+            if let Some(i) = self.names.index_of(name) {
+                set.insert(i);
+            }
+        }
+        set
+    }
+
+    fn open_candidate(
+        &self,
+        keyring: &Keyring,
+        candidate: &chunk::Candidate<'_>,
+    ) -> Result<(Opened, Vec<u8>), DecodeError> {
+        // armor::decode
+        if !candidate.pieces.iter().all(|p| chunk::looks_armored(p)) {
+            return Err(DecodeError::Armor);
+        }
+        let mut bytes = match candidate.pieces.as_slice() {
+            [single] => armor::decode(single)?,
+            pieces => armor::decode(&pieces.concat())?,
+        };
+        // envelope::parse, then the key decides everything else.
+        let env = envelope::parse(&bytes)?;
+        let key = keyring.get(env.key_id).ok_or(DecodeError::UnknownKey)?;
+        if key.is_retired() {
+            return Err(DecodeError::RetiredKey);
+        }
+        if key.algorithm() != env.algorithm {
+            return Err(DecodeError::AlgorithmMismatch);
+        }
+        let aad = envelope::aad(self.names.base(), candidate.count, env.header);
+        let nonce = env.nonce.to_vec();
+        let header_len = env.header_len;
+        let key_id = env.key_id;
+        let mut body = bytes.split_off(header_len);
+        key.cipher().open(&nonce, &aad, &mut body).map_err(|_| DecodeError::Tag)?;
+
+        // payload::decode, then compress::inflate each value within the cap.
+        let payload = payload::decode(&body)?;
+        let mut budget = self.config.max_inflated;
+        let mut state = SessionState {
+            id: payload.id,
+            issued_at: payload.issued_at,
+            expires_at: payload.expires_at,
+            last_seen: payload.last_seen,
+            entries: Default::default(),
+        };
+        let mut compressed = Vec::new();
+        for (k, framed) in &payload.entries {
+            if framed.first().is_some_and(|&b| b != 0) {
+                compressed.push((*k).to_owned());
+            }
+            let value = compress::inflate(framed, &mut budget)?;
+            state.entries.insert((*k).to_owned(), value);
+        }
+        let opened = Opened {
+            state,
+            key_id,
+            algorithm: key.algorithm(),
+            needs_reseal: false,
+            chunk_lengths: candidate.pieces.iter().map(|p| p.len()).collect(),
+            compressed,
+        };
+        Ok((opened, body))
+    }
+
+    fn check_times(&self, state: &SessionState, now: SystemTime) -> Result<(), DecodeError> {
+        let now = unix_seconds(now);
+        let skew = self.config.clock_skew.as_secs();
+        if state.issued_at > now.saturating_add(skew) || state.last_seen > now.saturating_add(skew) {
+            return Err(DecodeError::FutureDated);
+        }
+        if state.expires_at <= now {
+            return Err(DecodeError::Expired);
+        }
+        if let Some(idle) = self.config.idle_timeout {
+            if state.last_seen.saturating_add(idle.as_secs()) <= now {
+                return Err(DecodeError::IdleExpired);
+            }
+        }
+        Ok(())
+    }
+
+    /// `Max-Age` for a persistent cookie: the configured maximum, never past the session's
+    /// absolute expiry. `None` for browser-session cookies.
+    fn max_age(&self, state: &SessionState, now: SystemTime) -> Option<Duration> {
+        let cap = self.config.max_age?;
+        let left = state.expires_at.saturating_sub(unix_seconds(now));
+        Some(cap.min(Duration::from_secs(left)))
+    }
+
+    fn cookie(&self, name: String, value: String, max_age: Option<Duration>) -> Cookie<'static> {
+        let c = &self.config;
+        let mut cookie = Cookie::new(name, value);
+        cookie.set_path(c.path.clone());
+        if let Some(domain) = &c.domain {
+            cookie.set_domain(domain.clone());
+        }
+        cookie.set_secure(c.secure);
+        cookie.set_http_only(c.http_only);
+        cookie.set_same_site(c.same_site);
+        if let Some(age) = max_age {
+            let secs = i64::try_from(age.as_secs()).unwrap_or(i64::MAX);
+            cookie.set_max_age(cookie::time::Duration::seconds(secs));
+        }
+        cookie
+    }
+
+    /// Bytes the rendered attributes add to `name=value` in a `Set-Cookie` line.
+    fn attributes_len(&self, max_age: Option<Duration>) -> usize {
+        let rendered = self.cookie(String::new(), String::new(), max_age).to_string();
+        rendered.len().saturating_sub(1)
+    }
+}
+
+/// The most decryption attempts duplicated cookies may cause.
+pub(crate) const MAX_ATTEMPTS: usize = 8;
+
+/// The fixed SameSite default, sent explicitly.
+pub(crate) const DEFAULT_SAME_SITE: SameSite = SameSite::Lax;
+
+#[cfg(test)]
+mod tests;

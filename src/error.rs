@@ -1,0 +1,289 @@
+//! Error types. At the HTTP boundary every failure is "no session"; inside the crate each
+//! stage has its own variant so logs and counters can tell an unknown key from a bad tag.
+
+use std::fmt;
+
+/// Why a request's cookies did not yield a session. The caller treats every variant as "no
+/// session"; the variant names the stage that failed (see [`DecodeError::category`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// The chunk cookies do not form one complete, well-numbered set.
+    Chunk(ChunkError),
+    /// A chunk is not strict, unpadded URL-safe base64.
+    Armor,
+    /// The envelope header is malformed.
+    Envelope(EnvelopeError),
+    /// No key in the keyring has the envelope's key id (no decryption was attempted).
+    UnknownKey,
+    /// The key exists but was retired.
+    RetiredKey,
+    /// The envelope's algorithm byte disagrees with the key's algorithm.
+    AlgorithmMismatch,
+    /// The authentication tag did not verify: tampered, spliced, renamed or foreign.
+    Tag,
+    /// The decrypted payload is not a valid session.
+    Payload,
+    /// A compressed value is malformed or inflates beyond the configured cap.
+    Compression,
+    /// The absolute expiry sealed in the session has passed.
+    Expired,
+    /// The session was idle longer than the idle timeout.
+    IdleExpired,
+    /// The session claims to be issued (or seen) in the future, beyond the allowed skew.
+    FutureDated,
+    /// Two different authentic sessions were presented (e.g. cookie tossing from a sibling
+    /// subdomain); neither is trusted.
+    Ambiguous,
+}
+
+impl DecodeError {
+    /// A short, stable label for logs and metrics. Never contains input bytes.
+    pub fn category(&self) -> &'static str {
+        match self {
+            DecodeError::Chunk(e) => e.category(),
+            DecodeError::Armor => "armor",
+            DecodeError::Envelope(EnvelopeError::TooShort) => "envelope.too_short",
+            DecodeError::Envelope(EnvelopeError::UnknownVersion) => "envelope.unknown_version",
+            DecodeError::Envelope(EnvelopeError::UnknownAlgorithm) => "envelope.unknown_algorithm",
+            DecodeError::UnknownKey => "key.unknown",
+            DecodeError::RetiredKey => "key.retired",
+            DecodeError::AlgorithmMismatch => "key.algorithm_mismatch",
+            DecodeError::Tag => "aead.tag",
+            DecodeError::Payload => "payload",
+            DecodeError::Compression => "compression",
+            DecodeError::Expired => "time.expired",
+            DecodeError::IdleExpired => "time.idle",
+            DecodeError::FutureDated => "time.future",
+            DecodeError::Ambiguous => "ambiguous",
+        }
+    }
+
+    /// Every category, for pre-registering counters.
+    pub const CATEGORIES: [&'static str; 22] = [
+        "chunk.count",
+        "chunk.missing_first",
+        "chunk.missing",
+        "chunk.extra",
+        "chunk.too_long",
+        "chunk.too_many",
+        "chunk.candidates",
+        "chunk.total",
+        "armor",
+        "envelope.too_short",
+        "envelope.unknown_version",
+        "envelope.unknown_algorithm",
+        "key.unknown",
+        "key.retired",
+        "key.algorithm_mismatch",
+        "aead.tag",
+        "payload",
+        "compression",
+        "time.expired",
+        "time.idle",
+        "time.future",
+        "ambiguous",
+    ];
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "session cookie rejected: {}", self.category())
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+/// What is wrong with the set of chunk cookies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ChunkError {
+    /// The first cookie's chunk count is not a canonical number in range.
+    BadCount,
+    /// Continuation chunks are present but the first cookie is not.
+    MissingFirst,
+    /// A chunk below the declared count is absent.
+    Missing,
+    /// A chunk at or above the declared count is present.
+    Extra,
+    /// One chunk is longer than any cookie we write.
+    TooLong,
+    /// More chunk cookies than the configuration can produce.
+    TooMany,
+    /// Duplicates would need more decryption attempts than allowed.
+    TooManyCandidates,
+    /// All chunks together exceed the total budget.
+    TotalTooLong,
+}
+
+impl ChunkError {
+    fn category(self) -> &'static str {
+        match self {
+            ChunkError::BadCount => "chunk.count",
+            ChunkError::MissingFirst => "chunk.missing_first",
+            ChunkError::Missing => "chunk.missing",
+            ChunkError::Extra => "chunk.extra",
+            ChunkError::TooLong => "chunk.too_long",
+            ChunkError::TooMany => "chunk.too_many",
+            ChunkError::TooManyCandidates => "chunk.candidates",
+            ChunkError::TotalTooLong => "chunk.total",
+        }
+    }
+}
+
+/// What is wrong with the envelope header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EnvelopeError {
+    /// Shorter than header + tag.
+    TooShort,
+    /// A version byte this build does not know.
+    UnknownVersion,
+    /// An algorithm byte this build does not know.
+    UnknownAlgorithm,
+}
+
+/// Why a session could not be turned into cookies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EncodeError {
+    /// The sealed session needs more bytes (as sent in the `Cookie` request header) than the
+    /// total budget, or more chunks than allowed. No cookie is produced.
+    TooLarge {
+        /// Bytes the session would occupy in the `Cookie` header.
+        needed: usize,
+        /// The configured total budget.
+        budget: usize,
+    },
+    /// A value could not be serialized.
+    Serialize,
+    /// The AEAD refused to seal (cannot happen with a valid key and nonce length).
+    Seal,
+}
+
+impl fmt::Display for EncodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EncodeError::TooLarge { needed, budget } => {
+                write!(f, "session too large: needs {needed} cookie bytes, budget is {budget}")
+            }
+            EncodeError::Serialize => f.write_str("session could not be serialized"),
+            EncodeError::Seal => f.write_str("session could not be sealed"),
+        }
+    }
+}
+
+impl std::error::Error for EncodeError {}
+
+/// Why a keyring could not be built or loaded. Never carries key material.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum KeyringError {
+    /// No key that is not retired.
+    Empty,
+    /// Every usable key is still pending: nothing could seal now.
+    NoSealingKey,
+    /// Two keys share this id.
+    DuplicateId(String),
+    /// An id that is not 8 lowercase hex digits.
+    BadId(String),
+    /// The secret of this key is not 32 bytes of unpadded base64url.
+    BadSecret(String),
+    /// An algorithm name this build does not know.
+    UnknownAlgorithm(String),
+    /// A time field that is not RFC 3339.
+    BadTime {
+        /// The key's id.
+        key: String,
+        /// The field.
+        field: &'static str,
+    },
+    /// The JSON does not parse (position only, never the text).
+    Json {
+        /// Line of the error.
+        line: usize,
+        /// Column of the error.
+        column: usize,
+    },
+    /// A keyring format version this build does not know.
+    UnsupportedVersion(u32),
+    /// The file could not be read.
+    Io(std::io::ErrorKind, String),
+    /// The environment variable is unset or not UTF-8.
+    MissingEnv(String),
+    /// The OS random number generator failed.
+    Random,
+}
+
+impl fmt::Display for KeyringError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeyringError::Empty => f.write_str("keyring has no key that is not retired"),
+            KeyringError::NoSealingKey => {
+                f.write_str("keyring has no key whose activation time has passed")
+            }
+            KeyringError::DuplicateId(id) => write!(f, "keyring has two keys with id {id}"),
+            KeyringError::BadId(id) => write!(f, "key id {id:?} is not 8 lowercase hex digits"),
+            KeyringError::BadSecret(id) => {
+                write!(f, "secret of key {id} is not 32 bytes of unpadded base64url")
+            }
+            KeyringError::UnknownAlgorithm(a) => write!(
+                f,
+                "unknown algorithm {a:?} (expected xaes256gcm, xchacha20poly1305 or aes256gcm)"
+            ),
+            KeyringError::BadTime { key, field } => {
+                write!(f, "{field} of key {key} is not an RFC 3339 time")
+            }
+            KeyringError::Json { line, column } => {
+                write!(f, "keyring is not valid JSON (line {line}, column {column})")
+            }
+            KeyringError::UnsupportedVersion(v) => write!(f, "keyring version {v} is not supported"),
+            KeyringError::Io(kind, path) => write!(f, "cannot read keyring {path}: {kind}"),
+            KeyringError::MissingEnv(var) => write!(f, "environment variable {var} is not set"),
+            KeyringError::Random => f.write_str("the operating system's random generator failed"),
+        }
+    }
+}
+
+impl std::error::Error for KeyringError {}
+
+/// A middleware configuration that would be unsafe or could never work.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ConfigError(pub(crate) String);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid session configuration: {}", self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// A stored value could not be read as the requested type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionGetError {
+    pub(crate) key: String,
+}
+
+impl fmt::Display for SessionGetError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "session value {:?} does not deserialize as the requested type", self.key)
+    }
+}
+
+impl std::error::Error for SessionGetError {}
+
+/// A value could not be stored in the session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionInsertError {
+    pub(crate) key: String,
+}
+
+impl fmt::Display for SessionInsertError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "session value {:?} could not be serialized", self.key)
+    }
+}
+
+impl std::error::Error for SessionInsertError {}

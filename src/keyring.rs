@@ -1,0 +1,611 @@
+//! Keys and the keyring: which key seals now, which keys may open.
+//!
+//! A keyring never depends on the order of its list. The sealing key is the newest key whose
+//! activation time has passed; every key that is not retired can open. A keyring that could
+//! not seal (no key, duplicate ids, a short secret) cannot be constructed.
+
+use std::fmt;
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
+use subtle::ConstantTimeEq;
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
+
+use crate::codec::aead::Cipher;
+use crate::error::KeyringError;
+
+/// An AEAD algorithm a key is used with. Fixed per key: the envelope's algorithm byte must
+/// agree with the key or the cookie is rejected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum Algorithm {
+    /// XAES-256-GCM (C2SP): 192-bit random nonces on AES hardware. The default: safe for
+    /// ~2^80 seals per key and the fastest of the safe choices on x86-64 and ARMv8.
+    #[default]
+    Xaes256Gcm,
+    /// XChaCha20-Poly1305: 192-bit random nonces, no AES hardware needed.
+    XChaCha20Poly1305,
+    /// AES-256-GCM with random 96-bit nonces: at most 2^32 seals per key (NIST SP 800-38D).
+    /// Rotate well before that (see SECURITY.md).
+    Aes256Gcm,
+}
+
+impl Algorithm {
+    /// All algorithms, in envelope-id order.
+    pub const ALL: [Algorithm; 3] =
+        [Algorithm::XChaCha20Poly1305, Algorithm::Aes256Gcm, Algorithm::Xaes256Gcm];
+
+    /// The byte that names this algorithm in the envelope.
+    pub const fn id(self) -> u8 {
+        match self {
+            Algorithm::XChaCha20Poly1305 => 1,
+            Algorithm::Aes256Gcm => 2,
+            Algorithm::Xaes256Gcm => 3,
+        }
+    }
+
+    /// The algorithm an envelope byte names, if any.
+    pub const fn from_id(id: u8) -> Option<Self> {
+        match id {
+            1 => Some(Algorithm::XChaCha20Poly1305),
+            2 => Some(Algorithm::Aes256Gcm),
+            3 => Some(Algorithm::Xaes256Gcm),
+            _ => None,
+        }
+    }
+
+    /// The name used in keyring files and on the command line.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Algorithm::XChaCha20Poly1305 => "xchacha20poly1305",
+            Algorithm::Aes256Gcm => "aes256gcm",
+            Algorithm::Xaes256Gcm => "xaes256gcm",
+        }
+    }
+
+    /// Parses a name as written by [`Algorithm::name`].
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.name() == name)
+    }
+}
+
+impl fmt::Display for Algorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A key's short public identifier: 4 bytes, written as 8 lowercase hex digits. Carried in
+/// every envelope so the right key is found without trial decryption.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct KeyId(pub [u8; 4]);
+
+impl KeyId {
+    /// Parses 8 hex digits.
+    pub fn parse(text: &str) -> Option<Self> {
+        let bytes = text.as_bytes();
+        if bytes.len() != 8 {
+            return None;
+        }
+        let mut out = [0u8; 4];
+        for (byte, pair) in out.iter_mut().zip(bytes.chunks_exact(2)) {
+            let pair = std::str::from_utf8(pair).ok()?;
+            if pair.bytes().any(|b| b.is_ascii_uppercase()) {
+                return None;
+            }
+            *byte = u8::from_str_radix(pair, 16).ok()?;
+        }
+        Some(KeyId(out))
+    }
+}
+
+impl fmt::Display for KeyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.iter().try_for_each(|b| write!(f, "{b:02x}"))
+    }
+}
+
+impl fmt::Debug for KeyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "KeyId({self})")
+    }
+}
+
+/// A 256-bit secret: zeroized on drop, compared in constant time, never printed.
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+pub struct Secret([u8; 32]);
+
+impl Secret {
+    /// Wraps 32 bytes of key material.
+    pub fn new(bytes: [u8; 32]) -> Self {
+        Secret(bytes)
+    }
+
+    /// Draws a fresh secret from the operating system's CSPRNG.
+    ///
+    /// # Errors
+    /// When the operating system has no randomness to give.
+    pub fn generate() -> Result<Self, KeyringError> {
+        let mut bytes = [0u8; 32];
+        getrandom::fill(&mut bytes).map_err(|_| KeyringError::Random)?;
+        Ok(Secret(bytes))
+    }
+
+    pub(crate) fn expose(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+impl PartialEq for Secret {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.ct_eq(&other.0).into()
+    }
+}
+
+impl Eq for Secret {}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+/// One key of a keyring.
+pub struct Key {
+    id: KeyId,
+    algorithm: Algorithm,
+    secret: Secret,
+    created_at: SystemTime,
+    activates_at: SystemTime,
+    retired_at: Option<SystemTime>,
+    cipher: Cipher,
+}
+
+/// Where a key stands at a given time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum KeyState {
+    /// Loaded, opens cookies, but does not seal until its activation time.
+    Pending,
+    /// The key that seals new cookies.
+    Sealing,
+    /// Opens cookies sealed earlier; clients are re-sealed under the sealing key.
+    OpenOnly,
+    /// Neither seals nor opens.
+    Retired,
+}
+
+impl KeyState {
+    /// Lower-case name for listings.
+    pub fn name(self) -> &'static str {
+        match self {
+            KeyState::Pending => "pending",
+            KeyState::Sealing => "sealing",
+            KeyState::OpenOnly => "open-only",
+            KeyState::Retired => "retired",
+        }
+    }
+}
+
+impl Key {
+    /// A key that activates at `activates_at`.
+    pub fn new(
+        id: KeyId,
+        algorithm: Algorithm,
+        secret: Secret,
+        created_at: SystemTime,
+        activates_at: SystemTime,
+    ) -> Self {
+        let cipher = Cipher::new(algorithm, secret.expose());
+        Key { id, algorithm, secret, created_at, activates_at, retired_at: None, cipher }
+    }
+
+    /// A fresh random key (id and secret from the OS), active from `now`.
+    ///
+    /// # Errors
+    /// When the operating system has no randomness to give.
+    pub fn generate(algorithm: Algorithm, now: SystemTime) -> Result<Self, KeyringError> {
+        let mut id = [0u8; 4];
+        getrandom::fill(&mut id).map_err(|_| KeyringError::Random)?;
+        Ok(Key::new(KeyId(id), algorithm, Secret::generate()?, now, now))
+    }
+
+    /// Marks the key retired at `at`: it no longer opens anything.
+    #[must_use]
+    pub fn retired(mut self, at: SystemTime) -> Self {
+        self.retired_at = Some(at);
+        self
+    }
+
+    /// The key's public id.
+    pub fn id(&self) -> KeyId {
+        self.id
+    }
+
+    /// The key's algorithm.
+    pub fn algorithm(&self) -> Algorithm {
+        self.algorithm
+    }
+
+    /// When the key was created.
+    pub fn created_at(&self) -> SystemTime {
+        self.created_at
+    }
+
+    /// When the key starts sealing.
+    pub fn activates_at(&self) -> SystemTime {
+        self.activates_at
+    }
+
+    /// When the key was retired, if it was.
+    pub fn retired_at(&self) -> Option<SystemTime> {
+        self.retired_at
+    }
+
+    /// Whether the key is retired.
+    pub fn is_retired(&self) -> bool {
+        self.retired_at.is_some()
+    }
+
+    pub(crate) fn cipher(&self) -> &Cipher {
+        &self.cipher
+    }
+
+    fn clone_key(&self) -> Key {
+        Key {
+            retired_at: self.retired_at,
+            ..Key::new(self.id, self.algorithm, self.secret.clone(), self.created_at, self.activates_at)
+        }
+    }
+}
+
+impl fmt::Debug for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Key")
+            .field("id", &self.id)
+            .field("algorithm", &self.algorithm)
+            .field("activates_at", &unix_seconds(self.activates_at))
+            .field("retired", &self.is_retired())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Clone for Key {
+    fn clone(&self) -> Self {
+        self.clone_key()
+    }
+}
+
+/// The keys a deployment shares. Always holds at least one key that can seal.
+#[derive(Clone)]
+pub struct Keyring {
+    keys: Vec<Key>,
+}
+
+impl Keyring {
+    /// Builds a keyring, refusing one that could not seal at `now`.
+    ///
+    /// # Errors
+    /// [`KeyringError::Empty`] without a non-retired key, [`KeyringError::DuplicateId`] when two
+    /// keys share an id, [`KeyringError::NoSealingKey`] when every usable key is still pending.
+    pub fn new(keys: Vec<Key>, now: SystemTime) -> Result<Self, KeyringError> {
+        for (i, key) in keys.iter().enumerate() {
+            if keys[..i].iter().any(|k| k.id == key.id) {
+                return Err(KeyringError::DuplicateId(key.id.to_string()));
+            }
+        }
+        if keys.iter().all(Key::is_retired) {
+            return Err(KeyringError::Empty);
+        }
+        if !keys.iter().any(|k| !k.is_retired() && k.activates_at <= now) {
+            return Err(KeyringError::NoSealingKey);
+        }
+        Ok(Keyring { keys })
+    }
+
+    /// A keyring with one fresh random key: for development and tests only, since every node
+    /// must share the same keys.
+    ///
+    /// # Errors
+    /// When the operating system has no randomness to give.
+    pub fn generate(algorithm: Algorithm, now: SystemTime) -> Result<Self, KeyringError> {
+        Keyring::new(vec![Key::generate(algorithm, now)?], now)
+    }
+
+    /// Parses the JSON keyring format (see docs/FORMAT.md, "Keyring file").
+    ///
+    /// # Errors
+    /// Malformed JSON, a secret that is not 32 bytes of base64url, an unknown algorithm, a
+    /// bad id or time, or any reason [`Keyring::new`] gives.
+    pub fn from_json(json: &[u8], now: SystemTime) -> Result<Self, KeyringError> {
+        let file: KeyringFile = serde_json::from_slice(json).map_err(|e| KeyringError::Json {
+            line: e.line(),
+            column: e.column(),
+        })?;
+        if file.version != 1 {
+            return Err(KeyringError::UnsupportedVersion(file.version));
+        }
+        let mut keys = Vec::with_capacity(file.keys.len().min(64));
+        for entry in &file.keys {
+            keys.push(entry.to_key()?);
+        }
+        Keyring::new(keys, now)
+    }
+
+    /// Reads and parses a keyring file.
+    ///
+    /// # Errors
+    /// I/O errors and everything [`Keyring::from_json`] rejects.
+    pub fn load(path: &Path, now: SystemTime) -> Result<Self, KeyringError> {
+        let bytes = Zeroizing::new(
+            std::fs::read(path).map_err(|e| KeyringError::Io(e.kind(), path.display().to_string()))?,
+        );
+        Keyring::from_json(&bytes, now)
+    }
+
+    /// Parses a keyring from the JSON held in environment variable `var`.
+    ///
+    /// # Errors
+    /// An unset or non-UTF-8 variable, and everything [`Keyring::from_json`] rejects.
+    pub fn from_env(var: &str, now: SystemTime) -> Result<Self, KeyringError> {
+        let value = Zeroizing::new(
+            std::env::var(var).map_err(|_| KeyringError::MissingEnv(var.to_owned()))?,
+        );
+        Keyring::from_json(value.as_bytes(), now)
+    }
+
+    /// Serializes to the JSON keyring format, secrets included.
+    pub fn to_json(&self) -> Zeroizing<String> {
+        let file = KeyringFile {
+            version: 1,
+            keys: self.keys.iter().map(KeyEntry::from_key).collect(),
+        };
+        // Serializing plain strings and integers into a String cannot fail.
+        Zeroizing::new(serde_json::to_string_pretty(&file).unwrap_or_default() + "\n")
+    }
+
+    /// The key that seals at `now`: the newest activated, non-retired key (ties broken by
+    /// creation time, then id, so list order never matters). If the clock has gone back before
+    /// every activation, the earliest-activating usable key.
+    pub fn sealing_key(&self, now: SystemTime) -> &Key {
+        let usable = self.keys.iter().filter(|k| !k.is_retired());
+        let active = usable.clone().filter(|k| k.activates_at <= now);
+        active
+            .max_by_key(|k| (k.activates_at, k.created_at, k.id))
+            .or_else(|| usable.min_by_key(|k| (k.activates_at, k.created_at, k.id)))
+            .unwrap_or_else(|| {
+                // `Keyring::new` guarantees a non-retired key and the list is never mutated
+                // in a way that breaks that, so this branch is unreachable; fall back to any.
+                &self.keys[0]
+            })
+    }
+
+    /// Finds a key by id, retired or not.
+    pub fn get(&self, id: KeyId) -> Option<&Key> {
+        self.keys.iter().find(|k| k.id == id)
+    }
+
+    /// All keys, in file order.
+    pub fn keys(&self) -> &[Key] {
+        &self.keys
+    }
+
+    /// Where key `id` stands at `now`.
+    pub fn state(&self, key: &Key, now: SystemTime) -> KeyState {
+        if key.is_retired() {
+            KeyState::Retired
+        } else if key.activates_at > now {
+            KeyState::Pending
+        } else if self.sealing_key(now).id == key.id {
+            KeyState::Sealing
+        } else {
+            KeyState::OpenOnly
+        }
+    }
+
+    /// A copy with `key` added.
+    ///
+    /// # Errors
+    /// As [`Keyring::new`], e.g. a duplicate id.
+    pub fn with_key(&self, key: Key, now: SystemTime) -> Result<Self, KeyringError> {
+        let mut keys = self.keys.clone();
+        keys.push(key);
+        Keyring::new(keys, now)
+    }
+
+    /// A copy with the keys for which `retire` answers true retired at `now`.
+    ///
+    /// # Errors
+    /// [`KeyringError::NoSealingKey`]/[`KeyringError::Empty`] when that would leave no key
+    /// able to seal.
+    pub fn with_retired(
+        &self,
+        now: SystemTime,
+        mut retire: impl FnMut(&Key) -> bool,
+    ) -> Result<Self, KeyringError> {
+        let keys = self
+            .keys
+            .iter()
+            .map(|k| if !k.is_retired() && retire(k) { k.clone().retired(now) } else { k.clone() })
+            .collect();
+        Keyring::new(keys, now)
+    }
+}
+
+impl fmt::Debug for Keyring {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Keyring").field("keys", &self.keys).finish()
+    }
+}
+
+/// Seconds since the Unix epoch; times before it count as 0.
+pub(crate) fn unix_seconds(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// The time `secs` seconds after the Unix epoch.
+pub(crate) fn from_unix_seconds(secs: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(secs)
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeyringFile {
+    version: u32,
+    keys: Vec<KeyEntry>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeyEntry {
+    id: String,
+    algorithm: String,
+    secret: String,
+    created_at: String,
+    activates_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    retired_at: Option<String>,
+}
+
+impl Drop for KeyEntry {
+    fn drop(&mut self) {
+        self.secret.zeroize();
+    }
+}
+
+impl KeyEntry {
+    fn to_key(&self) -> Result<Key, KeyringError> {
+        let id = KeyId::parse(&self.id).ok_or_else(|| KeyringError::BadId(self.id.clone()))?;
+        let algorithm = Algorithm::from_name(&self.algorithm)
+            .ok_or_else(|| KeyringError::UnknownAlgorithm(self.algorithm.clone()))?;
+        let bytes = Zeroizing::new(
+            URL_SAFE_NO_PAD
+                .decode(self.secret.as_bytes())
+                .map_err(|_| KeyringError::BadSecret(id.to_string()))?,
+        );
+        let secret: [u8; 32] =
+            bytes.as_slice().try_into().map_err(|_| KeyringError::BadSecret(id.to_string()))?;
+        let time = |field: &'static str, text: &str| {
+            humantime::parse_rfc3339(text).map_err(|_| KeyringError::BadTime { key: id.to_string(), field })
+        };
+        let key = Key::new(
+            id,
+            algorithm,
+            Secret::new(secret),
+            time("created_at", &self.created_at)?,
+            time("activates_at", &self.activates_at)?,
+        );
+        Ok(match &self.retired_at {
+            Some(at) => key.retired(time("retired_at", at)?),
+            None => key,
+        })
+    }
+
+    fn from_key(key: &Key) -> Self {
+        let time = |t: SystemTime| humantime::format_rfc3339_seconds(t).to_string();
+        KeyEntry {
+            id: key.id.to_string(),
+            algorithm: key.algorithm.name().to_owned(),
+            secret: URL_SAFE_NO_PAD.encode(key.secret.expose()),
+            created_at: time(key.created_at),
+            activates_at: time(key.activates_at),
+            retired_at: key.retired_at.map(time),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(secs: u64) -> SystemTime {
+        from_unix_seconds(secs)
+    }
+
+    fn key(id: u8, activates: u64) -> Key {
+        Key::new(KeyId([id; 4]), Algorithm::default(), Secret::new([id; 32]), at(activates), at(activates))
+    }
+
+    #[test]
+    fn sealing_key_is_newest_activated_whatever_the_order() {
+        let now = at(1_000);
+        let ring = Keyring::new(vec![key(2, 900), key(1, 100), key(3, 2_000)], now).unwrap();
+        assert_eq!(ring.sealing_key(now).id(), KeyId([2; 4]));
+        assert_eq!(ring.sealing_key(at(2_000)).id(), KeyId([3; 4]));
+        assert_eq!(ring.state(&key(3, 2_000), now), KeyState::Pending);
+        let reversed = Keyring::new(vec![key(3, 2_000), key(1, 100), key(2, 900)], now).unwrap();
+        assert_eq!(reversed.sealing_key(now).id(), KeyId([2; 4]));
+        assert_eq!(ring.state(ring.get(KeyId([1; 4])).unwrap(), now), KeyState::OpenOnly);
+    }
+
+    #[test]
+    fn retired_keys_never_seal_and_rings_that_cannot_seal_are_refused() {
+        let now = at(1_000);
+        let ring = Keyring::new(vec![key(1, 100), key(2, 900).retired(now)], now).unwrap();
+        assert_eq!(ring.sealing_key(now).id(), KeyId([1; 4]));
+        assert!(matches!(Keyring::new(vec![], now), Err(KeyringError::Empty)));
+        assert!(matches!(
+            Keyring::new(vec![key(1, 100).retired(now)], now),
+            Err(KeyringError::Empty)
+        ));
+        assert!(matches!(Keyring::new(vec![key(1, 5_000)], now), Err(KeyringError::NoSealingKey)));
+        assert!(matches!(
+            Keyring::new(vec![key(1, 100), key(1, 200)], now),
+            Err(KeyringError::DuplicateId(_))
+        ));
+        assert!(matches!(
+            ring.with_retired(now, |k| k.id() == KeyId([1; 4])),
+            Err(KeyringError::Empty)
+        ));
+    }
+
+    #[test]
+    fn json_round_trip_and_bad_files() {
+        let now = at(1_800_000_000);
+        let ring = Keyring::new(vec![key(1, 1_700_000_000), key(2, 1_800_000_100)], now).unwrap();
+        let json = ring.to_json();
+        let back = Keyring::from_json(json.as_bytes(), now).unwrap();
+        assert_eq!(back.keys().len(), 2);
+        assert!(back.keys()[0].secret == ring.keys()[0].secret);
+        let bad: &[(&str, fn(&KeyringError) -> bool)] = &[
+            ("", |e| matches!(e, KeyringError::Json { .. })),
+            ("{\"version\":2,\"keys\":[]}", |e| matches!(e, KeyringError::UnsupportedVersion(2))),
+            ("{\"version\":1,\"keys\":[]}", |e| matches!(e, KeyringError::Empty)),
+            (
+                r#"{"version":1,"keys":[{"id":"0102030g","algorithm":"xaes256gcm","secret":"","created_at":"2020-01-01T00:00:00Z","activates_at":"2020-01-01T00:00:00Z"}]}"#,
+                |e| matches!(e, KeyringError::BadId(_)),
+            ),
+            (
+                r#"{"version":1,"keys":[{"id":"01020304","algorithm":"rot13","secret":"","created_at":"2020-01-01T00:00:00Z","activates_at":"2020-01-01T00:00:00Z"}]}"#,
+                |e| matches!(e, KeyringError::UnknownAlgorithm(_)),
+            ),
+            (
+                r#"{"version":1,"keys":[{"id":"01020304","algorithm":"xaes256gcm","secret":"AAAA","created_at":"2020-01-01T00:00:00Z","activates_at":"2020-01-01T00:00:00Z"}]}"#,
+                |e| matches!(e, KeyringError::BadSecret(_)),
+            ),
+            (
+                r#"{"version":1,"keys":[{"id":"01020304","algorithm":"xaes256gcm","secret":"AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE","created_at":"yesterday","activates_at":"2020-01-01T00:00:00Z"}]}"#,
+                |e| matches!(e, KeyringError::BadTime { .. }),
+            ),
+        ];
+        for (json, check) in bad {
+            let err = Keyring::from_json(json.as_bytes(), now).unwrap_err();
+            assert!(check(&err), "{json}: {err:?}");
+        }
+    }
+
+    /// Like cookie-rs's `debug_does_not_leak_key`: no key material in any Debug output.
+    #[test]
+    fn debug_is_redacted() {
+        let ring = Keyring::new(vec![key(0xAB, 0)], at(10)).unwrap();
+        let secret_b64 = URL_SAFE_NO_PAD.encode([0xABu8; 32]);
+        for text in [format!("{ring:?}"), format!("{:?}", ring.keys()[0]), format!("{:?}", Secret::new([0xAB; 32]))] {
+            assert!(!text.contains(&secret_b64), "{text}");
+            assert!(!text.contains("171, 171"), "{text}");
+            assert!(!text.to_lowercase().contains("abababab") || text.contains("KeyId(abababab)"), "{text}");
+        }
+    }
+}

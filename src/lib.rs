@@ -1,0 +1,38 @@
+//! Stateless, encrypted, chunked cookie sessions for actix-web.
+//!
+//! The whole session lives in the browser, sealed with an AEAD under a rotating keyring, so
+//! any node behind a round-robin load balancer can serve any request: no session store, no
+//! sticky routing, no replication.
+//!
+//! ```text
+//! request:  Cookie header ─► chunk::gather ─► armor::decode ─► envelope::parse ─► aead::open
+//!             ─► payload::decode ─► compress::inflate ─► SessionState ─► Session
+//! response: Session ─► SessionState ─► compress::deflate ─► payload::encode ─► aead::seal
+//!             ─► envelope header ─► armor::encode ─► chunk::split ─► Set-Cookie headers
+//! ```
+//!
+//! Start with [`SessionMiddleware`] and the [`Session`] extractor; the framework-free core is
+//! [`Codec`]. The wire format is specified in `docs/FORMAT.md`, the threat model in
+//! `SECURITY.md`.
+//!
+//! # Limits
+//! A stateless session cannot be revoked before the expiry sealed inside it: a copied cookie
+//! works until then. Parallel requests race (the last response wins). A session is capped by
+//! the cookie budgets (6 KiB of `Cookie` header by default).
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+pub mod codec;
+pub mod config;
+pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
+pub mod keyring;
+pub mod state;
+
+pub use codec::{Codec, Opened};
+pub use config::SessionConfig;
+pub use error::{ConfigError, DecodeError, EncodeError, KeyringError};
+pub use keyring::{Algorithm, Key, KeyId, Keyring};
+pub use state::SessionState;

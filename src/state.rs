@@ -1,0 +1,192 @@
+//! `SessionState`: what a session holds, and the metadata sealed with it.
+//!
+//! Values are kept as postcard bytes: postcard is not self-describing, so a value is typed
+//! when it is read (`get::<T>`) and written (`insert`). Keys are ordered (a `BTreeMap`) so the
+//! same state always encodes to the same bytes.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime};
+
+use rand::{CryptoRng, RngCore};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::keyring::{from_unix_seconds, unix_seconds};
+
+/// The payload schema version this build writes and reads.
+pub(crate) const SCHEMA_VERSION: u8 = 1;
+
+/// A session's entries and metadata. Times are whole seconds since the Unix epoch.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SessionState {
+    pub(crate) id: [u8; 16],
+    pub(crate) issued_at: u64,
+    pub(crate) expires_at: u64,
+    pub(crate) last_seen: u64,
+    pub(crate) entries: BTreeMap<String, Vec<u8>>,
+}
+
+impl SessionState {
+    /// A new, empty session with a random id, issued at `now` and expiring after `lifetime`.
+    pub fn new(now: SystemTime, lifetime: Duration, rng: &mut (impl RngCore + CryptoRng)) -> Self {
+        let mut id = [0u8; 16];
+        rng.fill_bytes(&mut id);
+        let now = unix_seconds(now);
+        SessionState {
+            id,
+            issued_at: now,
+            expires_at: now.saturating_add(lifetime.as_secs()),
+            last_seen: now,
+            entries: BTreeMap::new(),
+        }
+    }
+
+    /// Builds a state from its parts (used by tests, vectors and tools).
+    pub fn from_parts(
+        id: [u8; 16],
+        issued_at: SystemTime,
+        expires_at: SystemTime,
+        last_seen: SystemTime,
+        entries: BTreeMap<String, Vec<u8>>,
+    ) -> Self {
+        SessionState {
+            id,
+            issued_at: unix_seconds(issued_at),
+            expires_at: unix_seconds(expires_at),
+            last_seen: unix_seconds(last_seen),
+            entries,
+        }
+    }
+
+    /// The random session id. It changes on [`SessionState::renew`].
+    pub fn id(&self) -> [u8; 16] {
+        self.id
+    }
+
+    /// When this session identity was issued.
+    pub fn issued_at(&self) -> SystemTime {
+        from_unix_seconds(self.issued_at)
+    }
+
+    /// The absolute expiry: after it the session is refused whatever the cookie says.
+    pub fn expires_at(&self) -> SystemTime {
+        from_unix_seconds(self.expires_at)
+    }
+
+    /// When the session was last re-issued (the idle timeout counts from here).
+    pub fn last_seen(&self) -> SystemTime {
+        from_unix_seconds(self.last_seen)
+    }
+
+    /// Raw (postcard) entries.
+    pub fn entries(&self) -> &BTreeMap<String, Vec<u8>> {
+        &self.entries
+    }
+
+    /// Reads `key` as `T`. `Ok(None)` when absent; `Err` when the bytes are not a `T`.
+    ///
+    /// # Errors
+    /// The stored bytes do not deserialize as `T` (or have bytes left over).
+    pub fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, postcard::Error> {
+        self.entries.get(key).map(|bytes| decode_value(bytes)).transpose()
+    }
+
+    /// Stores `value` under `key`, returning whether the stored bytes changed.
+    ///
+    /// # Errors
+    /// The value cannot be serialized by postcard (e.g. a map with non-string keys is fine,
+    /// but `serde_json::Value` is not, postcard not being self-describing).
+    pub fn insert<T: Serialize + ?Sized>(&mut self, key: &str, value: &T) -> Result<bool, postcard::Error> {
+        let bytes = postcard::to_allocvec(value)?;
+        Ok(self.insert_raw(key.to_owned(), bytes))
+    }
+
+    /// Stores already-encoded bytes; returns whether anything changed.
+    pub fn insert_raw(&mut self, key: String, bytes: Vec<u8>) -> bool {
+        match self.entries.get(&key) {
+            Some(old) if *old == bytes => false,
+            _ => {
+                self.entries.insert(key, bytes);
+                true
+            }
+        }
+    }
+
+    /// Removes `key`, returning its raw bytes.
+    pub fn remove(&mut self, key: &str) -> Option<Vec<u8>> {
+        self.entries.remove(key)
+    }
+
+    /// Removes every entry (the identity and times stay).
+    pub fn clear(&mut self) {
+        self.entries.clear();
+    }
+
+    /// A new identity for the same entries: new id, issued now, a fresh absolute lifetime.
+    /// Call it whenever privileges change (login, sudo-mode), against session fixation.
+    pub fn renew(&mut self, now: SystemTime, lifetime: Duration, rng: &mut (impl RngCore + CryptoRng)) {
+        let fresh = SessionState::new(now, lifetime, rng);
+        self.id = fresh.id;
+        self.issued_at = fresh.issued_at;
+        self.expires_at = fresh.expires_at;
+        self.last_seen = fresh.last_seen;
+    }
+
+    /// Moves the idle clock to `now` (never past the absolute expiry).
+    pub fn touch(&mut self, now: SystemTime) {
+        self.last_seen = unix_seconds(now).min(self.expires_at);
+    }
+}
+
+impl std::fmt::Debug for SessionState {
+    /// Shows the shape, never the values: sessions hold user data.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionState")
+            .field("issued_at", &self.issued_at)
+            .field("expires_at", &self.expires_at)
+            .field("last_seen", &self.last_seen)
+            .field("keys", &self.entries.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Decodes one value, refusing trailing bytes (postcard's `from_bytes` would ignore them).
+pub(crate) fn decode_value<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, postcard::Error> {
+    match postcard::take_from_bytes(bytes)? {
+        (value, []) => Ok(value),
+        _ => Err(postcard::Error::DeserializeBadEncoding),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    #[test]
+    fn typed_values_round_trip_and_trailing_bytes_are_refused() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+        let mut s = SessionState::new(from_unix_seconds(100), Duration::from_secs(60), &mut rng);
+        assert!(s.insert("user", "alice").unwrap());
+        assert!(!s.insert("user", "alice").unwrap());
+        assert_eq!(s.get::<String>("user").unwrap().as_deref(), Some("alice"));
+        assert_eq!(s.get::<u32>("missing").unwrap(), None);
+        s.insert_raw("n".into(), vec![5, 0]);
+        assert!(s.get::<u8>("n").is_err());
+        assert_eq!(s.expires_at, 160);
+    }
+
+    #[test]
+    fn renew_changes_identity_and_keeps_entries() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(2);
+        let mut s = SessionState::new(from_unix_seconds(100), Duration::from_secs(60), &mut rng);
+        s.insert("k", &1u8).unwrap();
+        let old = s.id;
+        s.renew(from_unix_seconds(130), Duration::from_secs(60), &mut rng);
+        assert_ne!(s.id, old);
+        assert_eq!((s.issued_at, s.expires_at), (130, 190));
+        assert_eq!(s.get::<u8>("k").unwrap(), Some(1));
+        s.touch(from_unix_seconds(500));
+        assert_eq!(s.last_seen, 190);
+    }
+}
