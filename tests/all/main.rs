@@ -1,0 +1,6 @@
+//! One integration binary (faster to link than one per file); each module is one concern.
+
+mod cli;
+mod middleware;
+mod proptests;
+mod vectors;
