@@ -1,1 +1,1415 @@
-//! vectors tests.
+//! Wire-format test vectors (docs/vectors/v1.json).
+//!
+//! Every valid vector is reproduced byte for byte by `Codec::seal` with its fixed nonce,
+//! opened back to the same state, and re-derived by a second, minimal implementation of
+//! docs/FORMAT.md written here (`spec`), which checks the AAD, the plaintext layout and the
+//! ciphertext independently of `src/codec`. Every invalid vector must be rejected with its
+//! expected error category.
+//!
+//! Vectors are kept forever per format version: never edit a published vector; add new ones.
+//! To regenerate the file after adding vectors to the generator below:
+//!
+//! ```text
+//! SEALED_SESSION_WRITE_VECTORS=1 cargo test --test all vectors::write_vectors
+//! ```
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rand::{Rng, SeedableRng};
+use sealed_session::{Codec, Keyring, SessionConfig, SessionState};
+use serde::{Deserialize, Serialize};
+
+const VECTORS_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/vectors/v1.json");
+/// Seconds since the Unix epoch used as "now" by most vectors (2027-01-15T08:00:00Z).
+const NOW: u64 = 1_800_000_000;
+
+// ---------------------------------------------------------------------------------------
+// The file format.
+
+#[derive(Serialize, Deserialize, Debug, Clone)]
+struct VectorFile {
+    format: String,
+    comment: Vec<String>,
+    valid: Vec<ValidVector>,
+    invalid: Vec<InvalidVector>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone)]
+struct ValidVector {
+    name: String,
+    description: String,
+    /// A keyring file (docs/FORMAT.md, "Keyring file"); the sealing key is its only
+    /// non-retired, activated key.
+    keyring: serde_json::Value,
+    /// Unix seconds: when the cookies were sealed, and when they must open.
+    now: u64,
+    config: VectorConfig,
+    /// The nonce the sealer drew, hex.
+    nonce: String,
+    state: VectorState,
+    /// Keys whose values travel LZ4-compressed.
+    compressed: Vec<String>,
+    /// The associated data, hex.
+    aad: String,
+    /// The AEAD plaintext (postcard payload with framed values), hex.
+    plaintext: String,
+    /// The armor-decoded envelope (header ‖ ciphertext ‖ tag), hex.
+    envelope: String,
+    /// The cookies, in chunk order.
+    cookies: Vec<Pair>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone)]
+struct InvalidVector {
+    name: String,
+    description: String,
+    keyring: serde_json::Value,
+    now: u64,
+    config: VectorConfig,
+    /// The request's cookie pairs, in header order.
+    cookies: Vec<Pair>,
+    /// `DecodeError::category()` of the expected rejection.
+    error: String,
+}
+
+/// The configuration knobs that matter to the wire format. Cookie attributes are the
+/// defaults (`Path=/; Secure; HttpOnly; SameSite=Lax`, no Domain, no Max-Age); they only
+/// influence where the encoder cuts chunks.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+struct VectorConfig {
+    cookie_name: String,
+    cookie_budget: usize,
+    total_budget: usize,
+    compression_threshold: Option<usize>,
+    max_inflated: usize,
+    /// Seconds.
+    clock_skew: u64,
+    /// Seconds; `null` disables the idle check.
+    idle_timeout: Option<u64>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+struct VectorState {
+    id: String,
+    issued_at: u64,
+    expires_at: u64,
+    last_seen: u64,
+    entries: Vec<Entry>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+struct Entry {
+    key: String,
+    /// The entry's bytes (a postcard value), hex.
+    value: String,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+struct Pair {
+    name: String,
+    value: String,
+}
+
+impl VectorConfig {
+    fn new(cookie_name: &str, total_budget: usize) -> Self {
+        VectorConfig {
+            cookie_name: cookie_name.to_owned(),
+            cookie_budget: 4050,
+            total_budget,
+            compression_threshold: Some(256),
+            max_inflated: 64 * 1024,
+            clock_skew: 60,
+            idle_timeout: Some(7200),
+        }
+    }
+
+    fn codec(&self) -> Codec {
+        let mut c = SessionConfig::new()
+            .cookie_name(self.cookie_name.clone())
+            .cookie_budget(self.cookie_budget)
+            .total_budget(self.total_budget)
+            .compression_threshold(self.compression_threshold)
+            .max_inflated(self.max_inflated)
+            .clock_skew(Duration::from_secs(self.clock_skew))
+            .idle_timeout(self.idle_timeout.map(Duration::from_secs));
+        if let Some(idle) = self.idle_timeout {
+            c = c.renew_interval(Duration::from_secs((idle / 2).max(1)));
+        }
+        Codec::new(c).unwrap()
+    }
+}
+
+impl VectorState {
+    fn to_state(&self) -> SessionState {
+        let id: [u8; 16] = unhex(&self.id).try_into().unwrap();
+        let entries: BTreeMap<String, Vec<u8>> = self
+            .entries
+            .iter()
+            .map(|e| (e.key.clone(), unhex(&e.value)))
+            .collect();
+        assert_eq!(
+            entries.len(),
+            self.entries.len(),
+            "duplicate keys in a vector"
+        );
+        SessionState::from_parts(
+            id,
+            at(self.issued_at),
+            at(self.expires_at),
+            at(self.last_seen),
+            entries,
+        )
+    }
+
+    fn from_state(s: &SessionState) -> Self {
+        VectorState {
+            id: hex(&s.id()),
+            issued_at: secs(s.issued_at()),
+            expires_at: secs(s.expires_at()),
+            last_seen: secs(s.last_seen()),
+            entries: s
+                .entries()
+                .iter()
+                .map(|(k, v)| Entry {
+                    key: k.clone(),
+                    value: hex(v),
+                })
+                .collect(),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Helpers.
+
+fn at(s: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(s)
+}
+
+fn secs(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).unwrap().as_secs()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(text: &str) -> Vec<u8> {
+    assert!(text.len() % 2 == 0, "odd hex length");
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+/// An RNG that hands out one fixed nonce: the only randomness `Codec::seal` draws.
+struct FixedNonce(Vec<u8>);
+
+impl rand::RngCore for FixedNonce {
+    fn next_u32(&mut self) -> u32 {
+        unreachable!("seal draws its nonce with fill_bytes")
+    }
+    fn next_u64(&mut self) -> u64 {
+        unreachable!("seal draws its nonce with fill_bytes")
+    }
+    fn fill_bytes(&mut self, dst: &mut [u8]) {
+        assert_eq!(dst.len(), self.0.len(), "nonce length");
+        dst.copy_from_slice(&self.0);
+    }
+}
+
+impl rand::CryptoRng for FixedNonce {}
+
+fn keyring(json: &serde_json::Value, now: u64) -> Keyring {
+    Keyring::from_json(&serde_json::to_vec(json).unwrap(), at(now)).unwrap()
+}
+
+fn pairs_of(cookies: &[Pair]) -> impl Iterator<Item = (&[u8], &[u8])> {
+    cookies
+        .iter()
+        .map(|p| (p.name.as_bytes(), p.value.as_bytes()))
+}
+
+fn load() -> VectorFile {
+    let text = std::fs::read_to_string(VECTORS_PATH).expect("docs/vectors/v1.json");
+    serde_json::from_str(&text).expect("vector file parses")
+}
+
+/// The sealing key of a vector's keyring: its only key that is neither retired nor pending.
+fn sealing_key(json: &serde_json::Value) -> (u8, [u8; 4], [u8; 32]) {
+    let keys = json["keys"].as_array().unwrap();
+    let key = keys.iter().find(|k| k.get("retired_at").is_none()).unwrap();
+    let alg = match key["algorithm"].as_str().unwrap() {
+        "xchacha20poly1305" => 1,
+        "aes256gcm" => 2,
+        "xaes256gcm" => 3,
+        other => panic!("{other}"),
+    };
+    let id: [u8; 4] = unhex(key["id"].as_str().unwrap()).try_into().unwrap();
+    let secret: [u8; 32] = URL_SAFE_NO_PAD
+        .decode(key["secret"].as_str().unwrap())
+        .unwrap()
+        .try_into()
+        .unwrap();
+    (alg, id, secret)
+}
+
+// ---------------------------------------------------------------------------------------
+// A second implementation of docs/FORMAT.md, written from the document.
+
+mod spec {
+    use aes::Aes256;
+    use aes::cipher::{BlockCipherEncrypt, KeyInit};
+    use aes_gcm::Aes256Gcm;
+    use aes_gcm::aead::AeadInOut;
+    use chacha20poly1305::XChaCha20Poly1305;
+
+    pub const LABEL: &[u8] = b"sealed-session/v1";
+
+    pub fn aad(name: &str, count: u8, header: &[u8]) -> Vec<u8> {
+        let mut out = LABEL.to_vec();
+        out.push(u8::try_from(name.len()).unwrap());
+        out.extend_from_slice(name.as_bytes());
+        out.push(count);
+        out.extend_from_slice(header);
+        out
+    }
+
+    pub fn header(alg: u8, key_id: [u8; 4], nonce: &[u8]) -> Vec<u8> {
+        let mut out = vec![1, alg];
+        out.extend_from_slice(&key_id);
+        out.extend_from_slice(nonce);
+        out
+    }
+
+    pub fn nonce_len(alg: u8) -> usize {
+        if alg == 2 { 12 } else { 24 }
+    }
+
+    /// C2SP XAES-256-GCM: the derived AES-256-GCM key and the inner 96-bit nonce.
+    fn xaes(secret: &[u8; 32], nonce: &[u8]) -> (Aes256Gcm, [u8; 12]) {
+        assert_eq!(nonce.len(), 24);
+        let block = Aes256::new(secret.into());
+        let mut l = [0u8; 16].into();
+        block.encrypt_block(&mut l);
+        let l: [u8; 16] = l.into();
+        let mut k1 = [0u8; 16];
+        for i in 0..16 {
+            k1[i] = (l[i] << 1) | l.get(i + 1).map_or(0, |n| n >> 7);
+        }
+        if l[0] & 0x80 != 0 {
+            k1[15] ^= 0x87;
+        }
+        let mut key = [0u8; 32];
+        for (i, counter) in [1u8, 2].into_iter().enumerate() {
+            let mut m = [0u8; 16];
+            m[..4].copy_from_slice(&[0, counter, b'X', 0]);
+            m[4..].copy_from_slice(&nonce[..12]);
+            for (b, k) in m.iter_mut().zip(k1) {
+                *b ^= k;
+            }
+            let mut m = m.into();
+            block.encrypt_block(&mut m);
+            key[16 * i..16 * i + 16].copy_from_slice(m.as_slice());
+        }
+        (Aes256Gcm::new(&key.into()), nonce[12..].try_into().unwrap())
+    }
+
+    pub fn seal(alg: u8, secret: &[u8; 32], nonce: &[u8], aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
+        let mut buf = plaintext.to_vec();
+        let tag = match alg {
+            1 => XChaCha20Poly1305::new(secret.into()).encrypt_inout_detached(
+                nonce.try_into().unwrap(),
+                aad,
+                buf.as_mut_slice().into(),
+            ),
+            2 => Aes256Gcm::new(secret.into()).encrypt_inout_detached(
+                nonce.try_into().unwrap(),
+                aad,
+                buf.as_mut_slice().into(),
+            ),
+            3 => {
+                let (gcm, inner) = xaes(secret, nonce);
+                gcm.encrypt_inout_detached(&inner.into(), aad, buf.as_mut_slice().into())
+            }
+            _ => panic!("algorithm {alg}"),
+        }
+        .unwrap();
+        buf.extend_from_slice(tag.as_slice());
+        buf
+    }
+
+    pub fn open(
+        alg: u8,
+        secret: &[u8; 32],
+        nonce: &[u8],
+        aad: &[u8],
+        sealed: &[u8],
+    ) -> Option<Vec<u8>> {
+        let (body, tag) = sealed.split_at(sealed.len().checked_sub(16)?);
+        let tag: [u8; 16] = tag.try_into().ok()?;
+        let mut buf = body.to_vec();
+        let ok = match alg {
+            1 => XChaCha20Poly1305::new(secret.into()).decrypt_inout_detached(
+                nonce.try_into().ok()?,
+                aad,
+                buf.as_mut_slice().into(),
+                &tag.into(),
+            ),
+            2 => Aes256Gcm::new(secret.into()).decrypt_inout_detached(
+                nonce.try_into().ok()?,
+                aad,
+                buf.as_mut_slice().into(),
+                &tag.into(),
+            ),
+            3 => {
+                let (gcm, inner) = xaes(secret, nonce);
+                gcm.decrypt_inout_detached(
+                    &inner.into(),
+                    aad,
+                    buf.as_mut_slice().into(),
+                    &tag.into(),
+                )
+            }
+            _ => return None,
+        };
+        ok.ok().map(|()| buf)
+    }
+
+    pub fn varint(out: &mut Vec<u8>, mut n: u64) {
+        while n >= 0x80 {
+            out.push((n as u8 & 0x7f) | 0x80);
+            n >>= 7;
+        }
+        out.push(n as u8);
+    }
+
+    /// One value's frame: stored, or LZ4 when at least `threshold` long and smaller so.
+    pub fn frame(value: &[u8], threshold: Option<usize>) -> Vec<u8> {
+        if threshold.is_some_and(|t| value.len() >= t) {
+            let block = super::lz4(value);
+            let mut out = vec![1];
+            varint(&mut out, value.len() as u64);
+            out.extend_from_slice(&block);
+            if out.len() < value.len() + 1 {
+                return out;
+            }
+        }
+        let mut out = vec![0];
+        out.extend_from_slice(value);
+        out
+    }
+
+    /// The postcard payload, written field by field.
+    pub fn payload(
+        schema: u8,
+        id: &[u8],
+        times: [u64; 3],
+        entries: &[(&[u8], Vec<u8>)],
+    ) -> Vec<u8> {
+        let mut out = vec![schema];
+        out.extend_from_slice(id);
+        for t in times {
+            varint(&mut out, t);
+        }
+        varint(&mut out, entries.len() as u64);
+        for (k, v) in entries {
+            varint(&mut out, k.len() as u64);
+            out.extend_from_slice(k);
+            varint(&mut out, v.len() as u64);
+            out.extend_from_slice(v);
+        }
+        out
+    }
+}
+
+fn spec_plaintext(state: &VectorState, threshold: Option<usize>) -> Vec<u8> {
+    let entries: Vec<(&[u8], Vec<u8>)> = state
+        .entries
+        .iter()
+        .map(|e| (e.key.as_bytes(), spec::frame(&unhex(&e.value), threshold)))
+        .collect();
+    spec::payload(
+        1,
+        &unhex(&state.id),
+        [state.issued_at, state.expires_at, state.last_seen],
+        &entries,
+    )
+}
+
+/// Splits the first chunk's `<count>.` prefix off and concatenates the pieces.
+fn spec_armored(cookies: &[Pair]) -> (u8, String) {
+    let (count, first) = cookies[0].value.split_once('.').unwrap();
+    let mut armored = first.to_owned();
+    for p in &cookies[1..] {
+        armored.push_str(&p.value);
+    }
+    (count.parse().unwrap(), armored)
+}
+
+// ---------------------------------------------------------------------------------------
+// The checks.
+
+#[test]
+fn valid_vectors_reproduce_byte_for_byte() {
+    let file = load();
+    assert_eq!(file.format, "sealed-session/v1");
+    assert!(file.valid.len() >= 6, "at least two vectors per algorithm");
+    for v in &file.valid {
+        let ring = keyring(&v.keyring, v.now);
+        let codec = v.config.codec();
+        let state = v.state.to_state();
+        let cookies = codec
+            .seal(&ring, &state, at(v.now), &mut FixedNonce(unhex(&v.nonce)))
+            .unwrap();
+        let got: Vec<Pair> = cookies
+            .iter()
+            .map(|c| Pair {
+                name: c.name().to_owned(),
+                value: c.value().to_owned(),
+            })
+            .collect();
+        assert_eq!(got, v.cookies, "{}: cookies differ", v.name);
+
+        let opened = codec
+            .open(&ring, pairs_of(&v.cookies), at(v.now))
+            .unwrap()
+            .unwrap();
+        assert_eq!(opened.state, state, "{}", v.name);
+        assert_eq!(
+            VectorState::from_state(&opened.state),
+            v.state,
+            "{}",
+            v.name
+        );
+        assert_eq!(opened.compressed, v.compressed, "{}", v.name);
+        assert!(!opened.needs_reseal);
+
+        // The independent implementation agrees on every intermediate.
+        let (alg, key_id, secret) = sealing_key(&v.keyring);
+        let nonce = unhex(&v.nonce);
+        assert_eq!(nonce.len(), spec::nonce_len(alg));
+        let (count, armored) = spec_armored(&v.cookies);
+        assert_eq!(usize::from(count), v.cookies.len());
+        for (i, p) in v.cookies.iter().enumerate() {
+            let name = if i == 0 {
+                v.config.cookie_name.clone()
+            } else {
+                format!("{}.{i}", v.config.cookie_name)
+            };
+            assert_eq!(p.name, name);
+            assert!(p.name.len() + p.value.len() <= 4096);
+        }
+        let envelope = URL_SAFE_NO_PAD.decode(&armored).unwrap();
+        assert_eq!(hex(&envelope), v.envelope, "{}", v.name);
+        let header = spec::header(alg, key_id, &nonce);
+        assert!(envelope.starts_with(&header));
+        let aad = spec::aad(&v.config.cookie_name, count, &header);
+        assert_eq!(hex(&aad), v.aad, "{}", v.name);
+        let plaintext = spec_plaintext(&v.state, v.config.compression_threshold);
+        assert_eq!(hex(&plaintext), v.plaintext, "{}", v.name);
+        let sealed = spec::seal(alg, &secret, &nonce, &aad, &plaintext);
+        assert_eq!(&envelope[header.len()..], &sealed[..], "{}", v.name);
+        assert_eq!(
+            spec::open(alg, &secret, &nonce, &aad, &sealed).unwrap(),
+            plaintext
+        );
+    }
+    let algorithms: Vec<u8> = file
+        .valid
+        .iter()
+        .map(|v| sealing_key(&v.keyring).0)
+        .collect();
+    for alg in 1..=3 {
+        assert!(
+            algorithms.iter().filter(|&&a| a == alg).count() >= 2,
+            "algorithm {alg}"
+        );
+    }
+    assert!(
+        file.valid
+            .iter()
+            .any(|v| v.cookies.len() >= 2 && !v.compressed.is_empty())
+    );
+}
+
+#[test]
+fn invalid_vectors_are_rejected_with_their_category() {
+    let file = load();
+    assert!(file.invalid.len() >= 20);
+    for v in &file.invalid {
+        let ring = keyring(&v.keyring, v.now);
+        let codec = v.config.codec();
+        match codec.open(&ring, pairs_of(&v.cookies), at(v.now)) {
+            Err(e) => assert_eq!(e.category(), v.error, "{}", v.name),
+            Ok(o) => panic!("{}: accepted ({:?})", v.name, o.map(|o| o.state)),
+        }
+    }
+}
+
+/// Also rejected when the cookies arrive as one raw `Cookie` header.
+#[test]
+fn invalid_vectors_are_rejected_from_a_raw_header() {
+    let file = load();
+    for v in &file.invalid {
+        let header: Vec<String> = v
+            .cookies
+            .iter()
+            .map(|p| format!("{}={}", p.name, p.value))
+            .collect();
+        let header = header.join("; ");
+        let ring = keyring(&v.keyring, v.now);
+        let codec = v.config.codec();
+        let pairs = sealed_session::codec::cookie_pairs([header.as_bytes()]);
+        assert!(codec.open(&ring, pairs, at(v.now)).is_err(), "{}", v.name);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The generator.
+
+const KEY_TIME: &str = "2026-01-01T00:00:00Z";
+const RETIRE_TIME: &str = "2027-01-01T00:00:00Z";
+
+fn alg_name(alg: u8) -> &'static str {
+    match alg {
+        1 => "xchacha20poly1305",
+        2 => "aes256gcm",
+        _ => "xaes256gcm",
+    }
+}
+
+fn secret_bytes(seed: u8) -> [u8; 32] {
+    std::array::from_fn(|i| seed.wrapping_mul(0x20).wrapping_add(i as u8))
+}
+
+fn key_json(
+    id: &str,
+    alg: u8,
+    secret: [u8; 32],
+    retired: bool,
+    activates: &str,
+) -> serde_json::Value {
+    let mut k = serde_json::json!({
+        "id": id,
+        "algorithm": alg_name(alg),
+        "secret": URL_SAFE_NO_PAD.encode(secret),
+        "created_at": KEY_TIME,
+        "activates_at": activates,
+    });
+    if retired {
+        k["retired_at"] = RETIRE_TIME.into();
+    }
+    k
+}
+
+fn ring_json(keys: Vec<serde_json::Value>) -> serde_json::Value {
+    serde_json::json!({ "version": 1, "keys": keys })
+}
+
+fn key_id_hex(alg: u8) -> String {
+    format!("5e55{alg:02x}{:02x}", 0xa0 + alg)
+}
+
+fn nonce_for(alg: u8, salt: u8) -> Vec<u8> {
+    (0..spec::nonce_len(alg) as u8)
+        .map(|i| i.wrapping_mul(17).wrapping_add(salt))
+        .collect()
+}
+
+/// An LZ4 block (lz4_flex is built without `alloc` here, so through `compress_into`).
+fn lz4(input: &[u8]) -> Vec<u8> {
+    let mut out = vec![0u8; lz4_flex::block::get_maximum_output_size(input.len())];
+    let n = lz4_flex::block::compress_into(input, &mut out).unwrap();
+    out.truncate(n);
+    out
+}
+
+fn postcard<T: Serialize + ?Sized>(v: &T) -> Vec<u8> {
+    postcard::to_allocvec(v).unwrap()
+}
+
+fn small_state(alg: u8) -> SessionState {
+    let mut entries = BTreeMap::new();
+    entries.insert("n".to_owned(), postcard(&42u32));
+    entries.insert("roles".to_owned(), postcard(&["admin", "dev"]));
+    entries.insert("user".to_owned(), postcard("alice"));
+    let id: [u8; 16] = std::array::from_fn(|i| (i as u8) | (alg << 4));
+    let issued = NOW - 100;
+    SessionState::from_parts(id, at(issued), at(issued + 86_400), at(NOW - 10), entries)
+}
+
+fn large_state(seed: u64) -> SessionState {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let doc = "Lorem ipsum dolor sit amet, consectetur adipiscing elit. ".repeat(40);
+    let noise: Vec<u8> = (0..5000).map(|_| rng.random()).collect();
+    let mut entries = BTreeMap::new();
+    entries.insert("doc".to_owned(), postcard(doc.as_str()));
+    entries.insert(
+        "noise".to_owned(),
+        postcard(serde_bytes::Bytes::new(&noise)),
+    );
+    entries.insert("user".to_owned(), postcard("bob"));
+    let id: [u8; 16] = std::array::from_fn(|_| rng.random());
+    SessionState::from_parts(
+        id,
+        at(NOW - 600),
+        at(NOW - 600 + 86_400),
+        at(NOW - 5),
+        entries,
+    )
+}
+
+struct Gen {
+    valid: Vec<ValidVector>,
+    invalid: Vec<InvalidVector>,
+}
+
+impl Gen {
+    #[allow(clippy::too_many_arguments)]
+    fn valid(
+        &mut self,
+        name: &str,
+        description: &str,
+        ring: serde_json::Value,
+        config: VectorConfig,
+        nonce: Vec<u8>,
+        state: &SessionState,
+    ) -> ValidVector {
+        let codec = config.codec();
+        let kr = keyring(&ring, NOW);
+        let cookies = codec
+            .seal(&kr, state, at(NOW), &mut FixedNonce(nonce.clone()))
+            .unwrap();
+        let cookies: Vec<Pair> = cookies
+            .iter()
+            .map(|c| Pair {
+                name: c.name().to_owned(),
+                value: c.value().to_owned(),
+            })
+            .collect();
+        let opened = codec
+            .open(&kr, pairs_of(&cookies), at(NOW))
+            .unwrap()
+            .unwrap();
+        let vstate = VectorState::from_state(state);
+        let (alg, key_id, _) = sealing_key(&ring);
+        let (count, armored) = spec_armored(&cookies);
+        let header = spec::header(alg, key_id, &nonce);
+        let v = ValidVector {
+            name: name.to_owned(),
+            description: description.to_owned(),
+            keyring: ring,
+            now: NOW,
+            nonce: hex(&nonce),
+            aad: hex(&spec::aad(&config.cookie_name, count, &header)),
+            plaintext: hex(&spec_plaintext(&vstate, config.compression_threshold)),
+            envelope: hex(&URL_SAFE_NO_PAD.decode(&armored).unwrap()),
+            config,
+            state: vstate,
+            compressed: opened.compressed,
+            cookies,
+        };
+        self.valid.push(v.clone());
+        v
+    }
+
+    fn invalid(
+        &mut self,
+        base: &ValidVector,
+        name: &str,
+        description: &str,
+        error: &str,
+        edit: impl FnOnce(&mut InvalidVector),
+    ) {
+        let mut v = InvalidVector {
+            name: name.to_owned(),
+            description: description.to_owned(),
+            keyring: base.keyring.clone(),
+            now: base.now,
+            config: base.config.clone(),
+            cookies: base.cookies.clone(),
+            error: error.to_owned(),
+        };
+        edit(&mut v);
+        let codec = v.config.codec();
+        let got = codec.open(&keyring(&v.keyring, v.now), pairs_of(&v.cookies), at(v.now));
+        match got {
+            Err(e) => assert_eq!(e.category(), error, "generator: {name}"),
+            Ok(_) => panic!("generator: {name} was accepted"),
+        }
+        self.invalid.push(v);
+    }
+}
+
+/// Re-armors an envelope edited by `f` as a single chunk.
+fn edit_envelope(v: &ValidVector, f: impl FnOnce(&mut Vec<u8>)) -> Vec<Pair> {
+    let mut env = unhex(&v.envelope);
+    f(&mut env);
+    vec![Pair {
+        name: v.config.cookie_name.clone(),
+        value: format!("1.{}", URL_SAFE_NO_PAD.encode(&env)),
+    }]
+}
+
+/// A single-chunk cookie sealing `plaintext` (any bytes) under the vector's key, as a
+/// conforming encoder would: lets vectors reach the payload and compression checks.
+fn seal_plaintext(v: &ValidVector, plaintext: &[u8]) -> Vec<Pair> {
+    let (alg, key_id, secret) = sealing_key(&v.keyring);
+    let nonce = nonce_for(alg, 0x77);
+    let header = spec::header(alg, key_id, &nonce);
+    let aad = spec::aad(&v.config.cookie_name, 1, &header);
+    let mut env = header;
+    env.extend(spec::seal(alg, &secret, &nonce, &aad, plaintext));
+    vec![Pair {
+        name: v.config.cookie_name.clone(),
+        value: format!("1.{}", URL_SAFE_NO_PAD.encode(&env)),
+    }]
+}
+
+fn generate() -> VectorFile {
+    let mut g = Gen {
+        valid: Vec::new(),
+        invalid: Vec::new(),
+    };
+    let mut smalls = BTreeMap::new();
+    let mut larges = BTreeMap::new();
+    for alg in [1u8, 2, 3] {
+        let ring = ring_json(vec![key_json(
+            &key_id_hex(alg),
+            alg,
+            secret_bytes(alg),
+            false,
+            KEY_TIME,
+        )]);
+        let s = g.valid(
+            &format!("{}/small", alg_name(alg)),
+            "Three small entries, one cookie, nothing compressed.",
+            ring.clone(),
+            VectorConfig::new("__Host-session", 6144),
+            nonce_for(alg, alg),
+            &small_state(alg),
+        );
+        smalls.insert(alg, s);
+        let l = g.valid(
+            &format!("{}/compressed-chunks", alg_name(alg)),
+            "A compressible text (LZ4-framed) and 5000 incompressible bytes (stored): two chunks.",
+            ring,
+            VectorConfig::new("__Host-session", 16384),
+            nonce_for(alg, 0x40 + alg),
+            &large_state(u64::from(alg)),
+        );
+        assert!(l.cookies.len() >= 2 && l.compressed == ["doc"]);
+        larges.insert(alg, l);
+    }
+    {
+        let alg = 3;
+        let ring = ring_json(vec![key_json(
+            &key_id_hex(alg),
+            alg,
+            secret_bytes(alg),
+            false,
+            KEY_TIME,
+        )]);
+        let empty = SessionState::from_parts(
+            [0xee; 16],
+            at(NOW),
+            at(NOW + 3600),
+            at(NOW),
+            BTreeMap::new(),
+        );
+        let mut config = VectorConfig::new("sid", 6144);
+        config.compression_threshold = None;
+        config.idle_timeout = None;
+        g.valid(
+            "xaes256gcm/empty-custom-name",
+            "No entries, cookie name `sid`, compression and idle timeout off.",
+            ring.clone(),
+            config,
+            nonce_for(alg, 0x99),
+            &empty,
+        );
+        let mut entries = BTreeMap::new();
+        entries.insert(String::new(), Vec::new());
+        entries.insert(
+            "small".to_owned(),
+            b"abababababababababababababababab".to_vec(),
+        );
+        entries.insert("\u{e9}t\u{e9}".to_owned(), vec![0xff; 3]);
+        let edge = SessionState::from_parts(
+            [0x01; 16],
+            at(0),
+            at(u64::from(u32::MAX) * 4),
+            at(NOW),
+            entries,
+        );
+        let mut config = VectorConfig::new("__Secure-s", 6144);
+        config.compression_threshold = Some(16);
+        g.valid("xaes256gcm/edge-cases", "Empty key with empty value, non-ASCII key, a 32-byte value compressed at threshold 16, issued_at 0, a 5-byte varint expiry.", ring, config, nonce_for(alg, 0x5a), &edge);
+    }
+
+    let s = smalls[&3].clone();
+    let m = larges[&3].clone();
+    let name = s.config.cookie_name.clone();
+    // Chunk stage.
+    g.invalid(
+        &s,
+        "chunk/count-leading-zero",
+        "The count prefix `01.` is not canonical decimal.",
+        "chunk.count",
+        |v| {
+            v.cookies[0].value.insert(0, '0');
+        },
+    );
+    g.invalid(
+        &s,
+        "chunk/count-zero",
+        "A count of 0.",
+        "chunk.count",
+        |v| v.cookies[0].value.replace_range(..1, "0"),
+    );
+    g.invalid(
+        &s,
+        "chunk/count-33",
+        "A count above 32.",
+        "chunk.count",
+        |v| v.cookies[0].value.replace_range(..1, "33"),
+    );
+    g.invalid(
+        &s,
+        "chunk/no-count",
+        "The count prefix is missing.",
+        "chunk.count",
+        |v| {
+            v.cookies[0].value.replace_range(..2, "");
+        },
+    );
+    g.invalid(
+        &m,
+        "chunk/missing-last",
+        "The last chunk of two is absent.",
+        "chunk.missing",
+        |v| {
+            v.cookies.pop();
+        },
+    );
+    g.invalid(
+        &m,
+        "chunk/missing-first",
+        "Only the continuation chunk is present.",
+        "chunk.missing_first",
+        |v| {
+            v.cookies.remove(0);
+        },
+    );
+    g.invalid(
+        &s,
+        "chunk/extra",
+        "A chunk at an index at or above the declared count.",
+        "chunk.extra",
+        |v| {
+            v.cookies.push(Pair {
+                name: format!("{name}.1"),
+                value: "AAAA".into(),
+            });
+        },
+    );
+    g.invalid(
+        &s,
+        "chunk/too-long",
+        "A chunk value longer than 4096 bytes.",
+        "chunk.too_long",
+        |v| {
+            v.cookies.push(Pair {
+                name: format!("{name}.1"),
+                value: "A".repeat(4097),
+            });
+        },
+    );
+    g.invalid(
+        &m,
+        "chunk/total-too-long",
+        "Both chunks together exceed the total budget.",
+        "chunk.total",
+        |v| {
+            v.config.total_budget = 6144;
+        },
+    );
+    g.invalid(
+        &s,
+        "chunk/recounted",
+        "The count relabelled `2.` with an added chunk: the AAD binds the count.",
+        "aead.tag",
+        |v| {
+            v.cookies[0].value.replace_range(..1, "2");
+            v.cookies.push(Pair {
+                name: format!("{name}.1"),
+                value: "AAAA".into(),
+            });
+        },
+    );
+    g.invalid(
+        &m,
+        "chunk/truncated",
+        "The last chunk cut back to a 4-character boundary of the armor (still canonical base64).",
+        "aead.tag",
+        |v| {
+            let total: usize = v.cookies.iter().map(|p| p.value.len()).sum::<usize>() - 2;
+            let last = v.cookies.last_mut().unwrap();
+            let n = last.value.len();
+            last.value.truncate(n - 4 - total % 4);
+        },
+    );
+    g.invalid(
+        &m,
+        "chunk/extended",
+        "Four characters appended to the last chunk.",
+        "aead.tag",
+        |v| {
+            v.cookies.last_mut().unwrap().value.push_str("AAAA");
+        },
+    );
+    let other = generate_other(&m);
+    g.invalid(
+        &m,
+        "chunk/spliced",
+        "Chunk 1 taken from another session sealed under the same key.",
+        "aead.tag",
+        |v| {
+            v.cookies[1] = other[1].clone();
+        },
+    );
+    g.invalid(
+        &m,
+        "chunk/ambiguous",
+        "Two different authentic sessions under the same names.",
+        "ambiguous",
+        |v| {
+            v.cookies.extend(other.iter().cloned());
+        },
+    );
+    g.invalid(
+        &s,
+        "chunk/wrong-name",
+        "The cookies presented under another name: the AAD binds the name.",
+        "aead.tag",
+        |v| {
+            v.config.cookie_name = "__Host-other".into();
+            v.cookies[0].name = "__Host-other".into();
+        },
+    );
+    // Armor stage.
+    let armored = s.cookies[0].value[2..].to_owned();
+    assert!(
+        armored.len() % 4 != 0,
+        "the small XAES vector has trailing bits"
+    );
+    g.invalid(
+        &s,
+        "armor/padding",
+        "Base64 padding `=` appended.",
+        "armor",
+        |v| {
+            let pad = 4 - v.cookies[0].value[2..].len() % 4;
+            v.cookies[0].value.push_str(&"=".repeat(pad));
+        },
+    );
+    g.invalid(
+        &s,
+        "armor/trailing-bits",
+        "The last character has a non-zero unused bit.",
+        "armor",
+        |v| {
+            let last = v.cookies[0].value.pop().unwrap();
+            const ALPHABET: &str =
+                "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+            let i = ALPHABET.find(last).unwrap();
+            v.cookies[0].value.push(ALPHABET.as_bytes()[i ^ 1] as char);
+        },
+    );
+    g.invalid(
+        &s,
+        "armor/standard-alphabet",
+        "A character of the standard (`+/`) base64 alphabet.",
+        "armor",
+        |v| {
+            v.cookies[0].value.replace_range(10..11, "+");
+        },
+    );
+    g.invalid(
+        &s,
+        "armor/impossible-length",
+        "Characters removed until the armored length is 1 mod 4, which no byte string encodes to.",
+        "armor",
+        |v| {
+            let value = &mut v.cookies[0].value;
+            let n = value.len();
+            // Drop characters until the armored length is 1 mod 4 (never valid base64).
+            let drop = match (n - 3) % 4 {
+                0 => 4,
+                d => d,
+            };
+            value.truncate(n - drop);
+            assert_eq!((value.len() - 2) % 4, 1);
+        },
+    );
+    // Envelope stage.
+    g.invalid(
+        &s,
+        "envelope/unknown-version",
+        "Version byte 2.",
+        "envelope.unknown_version",
+        |v| {
+            v.cookies = edit_envelope(&s, |e| e[0] = 2);
+        },
+    );
+    g.invalid(
+        &s,
+        "envelope/unknown-algorithm",
+        "Algorithm byte 9.",
+        "envelope.unknown_algorithm",
+        |v| {
+            v.cookies = edit_envelope(&s, |e| e[1] = 9);
+        },
+    );
+    g.invalid(
+        &s,
+        "envelope/too-short",
+        "Header and 15 bytes: shorter than a tag.",
+        "envelope.too_short",
+        |v| {
+            v.cookies = edit_envelope(&s, |e| e.truncate(6 + 24 + 15));
+        },
+    );
+    // Keys.
+    g.invalid(
+        &s,
+        "key/unknown-id",
+        "The keyring has no key with the envelope's id.",
+        "key.unknown",
+        |v| {
+            v.keyring = ring_json(vec![key_json(
+                "00000001",
+                3,
+                secret_bytes(3),
+                false,
+                KEY_TIME,
+            )]);
+        },
+    );
+    g.invalid(
+        &s,
+        "key/retired",
+        "The key that sealed the cookie was retired.",
+        "key.retired",
+        |v| {
+            let mut old = v.keyring["keys"][0].clone();
+            old["retired_at"] = RETIRE_TIME.into();
+            v.keyring = ring_json(vec![
+                old,
+                key_json("00000002", 3, secret_bytes(9), false, KEY_TIME),
+            ]);
+        },
+    );
+    g.invalid(
+        &s,
+        "key/algorithm-mismatch",
+        "The key with that id is an AES-256-GCM key.",
+        "key.algorithm_mismatch",
+        |v| {
+            v.keyring = ring_json(vec![key_json(
+                &key_id_hex(3),
+                2,
+                secret_bytes(3),
+                false,
+                KEY_TIME,
+            )]);
+        },
+    );
+    g.invalid(
+        &s,
+        "key/wrong-secret",
+        "Same id and algorithm, another secret.",
+        "aead.tag",
+        |v| {
+            v.keyring = ring_json(vec![key_json(
+                &key_id_hex(3),
+                3,
+                secret_bytes(7),
+                false,
+                KEY_TIME,
+            )]);
+        },
+    );
+    g.invalid(
+        &s,
+        "envelope/key-id-edited",
+        "The key id in the header points at another (valid) key: the AAD binds the header.",
+        "aead.tag",
+        |v| {
+            let mut keys = vec![v.keyring["keys"][0].clone()];
+            keys.push(key_json("5e550000", 3, secret_bytes(3), false, KEY_TIME));
+            v.keyring = ring_json(keys);
+            v.cookies = edit_envelope(&s, |e| e[2..6].copy_from_slice(&[0x5e, 0x55, 0, 0]));
+        },
+    );
+    // AEAD.
+    for (alg, base) in &smalls {
+        g.invalid(
+            base,
+            &format!("aead/{}-tag-bit", alg_name(*alg)),
+            "The last tag byte's low bit flipped.",
+            "aead.tag",
+            |v| {
+                v.cookies = edit_envelope(base, |e| *e.last_mut().unwrap() ^= 1);
+            },
+        );
+        g.invalid(
+            base,
+            &format!("aead/{}-nonce-bit", alg_name(*alg)),
+            "A nonce bit flipped.",
+            "aead.tag",
+            |v| {
+                v.cookies = edit_envelope(base, |e| e[6] ^= 0x80);
+            },
+        );
+        g.invalid(
+            base,
+            &format!("aead/{}-ciphertext-bit", alg_name(*alg)),
+            "The first ciphertext byte's top bit flipped.",
+            "aead.tag",
+            |v| {
+                let n = 6 + spec::nonce_len(*alg);
+                v.cookies = edit_envelope(base, |e| e[n] ^= 0x80);
+            },
+        );
+    }
+    // Times.
+    g.invalid(
+        &s,
+        "time/expired",
+        "Opened at the sealed expiry.",
+        "time.expired",
+        |v| v.now = s.state.expires_at,
+    );
+    g.invalid(
+        &s,
+        "time/idle",
+        "Opened 2 h after the sealed last-seen time.",
+        "time.idle",
+        |v| v.now = s.state.last_seen + 7200,
+    );
+    g.invalid(
+        &s,
+        "time/future",
+        "Opened 61 s before issued_at (60 s of skew allowed).",
+        "time.future",
+        |v| v.now = s.state.issued_at - 61,
+    );
+    // Payload and compression, sealed by the spec implementation with the right key.
+    let st = &s.state;
+    let times = [st.issued_at, st.expires_at, st.last_seen];
+    let id = unhex(&st.id);
+    let cases: Vec<(&str, &str, &str, Vec<u8>)> = vec![
+        (
+            "payload/control",
+            "A well-formed payload sealed by the spec implementation (sanity: rejected only by being expired).",
+            "time.expired",
+            spec::payload(1, &id, [st.issued_at, st.issued_at + 1, st.last_seen], &[]),
+        ),
+        (
+            "payload/schema-2",
+            "Schema byte 2.",
+            "payload",
+            spec::payload(2, &id, times, &[]),
+        ),
+        (
+            "payload/trailing-byte",
+            "One byte after the payload.",
+            "payload",
+            {
+                let mut p = spec::payload(1, &id, times, &[]);
+                p.push(0);
+                p
+            },
+        ),
+        (
+            "payload/unsorted-keys",
+            "Keys `b` then `a`.",
+            "payload",
+            spec::payload(1, &id, times, &[(b"b", vec![0]), (b"a", vec![0])]),
+        ),
+        (
+            "payload/duplicate-keys",
+            "Key `a` twice.",
+            "payload",
+            spec::payload(1, &id, times, &[(b"a", vec![0]), (b"a", vec![0])]),
+        ),
+        (
+            "payload/key-not-utf8",
+            "A key that is not UTF-8.",
+            "payload",
+            spec::payload(1, &id, times, &[(b"\xff", vec![0])]),
+        ),
+        (
+            "payload/truncated",
+            "The entry count promises one entry that is absent.",
+            "payload",
+            {
+                let mut p = spec::payload(1, &id, times, &[]);
+                *p.last_mut().unwrap() = 1;
+                p
+            },
+        ),
+        (
+            "payload/empty",
+            "An empty plaintext.",
+            "payload",
+            Vec::new(),
+        ),
+        (
+            "compression/empty-frame",
+            "A value with no frame byte.",
+            "compression",
+            spec::payload(1, &id, times, &[(b"a", vec![])]),
+        ),
+        (
+            "compression/unknown-frame",
+            "Frame byte 2.",
+            "compression",
+            spec::payload(1, &id, times, &[(b"a", vec![2, 1, 2])]),
+        ),
+        (
+            "compression/non-canonical-length",
+            "LZ4 frame whose length is `80 00` (a zero continuation group).",
+            "compression",
+            spec::payload(1, &id, times, &[(b"a", vec![1, 0x80, 0x00])]),
+        ),
+        (
+            "compression/length-five-bytes",
+            "LZ4 frame whose length takes 5 bytes.",
+            "compression",
+            spec::payload(
+                1,
+                &id,
+                times,
+                &[(b"a", vec![1, 0x81, 0x80, 0x80, 0x80, 0x00, 0x10])],
+            ),
+        ),
+        (
+            "compression/wrong-length",
+            "LZ4 block of 300 bytes announced as 301.",
+            "compression",
+            {
+                let mut f = vec![1];
+                spec::varint(&mut f, 301);
+                f.extend(lz4(&[b'a'; 300]));
+                spec::payload(1, &id, times, &[(b"a", f)])
+            },
+        ),
+        (
+            "compression/bomb",
+            "An LZ4 block that inflates to 65537 bytes, over the 64 KiB cap.",
+            "compression",
+            {
+                let mut f = vec![1];
+                spec::varint(&mut f, 65_537);
+                f.extend(lz4(&[0u8; 65_537]));
+                spec::payload(1, &id, times, &[(b"a", f)])
+            },
+        ),
+        (
+            "compression/stored-over-cap",
+            "Two stored values of 600 bytes with a 1000-byte inflation cap: the cap counts every value.",
+            "compression",
+            {
+                let mut big = vec![0];
+                big.extend(vec![7u8; 600]);
+                spec::payload(1, &id, times, &[(b"a", big.clone()), (b"b", big)])
+            },
+        ),
+    ];
+    for (vname, description, error, plaintext) in cases {
+        g.invalid(&s, vname, description, error, |v| {
+            v.cookies = seal_plaintext(&s, &plaintext);
+            if vname == "compression/stored-over-cap" {
+                v.config.max_inflated = 1000;
+            }
+        });
+    }
+    VectorFile {
+        format: "sealed-session/v1".into(),
+        comment: vec![
+            "Test vectors for the sealed-session v1 wire format; see docs/FORMAT.md.".into(),
+            "Published vectors are never edited; new ones are appended. Times are Unix seconds.".into(),
+            "valid: sealing `state` with the keyring's sealing key, `nonce`, `config` at `now` gives exactly `cookies`; opening them at `now` gives `state` back.".into(),
+            "invalid: opening `cookies` with `keyring` and `config` at `now` must fail; `error` is the reference implementation's category.".into(),
+            "Cookie attributes are the defaults: Path=/; Secure; HttpOnly; SameSite=Lax; no Domain, no Max-Age. They only affect where chunks are cut.".into(),
+        ],
+        valid: g.valid,
+        invalid: g.invalid,
+    }
+}
+
+/// A second session like `m`, sealed under the same key with another nonce.
+fn generate_other(m: &ValidVector) -> Vec<Pair> {
+    let codec = m.config.codec();
+    let ring = keyring(&m.keyring, m.now);
+    let state = large_state(99);
+    let cookies = codec
+        .seal(
+            &ring,
+            &state,
+            at(m.now),
+            &mut FixedNonce(nonce_for(3, 0xc3)),
+        )
+        .unwrap();
+    assert_eq!(cookies.len(), m.cookies.len());
+    cookies
+        .iter()
+        .map(|c| Pair {
+            name: c.name().to_owned(),
+            value: c.value().to_owned(),
+        })
+        .collect()
+}
+
+/// Writes docs/vectors/v1.json when `SEALED_SESSION_WRITE_VECTORS=1`; otherwise checks that
+/// the generator still produces exactly the committed file (so a change to the generator
+/// cannot silently diverge from the published vectors).
+#[test]
+fn write_vectors() {
+    let generated = generate();
+    let text = serde_json::to_string_pretty(&generated).unwrap() + "\n";
+    if std::env::var("SEALED_SESSION_WRITE_VECTORS").as_deref() == Ok("1") {
+        std::fs::create_dir_all(std::path::Path::new(VECTORS_PATH).parent().unwrap()).unwrap();
+        std::fs::write(VECTORS_PATH, &text).unwrap();
+        eprintln!(
+            "wrote {VECTORS_PATH}: {} valid, {} invalid",
+            generated.valid.len(),
+            generated.invalid.len()
+        );
+        return;
+    }
+    let committed = load();
+    // Published vectors must still be generated identically (new ones may be appended).
+    for (a, b) in committed.valid.iter().zip(&generated.valid) {
+        assert_eq!(
+            serde_json::to_value(a).unwrap(),
+            serde_json::to_value(b).unwrap(),
+            "{}",
+            a.name
+        );
+    }
+    for (a, b) in committed.invalid.iter().zip(&generated.invalid) {
+        assert_eq!(
+            serde_json::to_value(a).unwrap(),
+            serde_json::to_value(b).unwrap(),
+            "{}",
+            a.name
+        );
+    }
+}
