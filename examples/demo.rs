@@ -1,1 +1,170 @@
-fn main(){}
+//! The demo app, and the target of the cluster and browser tests. Its contract:
+//!
+//! | variable | meaning | default |
+//! |---|---|---|
+//! | `PORT` | port on 127.0.0.1 | 8080 |
+//! | `SESSION_KEYRING` | keyring file (re-read when it changes) | an ephemeral development keyring, with a warning |
+//! | `SESSION_RELOAD_SECS` | how often the keyring file is checked | 5 |
+//! | `COOKIE_DOMAIN` | parent domain shared by subdomains | none (host-only) |
+//! | `COOKIE_SECURE` | `0` drops Secure for plain-http local testing | on |
+//! | `NODE_NAME` | sent back as `X-Node` | `demo` |
+//! | `SESSION_MAX_BYTES` | total cookie budget | 16384 |
+//!
+//! Routes: `GET /login?user=NAME`, `GET /whoami`, `GET /grow?bytes=N`, `GET /logout`, `GET /`.
+
+use std::time::{Duration, SystemTime};
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::middleware::DefaultHeaders;
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use rand::Rng;
+use sealed_session::{Algorithm, Keyring, Session, SessionMiddleware};
+use serde::Deserialize;
+
+/// The most a single `/grow` may add: far above any budget, small enough to allocate.
+const MAX_GROW: usize = 1 << 20;
+
+#[actix_web::main]
+async fn main() -> std::io::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,sealed_session=info".into()),
+        )
+        .init();
+    let port: u16 = env_or("PORT", 8080);
+    let node = std::env::var("NODE_NAME").unwrap_or_else(|_| "demo".to_owned());
+    let secure = std::env::var("COOKIE_SECURE").map_or(true, |v| v != "0");
+    let domain = std::env::var("COOKIE_DOMAIN").ok().filter(|d| !d.is_empty());
+    let max_bytes: usize = env_or("SESSION_MAX_BYTES", 16 * 1024);
+    let reload = Duration::from_secs(env_or("SESSION_RELOAD_SECS", 5));
+
+    let builder = match std::env::var("SESSION_KEYRING") {
+        Ok(path) if !path.is_empty() => SessionMiddleware::builder_from_file(&path)
+            .map_err(|e| std::io::Error::other(format!("SESSION_KEYRING={path}: {e}")))?
+            .reload_interval(reload),
+        _ => {
+            tracing::warn!(
+                "SESSION_KEYRING is not set: using an ephemeral development keyring. Sessions will not survive a restart and no other node can read them; create a shared keyring with `sealed-session keys init --keyring FILE`."
+            );
+            let ring = Keyring::generate(Algorithm::default(), SystemTime::now())
+                .map_err(|e| std::io::Error::other(e.to_string()))?;
+            SessionMiddleware::builder(ring)
+        }
+    };
+    // __Host- needs Secure and no Domain; __Secure- needs Secure; plain http gets a plain name.
+    let name = match (secure, &domain) {
+        (true, None) => "__Host-session",
+        (true, Some(_)) => "__Secure-session",
+        (false, _) => "session",
+    };
+    let sessions = builder
+        .cookie_name(name)
+        .cookie_domain(domain)
+        .cookie_secure(secure)
+        .total_budget(max_bytes)
+        .build()
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+
+    tracing::info!(port, node = %node, cookie = name, max_bytes, "demo listening on 127.0.0.1");
+    HttpServer::new(move || {
+        App::new()
+            .wrap(sessions.clone())
+            .wrap(DefaultHeaders::new().add((
+                "X-Node",
+                HeaderValue::from_str(&node).unwrap_or(HeaderValue::from_static("demo")),
+            )))
+            .route("/", web::get().to(index))
+            .route("/login", web::get().to(login))
+            .route("/whoami", web::get().to(whoami))
+            .route("/grow", web::get().to(grow))
+            .route("/logout", web::get().to(logout))
+    })
+    .bind(("127.0.0.1", port))?
+    .run()
+    .await
+}
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+#[derive(Deserialize)]
+struct LoginQuery {
+    user: String,
+}
+
+/// Renew (new identity, pre-login entries dropped), then store the user.
+async fn login(session: Session, query: web::Query<LoginQuery>) -> HttpResponse {
+    session.clear();
+    session.renew();
+    match session.insert("user", &query.user) {
+        Ok(()) => HttpResponse::Ok().body(format!("logged in as {}\n", query.user)),
+        Err(_) => HttpResponse::InternalServerError().finish(),
+    }
+}
+
+async fn whoami(session: Session) -> HttpResponse {
+    match session.get::<String>("user") {
+        Ok(Some(user)) => HttpResponse::Ok().body(user),
+        _ => HttpResponse::Unauthorized().body("not logged in\n"),
+    }
+}
+
+#[derive(Deserialize)]
+struct GrowQuery {
+    bytes: usize,
+}
+
+/// Appends N random base64url characters (6 bits of entropy each: no compression helps).
+async fn grow(session: Session, query: web::Query<GrowQuery>) -> HttpResponse {
+    if query.bytes > MAX_GROW {
+        return HttpResponse::BadRequest().body(format!("bytes must be at most {MAX_GROW}\n"));
+    }
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut rng = rand::rng();
+    let extra: String = (0..query.bytes).map(|_| char::from(ALPHABET[rng.random_range(0..64)])).collect();
+    let mut blob = session.get::<String>("blob").ok().flatten().unwrap_or_default();
+    blob.push_str(&extra);
+    let len = blob.len();
+    match session.insert("blob", blob) {
+        Ok(()) => HttpResponse::Ok().body(format!("{len}\n")),
+        Err(_) => HttpResponse::InternalServerError().finish(),
+    }
+}
+
+async fn logout(session: Session) -> HttpResponse {
+    session.purge();
+    HttpResponse::Ok().body("logged out\n")
+}
+
+/// An HTML page showing the session, its chunks and their sizes.
+async fn index(req: HttpRequest, session: Session) -> HttpResponse {
+    let user = session.get::<String>("user").ok().flatten();
+    let mut html = String::from("<!doctype html><meta charset=utf-8><title>sealed-session demo</title><h1>sealed-session demo</h1>");
+    match session.state() {
+        Some(state) => {
+            let id: String = state.id().iter().map(|b| format!("{b:02x}")).collect();
+            html += &format!("<p>Session <code>{id}</code>, user <b>{}</b></p><h2>Entries</h2><ul>", escape(user.as_deref().unwrap_or("(none)")));
+            for (k, v) in state.entries() {
+                html += &format!("<li><code>{}</code>: {} bytes</li>", escape(k), v.len());
+            }
+            html += "</ul>";
+        }
+        None => html += "<p>No session. <a href=\"/login?user=alice\">Log in as alice</a></p>",
+    }
+    html += "<h2>Cookies received</h2><table border=1><tr><th>name</th><th>bytes</th></tr>";
+    for value in req.headers().get_all(header::COOKIE) {
+        for pair in value.as_bytes().split(|&b| b == b';') {
+            let pair = String::from_utf8_lossy(pair.trim_ascii());
+            let (name, val) = pair.split_once('=').unwrap_or((&pair, ""));
+            html += &format!("<tr><td><code>{}</code></td><td>{}</td></tr>", escape(name), val.len());
+        }
+    }
+    html += "</table><p><a href=\"/grow?bytes=3000\">grow by 3000</a> · <a href=\"/whoami\">whoami</a> · <a href=\"/logout\">log out</a></p>";
+    HttpResponse::Ok().content_type("text/html; charset=utf-8").body(html)
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}

@@ -446,6 +446,11 @@ pub(crate) fn unix_seconds(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
+/// The time `secs` seconds after the Unix epoch (for tests and tools).
+pub fn unix_time(secs: u64) -> SystemTime {
+    from_unix_seconds(secs)
+}
+
 /// The time `secs` seconds after the Unix epoch.
 pub(crate) fn from_unix_seconds(secs: u64) -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(secs)

@@ -29,10 +29,15 @@ pub mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod keyring;
+mod middleware;
+mod reload;
+mod session;
 pub mod state;
 
 pub use codec::{Codec, Opened};
 pub use config::SessionConfig;
 pub use error::{ConfigError, DecodeError, EncodeError, KeyringError};
 pub use keyring::{Algorithm, Key, KeyId, Keyring};
+pub use middleware::{Clock, SessionMiddleware, SessionMiddlewareBuilder, SessionService, SessionStats};
+pub use session::{Session, SessionExt, SessionStatus};
 pub use state::SessionState;

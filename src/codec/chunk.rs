@@ -215,11 +215,6 @@ pub(crate) fn gather<'a>(
 }
 
 impl<'a> Gathered<'a> {
-    /// The chunk indices present.
-    pub(crate) fn present(&self) -> ChunkSet {
-        self.present
-    }
-
     /// Every complete candidate set, at most `max_attempts` of them in all, each within
     /// `total_budget` bytes.
     pub(crate) fn candidates(

@@ -3,4 +3,5 @@
 mod cli;
 mod middleware;
 mod proptests;
+mod support;
 mod vectors;

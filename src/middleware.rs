@@ -1,0 +1,431 @@
+//! The actix-web middleware: on the way in it only marks the request; on the way out it seals
+//! the session when it changed, was renewed, must move to the sealing key or is due for idle
+//! renewal, and expires every chunk the request carried that the new session does not use.
+//! A session over budget turns the response into an empty 500 and leaves the client's
+//! cookies untouched.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime};
+
+use actix_utils::future::{Ready, ready};
+use actix_web::HttpMessage;
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
+use actix_web::http::header::{CACHE_CONTROL, COOKIE, HeaderValue};
+use actix_web::{HttpResponse, HttpResponseBuilder, http::StatusCode};
+use cookie::SameSite;
+
+use crate::codec::{Codec, Opened, cookie_pairs};
+use crate::config::SessionConfig;
+use crate::error::{ConfigError, DecodeError, EncodeError};
+use crate::keyring::Keyring;
+use crate::reload::KeyringWatcher;
+use crate::session::{Installed, Session, SessionStatus};
+
+/// Stateless cookie sessions for an actix-web app. Build it once, outside `HttpServer::new`,
+/// and `.wrap(middleware.clone())` in every worker so all workers share one keyring.
+#[derive(Clone)]
+pub struct SessionMiddleware {
+    shared: Arc<Shared>,
+}
+
+/// Where the keys come from.
+#[derive(Clone)]
+enum KeySource {
+    Fixed(Arc<Keyring>),
+    Watched(Arc<KeyringWatcher>),
+}
+
+/// State shared by every worker and every request.
+pub(crate) struct Shared {
+    pub(crate) codec: Codec,
+    keys: KeySource,
+    clock: Clock,
+    stats: Arc<SessionStats>,
+}
+
+/// The time source; injectable so rotation and expiry can be tested.
+pub type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
+
+impl SessionMiddleware {
+    /// A middleware with the default configuration and a fixed keyring.
+    ///
+    /// # Errors
+    /// Never with the defaults; kept fallible like [`SessionMiddlewareBuilder::build`].
+    pub fn new(keyring: Keyring) -> Result<Self, ConfigError> {
+        Self::builder(keyring).build()
+    }
+
+    /// A builder with secure defaults (see [`SessionConfig`]) and a fixed keyring.
+    pub fn builder(keyring: Keyring) -> SessionMiddlewareBuilder {
+        SessionMiddlewareBuilder::new(KeySourceSpec::Fixed(keyring))
+    }
+
+    /// A builder whose keyring is the file at `path`, re-read when it changes (every
+    /// `poll_interval`, see [`SessionMiddlewareBuilder::reload_interval`]). A missing,
+    /// half-written or invalid file never replaces a good keyring.
+    ///
+    /// # Errors
+    /// The file cannot be loaded now.
+    pub fn builder_from_file(path: impl Into<PathBuf>) -> Result<SessionMiddlewareBuilder, crate::KeyringError> {
+        let path = path.into();
+        let keyring = Keyring::load(&path, SystemTime::now())?;
+        Ok(SessionMiddlewareBuilder::new(KeySourceSpec::File(path, keyring)))
+    }
+
+    /// Counters of what the middleware saw, shared by every clone.
+    pub fn stats(&self) -> Arc<SessionStats> {
+        Arc::clone(&self.shared.stats)
+    }
+
+    /// The keyring in force now.
+    pub fn keyring(&self) -> Arc<Keyring> {
+        self.shared.keyring()
+    }
+}
+
+enum KeySourceSpec {
+    Fixed(Keyring),
+    File(PathBuf, Keyring),
+}
+
+/// Builds a [`SessionMiddleware`]. Every setter of [`SessionConfig`] is available here too.
+#[must_use]
+pub struct SessionMiddlewareBuilder {
+    keys: KeySourceSpec,
+    config: SessionConfig,
+    clock: Option<Clock>,
+    reload_interval: Duration,
+}
+
+macro_rules! forward {
+    ($($(#[$doc:meta])* $name:ident($($arg:ident: $ty:ty),*);)*) => {$(
+        $(#[$doc])*
+        pub fn $name(mut self, $($arg: $ty),*) -> Self {
+            self.config = self.config.$name($($arg),*);
+            self
+        }
+    )*};
+}
+
+impl SessionMiddlewareBuilder {
+    fn new(keys: KeySourceSpec) -> Self {
+        SessionMiddlewareBuilder {
+            keys,
+            config: SessionConfig::default(),
+            clock: None,
+            reload_interval: Duration::from_secs(5),
+        }
+    }
+
+    forward! {
+        /// See [`SessionConfig::cookie_name`].
+        cookie_name(name: impl Into<String>);
+        /// See [`SessionConfig::cookie_domain`].
+        cookie_domain(domain: Option<String>);
+        /// See [`SessionConfig::cookie_path`].
+        cookie_path(path: impl Into<String>);
+        /// See [`SessionConfig::cookie_secure`].
+        cookie_secure(secure: bool);
+        /// See [`SessionConfig::cookie_http_only`].
+        cookie_http_only(http_only: bool);
+        /// See [`SessionConfig::cookie_same_site`].
+        cookie_same_site(same_site: SameSite);
+        /// See [`SessionConfig::browser_session`].
+        browser_session();
+        /// See [`SessionConfig::persistent`].
+        persistent(max_age: Duration);
+        /// See [`SessionConfig::lifetime`].
+        lifetime(lifetime: Duration);
+        /// See [`SessionConfig::idle_timeout`].
+        idle_timeout(idle: Option<Duration>);
+        /// See [`SessionConfig::renew_interval`].
+        renew_interval(interval: Duration);
+        /// See [`SessionConfig::cookie_budget`].
+        cookie_budget(bytes: usize);
+        /// See [`SessionConfig::total_budget`].
+        total_budget(bytes: usize);
+        /// See [`SessionConfig::compression_threshold`].
+        compression_threshold(bytes: Option<usize>);
+        /// See [`SessionConfig::max_inflated`].
+        max_inflated(bytes: usize);
+        /// See [`SessionConfig::clock_skew`].
+        clock_skew(skew: Duration);
+    }
+
+    /// Replaces the whole configuration.
+    pub fn config(mut self, config: SessionConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// How often a keyring file is checked for changes. Default 5 s.
+    pub fn reload_interval(mut self, interval: Duration) -> Self {
+        self.reload_interval = interval;
+        self
+    }
+
+    /// Replaces the system clock (tests of expiry and rotation).
+    pub fn clock(mut self, clock: impl Fn() -> SystemTime + Send + Sync + 'static) -> Self {
+        self.clock = Some(Arc::new(clock));
+        self
+    }
+
+    /// Validates the configuration and builds the middleware.
+    ///
+    /// # Errors
+    /// An unsafe or impossible combination, with a message that says what to change.
+    pub fn build(self) -> Result<SessionMiddleware, ConfigError> {
+        if self.reload_interval.is_zero() {
+            return Err(ConfigError("the keyring reload interval must be positive".into()));
+        }
+        let codec = Codec::new(self.config)?;
+        let clock = self.clock.unwrap_or_else(|| Arc::new(SystemTime::now));
+        let keys = match self.keys {
+            KeySourceSpec::Fixed(ring) => KeySource::Fixed(Arc::new(ring)),
+            KeySourceSpec::File(path, ring) => {
+                KeySource::Watched(KeyringWatcher::spawn(path, ring, self.reload_interval, Arc::clone(&clock)))
+            }
+        };
+        let shared = Shared { codec, keys, clock, stats: Arc::default() };
+        Ok(SessionMiddleware { shared: Arc::new(shared) })
+    }
+}
+
+impl Shared {
+    pub(crate) fn now(&self) -> SystemTime {
+        (self.clock)()
+    }
+
+    pub(crate) fn keyring(&self) -> Arc<Keyring> {
+        match &self.keys {
+            KeySource::Fixed(ring) => Arc::clone(ring),
+            KeySource::Watched(watcher) => watcher.current(),
+        }
+    }
+
+    /// Opens the request's cookies; every failure is "no session", logged at debug level
+    /// by category and counted.
+    pub(crate) fn open<'a>(&self, pairs: impl Iterator<Item = (&'a [u8], &'a [u8])>) -> Option<Opened> {
+        match self.codec.open(&self.keyring(), pairs, self.now()) {
+            Ok(Some(opened)) => {
+                self.stats.opened.fetch_add(1, Ordering::Relaxed);
+                Some(opened)
+            }
+            Ok(None) => None,
+            Err(err) => {
+                tracing::debug!(category = err.category(), "session cookie rejected; continuing without a session");
+                self.stats.count_rejection(&err);
+                None
+            }
+        }
+    }
+}
+
+impl<S, B> Transform<S, ServiceRequest> for SessionMiddleware
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
+    B: MessageBody + 'static,
+{
+    type Response = ServiceResponse<EitherBody<B>>;
+    type Error = actix_web::Error;
+    type Transform = SessionService<S>;
+    type InitError = ();
+    type Future = Ready<Result<Self::Transform, Self::InitError>>;
+
+    fn new_transform(&self, service: S) -> Self::Future {
+        ready(Ok(SessionService { service, shared: Arc::clone(&self.shared) }))
+    }
+}
+
+/// The per-worker service produced by [`SessionMiddleware`].
+pub struct SessionService<S> {
+    service: S,
+    shared: Arc<Shared>,
+}
+
+impl<S, B> Service<ServiceRequest> for SessionService<S>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
+    B: MessageBody + 'static,
+{
+    type Response = ServiceResponse<EitherBody<B>>;
+    type Error = actix_web::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>>>>;
+
+    forward_ready!(service);
+
+    fn call(&self, req: ServiceRequest) -> Self::Future {
+        req.extensions_mut().insert(Installed(Arc::clone(&self.shared)));
+        let fut = self.service.call(req);
+        let shared = Arc::clone(&self.shared);
+        Box::pin(async move {
+            let mut res = fut.await?;
+            let session = res.request().extensions_mut().remove::<Session>();
+            match session {
+                None => Ok(res.map_into_left_body()),
+                Some(session) => write_session(&shared, session, &mut res).map(|fail| match fail {
+                    None => res.map_into_left_body(),
+                    Some(overflow) => res.into_response(overflow).map_into_right_body(),
+                }),
+            }
+        })
+    }
+}
+
+/// Adds the cookies the session needs to `res`. Returns the empty 500 to send instead when
+/// the session does not fit.
+fn write_session<B>(
+    shared: &Shared,
+    session: Session,
+    res: &mut ServiceResponse<B>,
+) -> Result<Option<HttpResponse>, actix_web::Error> {
+    let mut inner = session.inner();
+    if !inner.is_loaded() && inner.status == SessionStatus::Unchanged {
+        return Ok(None);
+    }
+    let now = shared.now();
+    let config = shared.codec.config();
+    let present = || {
+        let headers = res.request().headers().get_all(COOKIE).map(HeaderValue::as_bytes);
+        shared.codec.present_chunks(cookie_pairs(headers))
+    };
+    let (status, needs_reseal) = (inner.status, inner.needs_reseal);
+    let cookies = match (status, inner.state.as_mut()) {
+        (SessionStatus::Purged, _) => shared.codec.removal_cookies(present(), 0),
+        (SessionStatus::Changed | SessionStatus::Renewed, Some(state)) => {
+            state.touch(now);
+            match seal(shared, state, now) {
+                Ok(c) => c,
+                Err(overflow) => return Ok(Some(overflow)),
+            }
+        }
+        (SessionStatus::Unchanged, Some(state)) => {
+            let renewal_due = config.idle_timeout.is_some()
+                && now.duration_since(state.last_seen()).is_ok_and(|idle| idle >= config.renew_interval);
+            if !(renewal_due || needs_reseal) {
+                return Ok(None);
+            }
+            state.touch(now);
+            match seal(shared, state, now) {
+                Ok(c) => c,
+                Err(overflow) => return Ok(Some(overflow)),
+            }
+        }
+        _ => return Ok(None),
+    };
+    let sealed = if status == SessionStatus::Purged { 0 } else { cookies.len() };
+    let removals = if sealed > 0 { shared.codec.removal_cookies(present(), sealed) } else { Vec::new() };
+    drop(inner);
+    let response = res.response_mut();
+    for cookie in cookies.iter().chain(&removals) {
+        response.add_cookie(cookie)?;
+    }
+    if !cookies.is_empty() || !removals.is_empty() {
+        mark_private(response.headers_mut());
+    }
+    Ok(None)
+}
+
+fn seal(shared: &Shared, state: &crate::SessionState, now: SystemTime) -> Result<Vec<cookie::Cookie<'static>>, HttpResponse> {
+    match shared.codec.seal(&shared.keyring(), state, now, &mut rand::rng()) {
+        Ok(cookies) => {
+            shared.stats.sealed.fetch_add(1, Ordering::Relaxed);
+            Ok(cookies)
+        }
+        Err(err) => {
+            shared.stats.overflows.fetch_add(1, Ordering::Relaxed);
+            match err {
+                EncodeError::TooLarge { needed, budget } => tracing::error!(
+                    needed,
+                    budget,
+                    "session does not fit its cookie budget ({needed} bytes needed, {budget} allowed); answering 500 and leaving the client's cookies untouched"
+                ),
+                other => tracing::error!(error = %other, "session could not be sealed; answering 500"),
+            }
+            Err(HttpResponseBuilder::new(StatusCode::INTERNAL_SERVER_ERROR).finish())
+        }
+    }
+}
+
+/// Responses that set session cookies must never be stored by a shared cache.
+fn mark_private(headers: &mut actix_web::http::header::HeaderMap) {
+    let existing = headers.get(CACHE_CONTROL).and_then(|v| v.to_str().ok()).map(str::to_ascii_lowercase);
+    let value = match existing {
+        None => "private".to_owned(),
+        Some(v) if v.contains("private") || v.contains("no-store") => return,
+        Some(v) => {
+            let kept: Vec<&str> = v
+                .split(',')
+                .map(str::trim)
+                .filter(|d| !d.is_empty() && *d != "public" && !d.starts_with("s-maxage"))
+                .collect();
+            std::iter::once("private").chain(kept).collect::<Vec<_>>().join(", ")
+        }
+    };
+    if let Ok(v) = HeaderValue::from_str(&value) {
+        headers.insert(CACHE_CONTROL, v);
+    }
+}
+
+/// What the middleware has seen since it was built. Counters only ever grow.
+#[derive(Debug, Default)]
+pub struct SessionStats {
+    opened: AtomicU64,
+    sealed: AtomicU64,
+    overflows: AtomicU64,
+    rejected: [AtomicU64; DecodeError::CATEGORIES.len()],
+}
+
+impl SessionStats {
+    /// Sessions opened from cookies.
+    pub fn opened(&self) -> u64 {
+        self.opened.load(Ordering::Relaxed)
+    }
+
+    /// Sessions sealed into cookies.
+    pub fn sealed(&self) -> u64 {
+        self.sealed.load(Ordering::Relaxed)
+    }
+
+    /// Responses turned into 500 because the session did not fit.
+    pub fn overflows(&self) -> u64 {
+        self.overflows.load(Ordering::Relaxed)
+    }
+
+    /// Cookies rejected, by [`DecodeError::category`] (categories never seen are 0).
+    pub fn rejected(&self) -> Vec<(&'static str, u64)> {
+        DecodeError::CATEGORIES
+            .iter()
+            .zip(&self.rejected)
+            .map(|(c, n)| (*c, n.load(Ordering::Relaxed)))
+            .collect()
+    }
+
+    /// Total cookies rejected, all categories.
+    pub fn rejected_total(&self) -> u64 {
+        self.rejected.iter().map(|n| n.load(Ordering::Relaxed)).sum()
+    }
+
+    fn count_rejection(&self, err: &DecodeError) {
+        let category = err.category();
+        if let Some(i) = DecodeError::CATEGORIES.iter().position(|c| *c == category) {
+            if let Some(counter) = self.rejected.get(i) {
+                counter.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for SessionMiddleware {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionMiddleware").field("config", self.shared.codec.config()).finish_non_exhaustive()
+    }
+}
+
+/// Keeps `RwLock` in this module's vocabulary for the watcher.
+pub(crate) type SharedKeyring = RwLock<Arc<Keyring>>;
