@@ -3,5 +3,6 @@
 mod cli;
 mod middleware;
 mod proptests;
+mod rotation;
 mod support;
 mod vectors;
