@@ -1,6 +1,7 @@
 //! One integration binary (faster to link than one per file); each module is one concern.
 
 mod cli;
+mod corpus;
 mod middleware;
 mod proptests;
 mod rotation;
