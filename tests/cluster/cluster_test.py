@@ -1,0 +1,577 @@
+#!/usr/bin/env python3
+"""Cluster test: three demo nodes behind a real nginx doing round robin, one shared keyring.
+
+What it proves, on real parts (python3 stdlib only, loopback only):
+  * a session sealed by one node opens on every node (>= 50 requests over all three);
+  * a node can be killed and restarted without the user noticing;
+  * a key rotation with an activation delay re-seals the client's cookies under the new key
+    while every request keeps answering, and retiring the old key then rejects cookies sealed
+    before the rotation;
+  * a ~10 KB session split over several chunk cookies travels through nginx once its header
+    buffers are raised as in examples/cluster/nginx.conf (the config this test renders), while
+    a control server with nginx's stock sizes answers 400 to it, and 502 to one ~4 KB
+    Set-Cookie line;
+  * logging out expires every chunk.
+
+Usage: python3 tests/cluster/cluster_test.py [--demo PATH] [--cli PATH]
+  Binaries default to $DEMO_BIN / $SEALED_SESSION_BIN, then <target>/debug/examples/demo and
+  <target>/debug/sealed-session (target = $CARGO_TARGET_DIR or ./target). Build them first:
+  cargo build --example demo --bin sealed-session
+  nginx is installed with apt-get when missing (root only).
+  SEALED_SESSION_SKIP_CLUSTER=1 skips the whole test (loudly, exit 0).
+  KEEP_TMP=1 keeps the temporary directory.
+
+Prints `cluster: N passed, M failed` and exits 1 when M > 0.
+"""
+
+import argparse
+import atexit
+import datetime
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+RELOAD_SECS = 2
+ACTIVATE_IN = 8  # > RELOAD_SECS: every node knows the pending key before it seals
+COOKIE = "session"  # COOKIE_SECURE=0 and no domain
+USER = "alice"
+NODES = ("n1", "n2", "n3")
+
+PASSED = 0
+FAILED = 0
+FAILURES = []
+
+
+def log(msg):
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def check(ok, what):
+    global PASSED, FAILED
+    if ok:
+        PASSED += 1
+    else:
+        FAILED += 1
+        FAILURES.append(what)
+        log(f"FAIL: {what}")
+    return ok
+
+
+# --------------------------------------------------------------------------- processes
+
+PROCS = []  # every process this test started, stopped by PID in cleanup()
+
+
+class Proc:
+    def __init__(self, name, argv, env=None, log_path=None, cwd=None):
+        self.name, self.argv, self.env, self.log_path, self.cwd = name, argv, env, log_path, cwd
+        self.popen = None
+
+    def start(self):
+        out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
+        try:
+            self.popen = subprocess.Popen(
+                self.argv, env=self.env, stdout=out, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, cwd=self.cwd, start_new_session=True)
+        finally:
+            if out is not subprocess.DEVNULL:
+                out.close()
+        if self not in PROCS:
+            PROCS.append(self)
+        return self
+
+    @property
+    def pid(self):
+        return self.popen.pid if self.popen else None
+
+    def alive(self):
+        return self.popen is not None and self.popen.poll() is None
+
+    def stop(self, sig=signal.SIGTERM, timeout=10):
+        """Signals this PID only, waits (bounded), then SIGKILLs the same PID."""
+        if not self.alive():
+            return
+        try:
+            os.kill(self.popen.pid, sig)
+            self.popen.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.kill(self.popen.pid, signal.SIGKILL)
+            self.popen.wait(timeout=timeout)
+        except ProcessLookupError:
+            pass
+
+
+def cleanup():
+    for p in reversed(PROCS):
+        try:
+            p.stop(sig=signal.SIGQUIT if p.name == "nginx" else signal.SIGTERM)
+        except Exception as e:  # keep stopping the others
+            print(f"cleanup: could not stop {p.name} (pid {p.pid}): {e}", file=sys.stderr)
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, proc, timeout=30.0):
+    """Bounded poll until 127.0.0.1:port accepts a connection (or proc died)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and not proc.alive():
+            return False
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return True
+        except OSError:
+            time.sleep(0.1)
+    return False
+
+
+def run(argv, timeout=60, check_rc=True, input=None):
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, input=input)
+    if check_rc and r.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)} exited {r.returncode}:\n{r.stdout}{r.stderr}")
+    return r
+
+
+# --------------------------------------------------------------------------- nginx
+
+def find_nginx():
+    for c in (shutil.which("nginx"), "/usr/sbin/nginx"):
+        if c and os.access(c, os.X_OK):
+            return c
+    return None
+
+
+def ensure_nginx():
+    found = find_nginx()
+    if found:
+        return found
+    if os.geteuid() != 0:
+        raise RuntimeError("nginx is missing and this is not root: apt-get install nginx-light")
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    for attempt in range(2):
+        if attempt == 1:
+            log("apt-get update")
+            subprocess.run(["apt-get", "update"], env=env, timeout=600, check=False)
+        for pkg in ("nginx", "nginx-light"):
+            log(f"installing {pkg} with apt-get")
+            r = subprocess.run(["apt-get", "install", "-y", "--no-install-recommends", pkg],
+                               env=env, timeout=900, capture_output=True, text=True)
+            if r.returncode == 0 and find_nginx():
+                return find_nginx()
+            print(r.stdout[-2000:], r.stderr[-2000:], file=sys.stderr)
+    raise RuntimeError("could not install nginx")
+
+
+TEMPLATE = os.path.join(ROOT, "examples", "cluster", "nginx.conf")
+
+# Appended inside the template's http block: nginx's stock header sizes (the x86-64 defaults
+# written out) in front of the same nodes, in an upstream group of its own so that its 502s
+# never mark the cluster's nodes down.
+CONTROL = """
+    upstream demo_stock {{
+{stock_servers}
+    }}
+    server {{
+        listen 127.0.0.1:{stock_port};
+        large_client_header_buffers 4 8k;
+        location / {{
+            proxy_pass http://demo_stock;
+            proxy_set_header Host $host;
+            proxy_buffer_size 4k;
+            proxy_buffers 8 4k;
+            proxy_busy_buffers_size 8k;
+        }}
+    }}
+"""
+
+
+def render_nginx_conf(tmp, port, nodes, stock_port):
+    """examples/cluster/nginx.conf as run.sh renders it, plus the stock-sized control server."""
+    with open(TEMPLATE) as f:
+        conf = f.read()
+    user = "user root;" if os.geteuid() == 0 else ""
+    for key, value in (("__USER__", user), ("__RUN_DIR__", tmp), ("__LISTEN__", f"127.0.0.1:{port}"),
+                       ("__NODE1__", nodes[0]), ("__NODE2__", nodes[1]), ("__NODE3__", nodes[2])):
+        conf = conf.replace(key, value)
+    if re.search(r"__[A-Z0-9]+__", re.sub(r"#.*", "", conf)):
+        raise RuntimeError("a placeholder of examples/cluster/nginx.conf was left unreplaced")
+    body = conf.rstrip()
+    if not body.endswith("}"):
+        raise RuntimeError("examples/cluster/nginx.conf must end with the http block's closing brace")
+    stock_servers = "\n".join(f"        server {n} max_fails=0;" for n in nodes)
+    return body[:-1] + CONTROL.format(stock_servers=stock_servers, stock_port=stock_port) + "}\n"
+
+
+# --------------------------------------------------------------------------- HTTP client
+
+class Jar:
+    """A cookie jar for one host: Set-Cookie parsed, Max-Age=0 honoured, one Cookie header."""
+
+    def __init__(self, cookies=None):
+        self.cookies = dict(cookies or {})
+
+    def copy(self):
+        return Jar(self.cookies)
+
+    def header(self):
+        return "; ".join(f"{n}={v}" for n, v in self.cookies.items())
+
+    def update(self, set_cookies):
+        for line in set_cookies:
+            parts = [p.strip() for p in line.split(";")]
+            name, _, value = parts[0].partition("=")
+            attrs = {}
+            for a in parts[1:]:
+                k, _, v = a.partition("=")
+                attrs[k.strip().lower()] = v.strip()
+            gone = False
+            if "max-age" in attrs:
+                try:
+                    gone = int(attrs["max-age"]) <= 0
+                except ValueError:
+                    pass
+            elif "expires" in attrs:
+                try:
+                    from email.utils import parsedate_to_datetime
+                    gone = parsedate_to_datetime(attrs["expires"]).timestamp() <= time.time()
+                except (TypeError, ValueError):
+                    pass
+            if gone:
+                self.cookies.pop(name, None)
+            else:
+                self.cookies[name] = value
+
+    def chunks(self):
+        """The session's chunk cookies in index order."""
+        names = [n for n in self.cookies if n == COOKIE or re.fullmatch(re.escape(COOKIE) + r"\.\d+", n)]
+        return sorted(names, key=lambda n: 0 if n == COOKIE else int(n.rsplit(".", 1)[1]))
+
+
+class Resp:
+    def __init__(self, status, body, node, set_cookies, error=None):
+        self.status, self.body, self.node, self.set_cookies, self.error = status, body, node, set_cookies, error
+
+    def __repr__(self):
+        return f"<{self.status} node={self.node} body={self.body[:60]!r} err={self.error}>"
+
+
+def get(port, path, jar=None, store=True, timeout=10):
+    """One GET on a fresh connection; jar updated from Set-Cookie unless store=False."""
+    headers = {"Host": "localhost", "Connection": "close"}
+    if jar is not None and jar.cookies:
+        headers["Cookie"] = jar.header()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("GET", path, headers=headers)
+        r = conn.getresponse()
+        body = r.read().decode("utf-8", "replace")
+        set_cookies = r.msg.get_all("Set-Cookie") or []
+        if jar is not None and store:
+            jar.update(set_cookies)
+        return Resp(r.status, body, r.getheader("X-Node"), set_cookies)
+    except (OSError, http.client.HTTPException) as e:
+        return Resp(0, "", None, [], error=repr(e))
+    finally:
+        conn.close()
+
+
+# --------------------------------------------------------------------------- the test
+
+class Cluster:
+    def __init__(self, tmp, demo, cli):
+        self.tmp, self.demo, self.cli = tmp, demo, cli
+        self.keyring = os.path.join(tmp, "keyring.json")
+        self.nodes = {}
+        self.ports = {}
+
+    def start_node(self, name):
+        env = dict(os.environ, PORT=str(self.ports[name]), NODE_NAME=name, COOKIE_SECURE="0",
+                   SESSION_KEYRING=self.keyring, SESSION_RELOAD_SECS=str(RELOAD_SECS),
+                   RUST_LOG="info,sealed_session=debug", NO_COLOR="1")
+        env.pop("COOKIE_DOMAIN", None)
+        env.pop("SESSION_MAX_BYTES", None)
+        p = Proc(f"node {name}", [self.demo], env=env,
+                 log_path=os.path.join(self.tmp, f"node-{name}.log")).start()
+        self.nodes[name] = p
+        return p
+
+    def keys(self):
+        r = run([self.cli, "keys", "list", "--keyring", self.keyring, "--json"])
+        return json.loads(r.stdout)
+
+    def inspect_key(self, jar):
+        """The key id `sealed-session inspect` reports for the jar's session, or None."""
+        r = run([self.cli, "inspect", "--keyring", self.keyring, "--cookie-name", COOKIE, "-"],
+                check_rc=False, input=jar.header())
+        m = re.search(r"^key:\s+([0-9a-f]{8})\b", r.stdout, re.M)
+        return m.group(1) if m else None
+
+
+def parse_time(text):
+    return datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(
+        tzinfo=datetime.timezone.utc).timestamp()
+
+
+def expect_user(resp, what):
+    return check(resp.status == 200 and resp.body == USER,
+                 f"{what}: expected 200 {USER!r}, got {resp!r}")
+
+
+def run_test(c, nginx_bin):
+    # One keyring for the whole fleet.
+    r = run([c.cli, "keys", "init", "--keyring", c.keyring])
+    log(r.stdout.strip())
+    check(oct(os.stat(c.keyring).st_mode & 0o777) == "0o600", "keyring file mode is 0600")
+    old_key = c.keys()[0]["id"]
+
+    # Three nodes.
+    for name in NODES:
+        c.ports[name] = free_port()
+        c.start_node(name)
+    for name in NODES:
+        ok = wait_port(c.ports[name], c.nodes[name])
+        if not check(ok, f"node {name} listens on 127.0.0.1:{c.ports[name]}"):
+            raise RuntimeError("a node did not start")
+
+    # nginx, round robin over the three.
+    port, stock_port = free_port(), free_port()
+    conf = render_nginx_conf(c.tmp, port, [f"127.0.0.1:{c.ports[n]}" for n in NODES], stock_port)
+    conf_path = os.path.join(c.tmp, "nginx.conf")
+    with open(conf_path, "w") as f:
+        f.write(conf)
+    nginx_argv = [nginx_bin, "-p", c.tmp, "-e", os.path.join(c.tmp, "nginx-error.log"), "-c", conf_path]
+    run(nginx_argv + ["-t"])
+    nginx = Proc("nginx", nginx_argv, log_path=os.path.join(c.tmp, "nginx-stdout.log")).start()
+    if not check(wait_port(port, nginx), f"nginx listens on 127.0.0.1:{port}"):
+        raise RuntimeError("nginx did not start")
+    log(f"nginx pid {nginx.pid} on :{port} (stock control on :{stock_port}), nodes "
+        + ", ".join(f"{n}=:{c.ports[n]} pid {c.nodes[n].pid}" for n in NODES))
+
+    jar = Jar()
+
+    # Log in.
+    resp = get(port, f"/login?user={USER}", jar)
+    check(resp.status == 200, f"login answers 200: {resp!r}")
+    check(jar.chunks() == [COOKIE], f"login sets one chunk cookie: {list(jar.cookies)}")
+    check(c.inspect_key(jar) == old_key, "inspect opens the fresh session under the first key")
+    before_rotation = jar.copy()
+
+    # Any node serves any request.
+    seen = set()
+    for i in range(60):
+        resp = get(port, "/whoami", jar)
+        expect_user(resp, f"whoami #{i}")
+        seen.add(resp.node)
+    check(seen == set(NODES), f"60 requests reached all three nodes: {sorted(map(str, seen))}")
+    log(f"60 x /whoami over {sorted(seen)}")
+
+    # Kill one node; nginx fails over; restart it; it serves again.
+    victim = "n2"
+    c.nodes[victim].stop()
+    check(not c.nodes[victim].alive(), f"{victim} stopped")
+    seen = set()
+    for i in range(12):
+        resp = get(port, "/whoami", jar)
+        expect_user(resp, f"whoami while {victim} is down #{i}")
+        seen.add(resp.node)
+    check(victim not in seen, f"{victim} answered nothing while down: {sorted(map(str, seen))}")
+    c.start_node(victim)
+    check(wait_port(c.ports[victim], c.nodes[victim]), f"{victim} restarted")
+    seen = set()
+    deadline = time.monotonic() + 15
+    n = 0
+    while time.monotonic() < deadline and n < 200 and (seen != set(NODES) or n < 15):
+        resp = get(port, "/whoami", jar)
+        expect_user(resp, f"whoami after restarting {victim} #{n}")
+        seen.add(resp.node)
+        n += 1
+        time.sleep(0.05)
+    check(seen == set(NODES), f"the restarted {victim} serves the session again: {sorted(map(str, seen))}")
+    log(f"{victim} restarted (pid {c.nodes[victim].pid}); {n} requests over {sorted(map(str, seen))}")
+
+    # Rotate: the new key activates after every node has reloaded the file.
+    r = run([c.cli, "keys", "rotate", "--keyring", c.keyring, "--activate-in", f"{ACTIVATE_IN}s"])
+    log(r.stdout.strip().replace("\n", " | "))
+    keys = c.keys()
+    new = [k for k in keys if k["id"] != old_key]
+    check(len(new) == 1 and new[0]["state"] == "pending", f"rotate adds one pending key: {keys}")
+    new_key = new[0]["id"]
+    activates = parse_time(new[0]["activates_at"])
+    resealed_after_activation = 0
+    set_cookie_before_activation = 0
+    n = 0
+    deadline = time.monotonic() + ACTIVATE_IN + 3 * RELOAD_SECS + 4
+    while time.monotonic() < deadline and n < 400:
+        resp = get(port, "/whoami", jar)
+        expect_user(resp, f"whoami during rotation #{n}")
+        now = time.time()
+        if resp.set_cookies:
+            if now >= activates:
+                resealed_after_activation += 1
+            elif now < activates - 1:  # clear of the activation second
+                set_cookie_before_activation += 1
+        n += 1
+        if now > activates + 2 * RELOAD_SECS and resealed_after_activation:
+            break
+        time.sleep(0.1)
+    log(f"rotation: {n} requests, {resealed_after_activation} re-sealed after activation")
+    check(set_cookie_before_activation == 0,
+          f"no Set-Cookie before the new key activated ({set_cookie_before_activation})")
+    check(resealed_after_activation >= 1, "the session was re-sealed once the new key activated")
+    check(c.inspect_key(jar) == new_key, f"the client's cookies are now sealed with {new_key}")
+    states = {k["id"]: k["state"] for k in c.keys()}
+    check(states == {old_key: "open-only", new_key: "sealing"}, f"key states after activation: {states}")
+    # A cookie saved before the rotation still opens while its key is open-only.
+    for i in range(3):
+        expect_user(get(port, "/whoami", before_rotation, store=False), f"pre-rotation cookie, key open-only #{i}")
+    seen = set()
+    for i in range(9):
+        resp = get(port, "/whoami", jar)
+        expect_user(resp, f"whoami after activation #{i}")
+        seen.add(resp.node)
+        check(not resp.set_cookies, f"no further re-seal once under {new_key} (#{i}, {resp.node})")
+    check(seen == set(NODES), f"all nodes open the re-sealed session: {sorted(map(str, seen))}")
+
+    # Retire the old key; wait for every node to reload; pre-rotation cookies stop opening.
+    r = run([c.cli, "keys", "retire", "--keyring", c.keyring, "--id", old_key])
+    log(r.stdout.strip())
+    retired_at = time.monotonic()
+    n = 0
+    while time.monotonic() < retired_at + 2 * RELOAD_SECS + 1 and n < 200:
+        expect_user(get(port, "/whoami", jar), f"whoami while nodes reload the retirement #{n}")
+        n += 1
+        time.sleep(0.1)
+    states = {k["id"]: k["state"] for k in c.keys()}
+    check(states == {old_key: "retired", new_key: "sealing"}, f"key states after retire: {states}")
+    seen = set()
+    for i in range(6):
+        resp = get(port, "/whoami", before_rotation, store=False)
+        check(resp.status == 401, f"pre-rotation cookie after retire answers 401 (#{i}): {resp!r}")
+        seen.add(resp.node)
+    check(seen == set(NODES), f"every node rejects the retired key's cookie: {sorted(map(str, seen))}")
+    for i in range(6):
+        expect_user(get(port, "/whoami", jar), f"current cookie after retire #{i}")
+    rejected = 0
+    for name in NODES:
+        with open(os.path.join(c.tmp, f"node-{name}.log"), "rb") as f:
+            rejected += len(re.findall(rb'rejected.*key\.retired', f.read()))
+    check(rejected >= 6, f"the nodes logged the pre-rotation cookie as key.retired ({rejected} times)")
+
+    # Grow to ~10 KB: several chunk cookies, one ~10 KB Cookie request line.
+    for i in range(3):
+        resp = get(port, "/grow?bytes=2500", jar)
+        check(resp.status == 200 and resp.body.strip() == str(2500 * (i + 1)),
+              f"grow #{i} answers 200 with the new length: {resp!r}")
+        for line in resp.set_cookies:
+            check(len(line) <= 4050, f"Set-Cookie line of {len(line)} bytes <= 4050")
+    chunks = jar.chunks()
+    cookie_bytes = len(jar.header())
+    log(f"grown: {len(chunks)} chunks {[len(jar.cookies[n]) for n in chunks]}, Cookie header {cookie_bytes} bytes")
+    check(len(chunks) >= 3, f">= 3 chunk cookies after growing to 7500 characters: {chunks}")
+    check(jar.cookies[COOKIE].startswith(f"{len(chunks)}."), "the first chunk announces the chunk count")
+    check(cookie_bytes > 8192, f"the Cookie header ({cookie_bytes} bytes) exceeds stock nginx's 8 KB buffer")
+    seen = set()
+    for i in range(30):
+        resp = get(port, "/whoami", jar)
+        expect_user(resp, f"whoami with {len(chunks)} chunks #{i}")
+        seen.add(resp.node)
+    check(seen == set(NODES), f"every node opens the chunked session: {sorted(map(str, seen))}")
+    check(c.inspect_key(jar) == new_key, "inspect opens the chunked session")
+
+    # Control: the same request through nginx's stock header sizes.
+    resp = get(stock_port, "/whoami", jar, store=False)
+    check(resp.status == 400 and "Too Large" in resp.body,
+          f"stock nginx (large_client_header_buffers 4 8k) refuses a {cookie_bytes}-byte Cookie line with 400: {resp!r}")
+    fresh = Jar()
+    resp = get(stock_port, f"/login?user={USER}", fresh)
+    check(resp.status == 200, f"stock nginx passes a small session: {resp!r}")
+    resp = get(stock_port, "/grow?bytes=3000", fresh)
+    check(resp.status == 502,
+          f"stock nginx (proxy_buffer_size 4k) answers 502 to one ~4 KB Set-Cookie line: {resp!r}")
+
+    # Log out: every chunk expires.
+    resp = get(port, "/logout", jar)
+    check(resp.status == 200, f"logout answers 200: {resp!r}")
+    expired = [l.split("=", 1)[0] for l in resp.set_cookies if re.search(r"(?i)max-age=0\b", l)]
+    check(sorted(expired) == sorted(chunks), f"logout expires every chunk: {expired} vs {chunks}")
+    check(not jar.chunks(), f"no chunk left in the jar: {list(jar.cookies)}")
+    for i in range(3):
+        resp = get(port, "/whoami", jar)
+        check(resp.status == 401, f"whoami after logout answers 401 (#{i}): {resp!r}")
+
+
+def dump_logs(tmp):
+    for name in sorted(os.listdir(tmp)):
+        if name.endswith(".log"):
+            path = os.path.join(tmp, name)
+            with open(path, "rb") as f:
+                lines = f.read().decode("utf-8", "replace").splitlines()
+            print(f"----- {name} (last {min(len(lines), 80)} of {len(lines)} lines)")
+            for line in lines[-80:]:
+                print(line[:400])
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    target = os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target")
+    ap.add_argument("--demo", default=os.environ.get("DEMO_BIN") or os.path.join(target, "debug", "examples", "demo"))
+    ap.add_argument("--cli", default=os.environ.get("SEALED_SESSION_BIN") or os.path.join(target, "debug", "sealed-session"))
+    args = ap.parse_args()
+
+    if os.environ.get("SEALED_SESSION_SKIP_CLUSTER") == "1":
+        print("#" * 72)
+        print("### cluster test SKIPPED by SEALED_SESSION_SKIP_CLUSTER=1 (nothing was tested)")
+        print("#" * 72)
+        return 0
+
+    started = time.monotonic()
+    for path in (args.demo, args.cli):
+        if not os.access(path, os.X_OK):
+            print(f"cluster: {path} is missing; run `cargo build --example demo --bin sealed-session` first")
+            print("cluster: 0 passed, 1 failed")
+            return 1
+    tmp = tempfile.mkdtemp(prefix="sealed-session-cluster-")
+    atexit.register(cleanup)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda s, f: sys.exit(128 + s))
+    crashed = None
+    try:
+        nginx_bin = ensure_nginx()
+        log(f"{run([nginx_bin, '-v']).stderr.strip()}; demo {args.demo}; cli {args.cli}; tmp {tmp}")
+        run_test(Cluster(tmp, os.path.abspath(args.demo), os.path.abspath(args.cli)), nginx_bin)
+    except Exception as e:  # a crash is a failure, reported with the logs
+        import traceback
+        traceback.print_exc()
+        crashed = e
+        check(False, f"test aborted: {e!r}")
+    finally:
+        cleanup()
+        if FAILED:
+            print("----- failures:")
+            for f in FAILURES[:50]:
+                print("  " + f)
+            dump_logs(tmp)
+        if os.environ.get("KEEP_TMP") == "1":
+            log(f"kept {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+    log(f"took {time.monotonic() - started:.1f} s")
+    print(f"cluster: {PASSED} passed, {FAILED} failed")
+    return 1 if FAILED else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
