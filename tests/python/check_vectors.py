@@ -1,0 +1,435 @@
+#!/usr/bin/env python3
+"""An independent decoder for the sealed-session v1 wire format (docs/FORMAT.md).
+
+Written from docs/FORMAT.md only, it decodes every valid vector in docs/vectors/v1.json back
+to its state (and re-encrypts its plaintext to the same envelope), and rejects every invalid
+vector, reporting the same error category as the reference implementation.
+
+Requirements: Python 3.9+, `pip install cryptography lz4`.
+
+    python3 tests/python/check_vectors.py [path/to/v1.json]
+
+The last line is `N passed, M failed`; the exit status is 0 only when M is 0.
+"""
+
+import base64
+import json
+import os
+import struct
+import sys
+
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
+import lz4.block
+
+AAD_LABEL = b"sealed-session/v1"
+MAX_CHUNKS = 32
+MAX_VALUE = 4096
+MAX_OUR_COOKIES = 64
+MAX_DUPLICATES = 4
+MAX_ATTEMPTS = 8
+NONCE_LEN = {1: 24, 2: 12, 3: 24}
+ALGORITHMS = {"xchacha20poly1305": 1, "aes256gcm": 2, "xaes256gcm": 3}
+ARMOR_ALPHABET = set(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+
+
+class Reject(Exception):
+    """A rejection with its FORMAT.md category."""
+
+    def __init__(self, category):
+        super().__init__(category)
+        self.category = category
+
+
+# --- keyring ------------------------------------------------------------------------------
+
+
+def b64url_strict(text):
+    data = text.encode() if isinstance(text, str) else bytes(text)
+    if any(c not in ARMOR_ALPHABET for c in data) or len(data) % 4 == 1:
+        raise ValueError("not strict base64url")
+    out = base64.urlsafe_b64decode(data + b"=" * (-len(data) % 4))
+    # Canonical: re-encoding gives the same text (no non-zero trailing bits).
+    if base64.urlsafe_b64encode(out).rstrip(b"=") != data:
+        raise ValueError("non-zero trailing bits")
+    return out
+
+
+def load_keyring(doc):
+    assert doc["version"] == 1
+    keys = {}
+    for k in doc["keys"]:
+        key_id = bytes.fromhex(k["id"])
+        assert len(key_id) == 4 and k["id"] == k["id"].lower()
+        secret = b64url_strict(k["secret"])
+        assert len(secret) == 32
+        keys[key_id] = {
+            "algorithm": ALGORITHMS[k["algorithm"]],
+            "secret": secret,
+            "retired": "retired_at" in k,
+        }
+    return keys
+
+
+# --- AEADs --------------------------------------------------------------------------------
+
+
+def aes_block(key, block):
+    enc = Cipher(algorithms.AES(key), modes.ECB()).encryptor()
+    return enc.update(block) + enc.finalize()
+
+
+def xaes_derive(key, nonce):
+    """C2SP XAES-256-GCM: the derived AES-256-GCM key and the inner 96-bit nonce."""
+    l = int.from_bytes(aes_block(key, bytes(16)), "big")
+    k1 = (l << 1) & ((1 << 128) - 1)
+    if l >> 127:
+        k1 ^= 0x87
+    k1 = k1.to_bytes(16, "big")
+    m1 = b"\x00\x01X\x00" + nonce[:12]
+    m2 = b"\x00\x02X\x00" + nonce[:12]
+    kx = b"".join(aes_block(key, bytes(a ^ b for a, b in zip(m, k1))) for m in (m1, m2))
+    return kx, nonce[12:]
+
+
+def _rotl(v, n):
+    return ((v << n) & 0xFFFFFFFF) | (v >> (32 - n))
+
+
+def hchacha20(key, nonce16):
+    """HChaCha20 (draft-irtf-cfrg-xchacha-03, section 2.2)."""
+    s = list(struct.unpack("<4I", b"expand 32-byte k")) + list(struct.unpack("<8I", key)) + list(
+        struct.unpack("<4I", nonce16)
+    )
+
+    def qr(a, b, c, d):
+        s[a] = (s[a] + s[b]) & 0xFFFFFFFF
+        s[d] = _rotl(s[d] ^ s[a], 16)
+        s[c] = (s[c] + s[d]) & 0xFFFFFFFF
+        s[b] = _rotl(s[b] ^ s[c], 12)
+        s[a] = (s[a] + s[b]) & 0xFFFFFFFF
+        s[d] = _rotl(s[d] ^ s[a], 8)
+        s[c] = (s[c] + s[d]) & 0xFFFFFFFF
+        s[b] = _rotl(s[b] ^ s[c], 7)
+
+    for _ in range(10):
+        qr(0, 4, 8, 12), qr(1, 5, 9, 13), qr(2, 6, 10, 14), qr(3, 7, 11, 15)
+        qr(0, 5, 10, 15), qr(1, 6, 11, 12), qr(2, 7, 8, 13), qr(3, 4, 9, 14)
+    return struct.pack("<8I", *(s[0:4] + s[12:16]))
+
+
+def aead(alg, key, nonce):
+    """The AEAD object and the 12-byte nonce it takes."""
+    if alg == 1:
+        return ChaCha20Poly1305(hchacha20(key, nonce[:16])), b"\x00" * 4 + nonce[16:]
+    if alg == 2:
+        return AESGCM(key), nonce
+    kx, inner = xaes_derive(key, nonce)
+    return AESGCM(kx), inner
+
+
+# --- decoding -----------------------------------------------------------------------------
+
+
+def parse_index(digits):
+    """Canonical decimal 0..32, else None."""
+    if len(digits) == 1 and 0x30 <= digits[0] <= 0x39:
+        return digits[0] - 0x30
+    if len(digits) == 2 and 0x31 <= digits[0] <= 0x39 and 0x30 <= digits[1] <= 0x39:
+        n = int(digits)
+        return n if n <= MAX_CHUNKS else None
+    return None
+
+
+def chunk_index(base, name):
+    if name == base:
+        return 0
+    if name.startswith(base + b"."):
+        i = parse_index(name[len(base) + 1 :])
+        if i is not None and 0 < i < MAX_CHUNKS:
+            return i
+    return None
+
+
+def cookie_pairs(header):
+    for part in header.split(b";"):
+        part = part.strip()
+        if b"=" in part:
+            name, value = part.split(b"=", 1)
+            yield name.strip(), value.strip()
+
+
+def candidates(base, pairs, total_budget):
+    """Section 2.4: every (count, pieces) candidate, or Reject. None when no chunk is present."""
+    slots = {}
+    seen = 0
+    for name, value in pairs:
+        i = chunk_index(base, name)
+        if i is None:
+            continue
+        seen += 1
+        if seen > MAX_OUR_COOKIES:
+            raise Reject("chunk.too_many")
+        if len(value) > MAX_VALUE:
+            raise Reject("chunk.too_long")
+        slot = slots.setdefault(i, [])
+        if len(slot) < MAX_DUPLICATES and value not in slot:
+            slot.append(value)
+    if not slots:
+        return None
+    if 0 not in slots:
+        raise Reject("chunk.missing_first")
+    out, last = [], "chunk.count"
+    for first in slots[0]:
+        dot = first[:3].find(b".")
+        count = parse_index(first[:dot]) if dot >= 0 else None
+        if not count:
+            last = "chunk.count"
+            continue
+        if any(i >= count for i in slots):
+            last = "chunk.extra"
+            continue
+        if any(i not in slots for i in range(1, count)):
+            last = "chunk.missing"
+            continue
+        combos = [[first[dot + 1 :]]]
+        for i in range(1, count):
+            combos = [c + [v] for c in combos for v in slots[i]]
+        if len(out) + len(combos) > MAX_ATTEMPTS:
+            raise Reject("chunk.candidates")
+        for pieces in combos:
+            if sum(len(p) for p in pieces) > total_budget:
+                last = "chunk.total"
+            else:
+                out.append((count, pieces))
+    if not out:
+        raise Reject(last)
+    return out
+
+
+def read_varint(buf, pos, max_bytes=10):
+    n = 0
+    for i in range(max_bytes):
+        if pos >= len(buf):
+            raise Reject("payload")
+        b = buf[pos]
+        pos += 1
+        n |= (b & 0x7F) << (7 * i)
+        if not b & 0x80:
+            if i == 9 and b > 1:
+                raise Reject("payload")
+            return n, pos
+    raise Reject("payload")
+
+
+def parse_payload(pt):
+    if len(pt) < 17 or pt[0] != 1:
+        raise Reject("payload")
+    state = {"id": pt[1:17].hex()}
+    pos = 17
+    for field in ("issued_at", "expires_at", "last_seen"):
+        state[field], pos = read_varint(pt, pos)
+    n, pos = read_varint(pt, pos)
+    entries = []
+    for _ in range(n):
+        klen, pos = read_varint(pt, pos)
+        if pos + klen > len(pt):
+            raise Reject("payload")
+        try:
+            key = pt[pos : pos + klen].decode("utf-8")
+        except UnicodeDecodeError:
+            raise Reject("payload")
+        pos += klen
+        vlen, pos = read_varint(pt, pos)
+        if pos + vlen > len(pt):
+            raise Reject("payload")
+        entries.append((key, pt[pos : pos + vlen]))
+        pos += vlen
+    if pos != len(pt):
+        raise Reject("payload")
+    keys = [k.encode() for k, _ in entries]
+    if any(a >= b for a, b in zip(keys, keys[1:])):
+        raise Reject("payload")
+    return state, entries
+
+
+def unframe(frame, budget):
+    """Returns (value, compressed?, budget left)."""
+    if not frame:
+        raise Reject("compression")
+    if frame[0] == 0:
+        value = frame[1:]
+        if len(value) > budget:
+            raise Reject("compression")
+        return value, False, budget - len(value)
+    if frame[0] != 1:
+        raise Reject("compression")
+    n, pos = 0, 1
+    for i in range(4):
+        if pos >= len(frame):
+            raise Reject("compression")
+        b = frame[pos]
+        pos += 1
+        n |= (b & 0x7F) << (7 * i)
+        if not b & 0x80:
+            if b == 0 and i > 0:
+                raise Reject("compression")  # non-canonical
+            break
+    else:
+        raise Reject("compression")  # more than 4 bytes
+    if n > budget:
+        raise Reject("compression")  # checked before allocating
+    try:
+        value = lz4.block.decompress(frame[pos:], uncompressed_size=n)
+    except Exception:
+        raise Reject("compression")
+    # python-lz4 treats the size as a maximum: check that it was met exactly.
+    if len(value) != n:
+        raise Reject("compression")
+    return value, True, budget - n
+
+
+def open_envelope(keyring, config, count, armored):
+    if any(c not in ARMOR_ALPHABET for c in armored):
+        raise Reject("armor")
+    try:
+        env = b64url_strict(armored)
+    except ValueError:
+        raise Reject("armor")
+    if len(env) < 6:
+        raise Reject("envelope.too_short")
+    if env[0] != 1:
+        raise Reject("envelope.unknown_version")
+    alg = env[1]
+    if alg not in NONCE_LEN:
+        raise Reject("envelope.unknown_algorithm")
+    header_len = 6 + NONCE_LEN[alg]
+    if len(env) < header_len + 16:
+        raise Reject("envelope.too_short")
+    key = keyring.get(env[2:6])
+    if key is None:
+        raise Reject("key.unknown")
+    if key["retired"]:
+        raise Reject("key.retired")
+    if key["algorithm"] != alg:
+        raise Reject("key.algorithm_mismatch")
+    name = config["cookie_name"].encode()
+    aad = AAD_LABEL + bytes([len(name)]) + name + bytes([count]) + env[:header_len]
+    cipher, nonce = aead(alg, key["secret"], env[6:header_len])
+    try:
+        plaintext = cipher.decrypt(nonce, env[header_len:], aad)
+    except Exception:
+        raise Reject("aead.tag")
+    return env, aad, plaintext
+
+
+def decode(keyring, config, cookies, now):
+    """The opened session as (state, compressed keys, intermediates); raises Reject."""
+    pairs = [(c["name"].encode(), c["value"].encode()) for c in cookies]
+    cands = candidates(config["cookie_name"].encode(), pairs, config["total_budget"])
+    if cands is None:
+        raise Reject("none")
+    found, last = None, Reject("aead.tag")
+    for count, pieces in cands:
+        try:
+            env, aad, plaintext = open_envelope(keyring, config, count, b"".join(pieces))
+            state, entries = parse_payload(plaintext)
+            budget, values, compressed = config["max_inflated"], [], []
+            for key, frame in entries:
+                value, was_compressed, budget = unframe(frame, budget)
+                values.append({"key": key, "value": value.hex()})
+                if was_compressed:
+                    compressed.append(key)
+            state["entries"] = values
+        except Reject as e:
+            last = e
+            continue
+        if found is not None and found[2]["plaintext"] != plaintext:
+            raise Reject("ambiguous")
+        if found is None:
+            found = (state, compressed, {"aad": aad, "plaintext": plaintext, "envelope": env})
+    if found is None:
+        raise last
+    state = found[0]
+    skew, idle = config["clock_skew"], config["idle_timeout"]
+    if state["issued_at"] > now + skew or state["last_seen"] > now + skew:
+        raise Reject("time.future")
+    if state["expires_at"] <= now:
+        raise Reject("time.expired")
+    if idle is not None and state["last_seen"] + idle <= now:
+        raise Reject("time.idle")
+    return found
+
+
+# --- driver -------------------------------------------------------------------------------
+
+
+def check_valid(v):
+    keyring = load_keyring(v["keyring"])
+    state, compressed, inter = decode(keyring, v["config"], v["cookies"], v["now"])
+    problems = []
+    if state != v["state"]:
+        problems.append("state differs")
+    if compressed != v["compressed"]:
+        problems.append("compressed keys differ: %r" % compressed)
+    for field in ("aad", "plaintext", "envelope"):
+        if inter[field].hex() != v[field]:
+            problems.append(field + " differs")
+    # Encryption direction: the plaintext sealed with the vector's nonce gives the envelope.
+    env = inter["envelope"]
+    alg = env[1]
+    header_len = 6 + NONCE_LEN[alg]
+    key = keyring[env[2:6]]
+    if env[6:header_len].hex() != v["nonce"]:
+        problems.append("nonce differs")
+    cipher, nonce = aead(alg, key["secret"], bytes.fromhex(v["nonce"]))
+    if env[:header_len] + cipher.encrypt(nonce, inter["plaintext"], inter["aad"]) != env:
+        problems.append("re-encryption differs")
+    # Chunk names and the count prefix.
+    name = v["config"]["cookie_name"]
+    names = [name] + ["%s.%d" % (name, i) for i in range(1, len(v["cookies"]))]
+    if [c["name"] for c in v["cookies"]] != names:
+        problems.append("chunk names")
+    if not v["cookies"][0]["value"].startswith("%d." % len(v["cookies"])):
+        problems.append("count prefix")
+    return problems
+
+
+def check_invalid(v):
+    keyring = load_keyring(v["keyring"])
+    try:
+        decode(keyring, v["config"], v["cookies"], v["now"])
+    except Reject as e:
+        if e.category != v["error"]:
+            return ["rejected as %s, expected %s" % (e.category, v["error"])]
+        return []
+    return ["accepted"]
+
+
+def main():
+    here = os.path.dirname(os.path.abspath(__file__))
+    path = sys.argv[1] if len(sys.argv) > 1 else os.path.join(here, "..", "..", "docs", "vectors", "v1.json")
+    with open(path) as f:
+        doc = json.load(f)
+    assert doc["format"] == "sealed-session/v1"
+    passed = failed = 0
+    for kind, check in (("valid", check_valid), ("invalid", check_invalid)):
+        for v in doc[kind]:
+            try:
+                problems = check(v)
+            except Reject as e:
+                problems = ["rejected: " + e.category]
+            except Exception as e:  # a decoder bug, reported as a failure
+                problems = ["error: %r" % (e,)]
+            if problems:
+                failed += 1
+                print("FAIL %s %s: %s" % (kind, v["name"], "; ".join(problems)))
+            else:
+                passed += 1
+                print("ok   %s %s" % (kind, v["name"]))
+    print("%d passed, %d failed" % (passed, failed))
+    return 0 if failed == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
