@@ -849,6 +849,23 @@ fn generate() -> VectorFile {
         let mut config = VectorConfig::new("__Secure-s", 6144);
         config.compression_threshold = Some(16);
         g.valid("xaes256gcm/edge-cases", "Empty key with empty value, non-ASCII key, a 32-byte value compressed at threshold 16, issued_at 0, a 5-byte varint expiry.", ring, config, nonce_for(alg, 0x5a), &edge);
+        // secret_bytes(0) makes the top bit of AES_K(0^128) one, exercising the 0x87 branch
+        // of the XAES-256-GCM subkey derivation (the other XAES keys here leave it zero).
+        let msb_ring = ring_json(vec![key_json(
+            "5e5503b0",
+            3,
+            secret_bytes(0),
+            false,
+            KEY_TIME,
+        )]);
+        g.valid(
+            "xaes256gcm/derivation-msb-set",
+            "An XAES-256-GCM key whose L = AES-256_K(0^128) has its top bit set, so K1 = (L << 1) xor 0x87.",
+            msb_ring,
+            VectorConfig::new("__Host-session", 6144),
+            nonce_for(3, 0x33),
+            &small_state(3),
+        );
     }
 
     let s = smalls[&3].clone();
