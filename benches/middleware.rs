@@ -1,1 +1,218 @@
-fn main(){}
+//! Per-request cost through the real service (`init_service` + `call_service`), ours beside
+//! the same handler with no middleware and with actix-session's `CookieSessionStore`, in one
+//! run: (a) untouched, (b) read ~100 B, (c) write ~100 B, (d) read ~2 KB, (e) write ~2 KB,
+//! (f) read ~10 KB (several chunks for us; actix-session cannot hold it).
+//!
+//! `cargo bench --bench middleware`; figures are recorded in the README.
+#![allow(missing_docs)] // criterion's macros generate undocumented functions
+
+use std::time::{Duration, SystemTime};
+
+use actix_http::Request;
+use actix_web::body::MessageBody;
+use actix_web::dev::{Service, ServiceResponse};
+use actix_web::http::header;
+use actix_web::{App, HttpResponse, test, web};
+use criterion::{Criterion, criterion_group, criterion_main};
+use sealed_session::{Algorithm, Keyring, SessionMiddleware};
+
+const SMALL: usize = 100;
+const MEDIUM: usize = 2 * 1024;
+const LARGE: usize = 10 * 1024;
+
+/// Random base64url text of `n` characters (incompressible, like tokens).
+fn text(n: usize) -> String {
+    use rand::Rng;
+    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut rng = rand::rng();
+    (0..n)
+        .map(|_| char::from(A[rng.random_range(0..64)]))
+        .collect()
+}
+
+macro_rules! handlers {
+    ($session:ty, $get:ident, $insert:expr) => {
+        |cfg: &mut web::ServiceConfig| {
+            cfg.route(
+                "/untouched",
+                web::get().to(|| async { HttpResponse::Ok().body("hi") }),
+            )
+            .route(
+                "/read",
+                web::get().to(|s: $session| async move {
+                    let v: Option<String> = s.$get("data").ok().flatten();
+                    HttpResponse::Ok().body(v.map_or(0, |v| v.len()).to_string())
+                }),
+            )
+            .route(
+                "/write",
+                web::get().to(|s: $session| async move {
+                    let n: u64 = s.$get("n").ok().flatten().unwrap_or(0);
+                    #[allow(clippy::redundant_closure_call)]
+                    ($insert)(&s, n + 1);
+                    HttpResponse::Ok().finish()
+                }),
+            )
+            .route(
+                "/fill/{n}",
+                web::get().to(|s: $session, n: web::Path<usize>| async move {
+                    #[allow(clippy::redundant_closure_call)]
+                    ($insert)(&s, 0);
+                    let _ = s.insert("data", text(n.into_inner()));
+                    HttpResponse::Ok().finish()
+                }),
+            );
+        }
+    };
+}
+
+fn ours() -> SessionMiddleware {
+    let ring = Keyring::generate(Algorithm::default(), SystemTime::now()).unwrap();
+    SessionMiddleware::builder(ring)
+        .cookie_name("__Host-s")
+        .total_budget(16 * 1024)
+        .build()
+        .unwrap()
+}
+
+fn theirs() -> actix_session::SessionMiddleware<actix_session::storage::CookieSessionStore> {
+    actix_session::SessionMiddleware::builder(
+        actix_session::storage::CookieSessionStore::default(),
+        actix_web::cookie::Key::generate(),
+    )
+    .cookie_name("id".into())
+    .build()
+}
+
+/// The `Cookie` header a client holding a session of `n` bytes would send.
+async fn cookie_for<S, B>(app: &S, n: usize) -> String
+where
+    S: Service<Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    let res = test::call_service(
+        app,
+        test::TestRequest::get()
+            .uri(&format!("/fill/{n}"))
+            .to_request(),
+    )
+    .await;
+    assert!(res.status().is_success(), "fill {n}: {}", res.status());
+    res.headers()
+        .get_all(header::SET_COOKIE)
+        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn bench_app<S, B>(
+    c: &mut Criterion,
+    rt: &actix_web::rt::Runtime,
+    name: &str,
+    app: &S,
+    cookies: &[(&str, Option<String>)],
+) where
+    S: Service<Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    let mut group = c.benchmark_group("request");
+    for (case, cookie) in cookies {
+        let (uri, cookie) = match case.split_once(':') {
+            Some((uri, _)) => (uri, cookie.clone()),
+            None => (*case, cookie.clone()),
+        };
+        group.bench_function(format!("{case}/{name}"), |b| {
+            b.iter(|| {
+                let mut req = test::TestRequest::get().uri(uri);
+                if let Some(c) = &cookie {
+                    req = req.insert_header((header::COOKIE, c.as_str()));
+                }
+                rt.block_on(async { test::call_service(app, req.to_request()).await.status() })
+            })
+        });
+    }
+    group.finish();
+}
+
+fn requests(c: &mut Criterion) {
+    let rt = actix_web::rt::Runtime::new().unwrap();
+    // No middleware: the handlers of case (a), and plain handlers for the rest.
+    let bare = rt.block_on(test::init_service(App::new().route(
+        "/untouched",
+        web::get().to(|| async { HttpResponse::Ok().body("hi") }),
+    )));
+    bench_app(c, &rt, "none", &bare, &[("/untouched:a", None)]);
+
+    let ours_app = rt.block_on(test::init_service(App::new().wrap(ours()).configure(
+        handlers!(
+            sealed_session::Session,
+            get,
+            |s: &sealed_session::Session, n: u64| {
+                let _ = s.insert("n", n);
+            }
+        ),
+    )));
+    let small = rt.block_on(cookie_for(&ours_app, SMALL));
+    let medium = rt.block_on(cookie_for(&ours_app, MEDIUM));
+    let large = rt.block_on(cookie_for(&ours_app, LARGE));
+    eprintln!(
+        "sealed-session cookie header bytes: {} / {} / {}",
+        small.len(),
+        medium.len(),
+        large.len()
+    );
+    bench_app(
+        c,
+        &rt,
+        "sealed-session",
+        &ours_app,
+        &[
+            ("/untouched:a", Some(small.clone())),
+            ("/read:b-100B", Some(small.clone())),
+            ("/write:c-100B", Some(small)),
+            ("/read:d-2KB", Some(medium.clone())),
+            ("/write:e-2KB", Some(medium)),
+            ("/read:f-10KB", Some(large)),
+        ],
+    );
+
+    let theirs_app = rt.block_on(test::init_service(App::new().wrap(theirs()).configure(
+        handlers!(
+            actix_session::Session,
+            get,
+            |s: &actix_session::Session, n: u64| {
+                let _ = s.insert("n", n);
+            }
+        ),
+    )));
+    let small = rt.block_on(cookie_for(&theirs_app, SMALL));
+    let medium = rt.block_on(cookie_for(&theirs_app, MEDIUM));
+    eprintln!(
+        "actix-session cookie header bytes: {} / {}",
+        small.len(),
+        medium.len()
+    );
+    bench_app(
+        c,
+        &rt,
+        "actix-session",
+        &theirs_app,
+        &[
+            ("/untouched:a", Some(small.clone())),
+            ("/read:b-100B", Some(small.clone())),
+            ("/write:c-100B", Some(small)),
+            ("/read:d-2KB", Some(medium.clone())),
+            ("/write:e-2KB", Some(medium)),
+        ],
+    );
+}
+
+fn config() -> Criterion {
+    Criterion::default()
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+        .sample_size(30)
+}
+
+criterion_group! { name = benches; config = config(); targets = requests }
+criterion_main!(benches);

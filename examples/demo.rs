@@ -35,7 +35,9 @@ async fn main() -> std::io::Result<()> {
     let port: u16 = env_or("PORT", 8080);
     let node = std::env::var("NODE_NAME").unwrap_or_else(|_| "demo".to_owned());
     let secure = std::env::var("COOKIE_SECURE").map_or(true, |v| v != "0");
-    let domain = std::env::var("COOKIE_DOMAIN").ok().filter(|d| !d.is_empty());
+    let domain = std::env::var("COOKIE_DOMAIN")
+        .ok()
+        .filter(|d| !d.is_empty());
     let max_bytes: usize = env_or("SESSION_MAX_BYTES", 16 * 1024);
     let reload = Duration::from_secs(env_or("SESSION_RELOAD_SECS", 5));
 
@@ -86,7 +88,10 @@ async fn main() -> std::io::Result<()> {
 }
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 #[derive(Deserialize)]
@@ -123,8 +128,14 @@ async fn grow(session: Session, query: web::Query<GrowQuery>) -> HttpResponse {
     }
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let mut rng = rand::rng();
-    let extra: String = (0..query.bytes).map(|_| char::from(ALPHABET[rng.random_range(0..64)])).collect();
-    let mut blob = session.get::<String>("blob").ok().flatten().unwrap_or_default();
+    let extra: String = (0..query.bytes)
+        .map(|_| char::from(ALPHABET[rng.random_range(0..64)]))
+        .collect();
+    let mut blob = session
+        .get::<String>("blob")
+        .ok()
+        .flatten()
+        .unwrap_or_default();
     blob.push_str(&extra);
     let len = blob.len();
     match session.insert("blob", blob) {
@@ -141,11 +152,16 @@ async fn logout(session: Session) -> HttpResponse {
 /// An HTML page showing the session, its chunks and their sizes.
 async fn index(req: HttpRequest, session: Session) -> HttpResponse {
     let user = session.get::<String>("user").ok().flatten();
-    let mut html = String::from("<!doctype html><meta charset=utf-8><title>sealed-session demo</title><h1>sealed-session demo</h1>");
+    let mut html = String::from(
+        "<!doctype html><meta charset=utf-8><title>sealed-session demo</title><h1>sealed-session demo</h1>",
+    );
     match session.state() {
         Some(state) => {
             let id: String = state.id().iter().map(|b| format!("{b:02x}")).collect();
-            html += &format!("<p>Session <code>{id}</code>, user <b>{}</b></p><h2>Entries</h2><ul>", escape(user.as_deref().unwrap_or("(none)")));
+            html += &format!(
+                "<p>Session <code>{id}</code>, user <b>{}</b></p><h2>Entries</h2><ul>",
+                escape(user.as_deref().unwrap_or("(none)"))
+            );
             for (k, v) in state.entries() {
                 html += &format!("<li><code>{}</code>: {} bytes</li>", escape(k), v.len());
             }
@@ -158,13 +174,22 @@ async fn index(req: HttpRequest, session: Session) -> HttpResponse {
         for pair in value.as_bytes().split(|&b| b == b';') {
             let pair = String::from_utf8_lossy(pair.trim_ascii());
             let (name, val) = pair.split_once('=').unwrap_or((&pair, ""));
-            html += &format!("<tr><td><code>{}</code></td><td>{}</td></tr>", escape(name), val.len());
+            html += &format!(
+                "<tr><td><code>{}</code></td><td>{}</td></tr>",
+                escape(name),
+                val.len()
+            );
         }
     }
     html += "</table><p><a href=\"/grow?bytes=3000\">grow by 3000</a> · <a href=\"/whoami\">whoami</a> · <a href=\"/logout\">log out</a></p>";
-    HttpResponse::Ok().content_type("text/html; charset=utf-8").body(html)
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(html)
 }
 
 fn escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }

@@ -227,42 +227,74 @@ impl SessionConfig {
         if let Some(domain) = &self.domain {
             let ok = !domain.is_empty()
                 && domain.len() <= 253
-                && domain.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+                && domain
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
                 && !domain.starts_with('.')
                 && !domain.ends_with('.');
             if !ok {
-                return err(format!("cookie domain {domain:?} is not a plain host name such as example.com"));
+                return err(format!(
+                    "cookie domain {domain:?} is not a plain host name such as example.com"
+                ));
             }
         }
-        if !self.path.starts_with('/') || self.path.len() > 1024 || !self.path.bytes().all(|b| (0x21..0x7f).contains(&b) && b != b';') {
-            return err(format!("cookie path {:?} must start with / and hold no spaces, controls or ';'", self.path));
+        if !self.path.starts_with('/')
+            || self.path.len() > 1024
+            || !self
+                .path
+                .bytes()
+                .all(|b| (0x21..0x7f).contains(&b) && b != b';')
+        {
+            return err(format!(
+                "cookie path {:?} must start with / and hold no spaces, controls or ';'",
+                self.path
+            ));
         }
         if self.lifetime.is_zero() {
             return err("the session lifetime must be positive".into());
         }
         if let Some(age) = self.max_age {
             if age.is_zero() || age > Duration::from_secs(400 * 86_400) {
-                return err("Max-Age must be between 1 s and 400 days (browsers cap it there)".into());
+                return err(
+                    "Max-Age must be between 1 s and 400 days (browsers cap it there)".into(),
+                );
             }
         }
         if let Some(idle) = self.idle_timeout {
             if self.renew_interval.is_zero() || self.renew_interval >= idle {
-                return err("the renewal interval must be positive and shorter than the idle timeout".into());
+                return err(
+                    "the renewal interval must be positive and shorter than the idle timeout"
+                        .into(),
+                );
             }
         }
         if self.cookie_budget > 8192 {
             return err("the per-cookie budget cannot exceed 8192 bytes (browsers keep 4096 of name and value)".into());
         }
         // The smallest possible session (no entries) must fit in one cookie and in the total.
-        let min_envelope = envelope::overhead(Algorithm::Xaes256Gcm).max(envelope::overhead(Algorithm::XChaCha20Poly1305)) + MIN_PAYLOAD;
-        let attrs = 16 + self.domain.as_ref().map_or(0, |d| d.len() + 9) + self.path.len() + 8 + 9 + 17 + 20;
+        let min_envelope = envelope::overhead(Algorithm::Xaes256Gcm)
+            .max(envelope::overhead(Algorithm::XChaCha20Poly1305))
+            + MIN_PAYLOAD;
+        let attrs = 16
+            + self.domain.as_ref().map_or(0, |d| d.len() + 9)
+            + self.path.len()
+            + 8
+            + 9
+            + 17
+            + 20;
         let min_line = name.len() + 4 + armor::encoded_len(min_envelope) + attrs;
         if self.cookie_budget < min_line {
-            return err(format!("the per-cookie budget {} is below the {min_line} bytes an empty session needs", self.cookie_budget));
+            return err(format!(
+                "the per-cookie budget {} is below the {min_line} bytes an empty session needs",
+                self.cookie_budget
+            ));
         }
         let min_total = name.len() + 4 + armor::encoded_len(min_envelope);
         if self.total_budget < min_total {
-            return err(format!("the total budget {} is below the {min_total} bytes an empty session needs", self.total_budget));
+            return err(format!(
+                "the total budget {} is below the {min_total} bytes an empty session needs",
+                self.total_budget
+            ));
         }
         if self.max_inflated == 0 {
             return err("the inflation cap must be positive".into());
@@ -297,11 +329,18 @@ mod tests {
             SessionConfig::new().cookie_domain(Some("example.com".into())),
             SessionConfig::new().cookie_path("/app"),
             SessionConfig::new().cookie_secure(false),
-            SessionConfig::new().cookie_name("__Secure-s").cookie_secure(false),
-            SessionConfig::new().cookie_name("s").cookie_secure(false).cookie_same_site(SameSite::None),
+            SessionConfig::new()
+                .cookie_name("__Secure-s")
+                .cookie_secure(false),
+            SessionConfig::new()
+                .cookie_name("s")
+                .cookie_secure(false)
+                .cookie_same_site(SameSite::None),
             SessionConfig::new().cookie_name("bad name"),
             SessionConfig::new().cookie_name(""),
-            SessionConfig::new().cookie_name("s").cookie_domain(Some("evil.com; x".into())),
+            SessionConfig::new()
+                .cookie_name("s")
+                .cookie_domain(Some("evil.com; x".into())),
             SessionConfig::new().cookie_budget(100),
             SessionConfig::new().total_budget(50),
             SessionConfig::new().lifetime(Duration::ZERO),
@@ -316,6 +355,10 @@ mod tests {
             .cookie_domain(Some("example.com".into()))
             .validate()
             .unwrap();
-        SessionConfig::new().cookie_name("s").cookie_secure(false).validate().unwrap();
+        SessionConfig::new()
+            .cookie_name("s")
+            .cookie_secure(false)
+            .validate()
+            .unwrap();
     }
 }

@@ -165,7 +165,10 @@ impl fmt::Display for EncodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             EncodeError::TooLarge { needed, budget } => {
-                write!(f, "session too large: needs {needed} cookie bytes, budget is {budget}")
+                write!(
+                    f,
+                    "session too large: needs {needed} cookie bytes, budget is {budget}"
+                )
             }
             EncodeError::Serialize => f.write_str("session could not be serialized"),
             EncodeError::Seal => f.write_str("session could not be sealed"),
@@ -225,7 +228,10 @@ impl fmt::Display for KeyringError {
             KeyringError::DuplicateId(id) => write!(f, "keyring has two keys with id {id}"),
             KeyringError::BadId(id) => write!(f, "key id {id:?} is not 8 lowercase hex digits"),
             KeyringError::BadSecret(id) => {
-                write!(f, "secret of key {id} is not 32 bytes of unpadded base64url")
+                write!(
+                    f,
+                    "secret of key {id} is not 32 bytes of unpadded base64url"
+                )
             }
             KeyringError::UnknownAlgorithm(a) => write!(
                 f,
@@ -235,9 +241,14 @@ impl fmt::Display for KeyringError {
                 write!(f, "{field} of key {key} is not an RFC 3339 time")
             }
             KeyringError::Json { line, column } => {
-                write!(f, "keyring is not valid JSON (line {line}, column {column})")
+                write!(
+                    f,
+                    "keyring is not valid JSON (line {line}, column {column})"
+                )
             }
-            KeyringError::UnsupportedVersion(v) => write!(f, "keyring version {v} is not supported"),
+            KeyringError::UnsupportedVersion(v) => {
+                write!(f, "keyring version {v} is not supported")
+            }
             KeyringError::Io(kind, path) => write!(f, "cannot read keyring {path}: {kind}"),
             KeyringError::MissingEnv(var) => write!(f, "environment variable {var} is not set"),
             KeyringError::Random => f.write_str("the operating system's random generator failed"),
@@ -268,7 +279,11 @@ pub struct SessionGetError {
 
 impl fmt::Display for SessionGetError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "session value {:?} does not deserialize as the requested type", self.key)
+        write!(
+            f,
+            "session value {:?} does not deserialize as the requested type",
+            self.key
+        )
     }
 }
 

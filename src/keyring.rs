@@ -35,8 +35,11 @@ pub enum Algorithm {
 
 impl Algorithm {
     /// All algorithms, in envelope-id order.
-    pub const ALL: [Algorithm; 3] =
-        [Algorithm::XChaCha20Poly1305, Algorithm::Aes256Gcm, Algorithm::Xaes256Gcm];
+    pub const ALL: [Algorithm; 3] = [
+        Algorithm::XChaCha20Poly1305,
+        Algorithm::Aes256Gcm,
+        Algorithm::Xaes256Gcm,
+    ];
 
     /// The byte that names this algorithm in the envelope.
     pub const fn id(self) -> u8 {
@@ -200,7 +203,15 @@ impl Key {
         activates_at: SystemTime,
     ) -> Self {
         let cipher = Cipher::new(algorithm, secret.expose());
-        Key { id, algorithm, secret, created_at, activates_at, retired_at: None, cipher }
+        Key {
+            id,
+            algorithm,
+            secret,
+            created_at,
+            activates_at,
+            retired_at: None,
+            cipher,
+        }
     }
 
     /// A fresh random key (id and secret from the OS), active from `now`.
@@ -210,7 +221,13 @@ impl Key {
     pub fn generate(algorithm: Algorithm, now: SystemTime) -> Result<Self, KeyringError> {
         let mut id = [0u8; 4];
         getrandom::fill(&mut id).map_err(|_| KeyringError::Random)?;
-        Ok(Key::new(KeyId(id), algorithm, Secret::generate()?, now, now))
+        Ok(Key::new(
+            KeyId(id),
+            algorithm,
+            Secret::generate()?,
+            now,
+            now,
+        ))
     }
 
     /// Marks the key retired at `at`: it no longer opens anything.
@@ -257,7 +274,13 @@ impl Key {
     fn clone_key(&self) -> Key {
         Key {
             retired_at: self.retired_at,
-            ..Key::new(self.id, self.algorithm, self.secret.clone(), self.created_at, self.activates_at)
+            ..Key::new(
+                self.id,
+                self.algorithm,
+                self.secret.clone(),
+                self.created_at,
+                self.activates_at,
+            )
         }
     }
 }
@@ -300,7 +323,10 @@ impl Keyring {
         if keys.iter().all(Key::is_retired) {
             return Err(KeyringError::Empty);
         }
-        if !keys.iter().any(|k| !k.is_retired() && k.activates_at <= now) {
+        if !keys
+            .iter()
+            .any(|k| !k.is_retired() && k.activates_at <= now)
+        {
             return Err(KeyringError::NoSealingKey);
         }
         Ok(Keyring { keys })
@@ -341,7 +367,8 @@ impl Keyring {
     /// I/O errors and everything [`Keyring::from_json`] rejects.
     pub fn load(path: &Path, now: SystemTime) -> Result<Self, KeyringError> {
         let bytes = Zeroizing::new(
-            std::fs::read(path).map_err(|e| KeyringError::Io(e.kind(), path.display().to_string()))?,
+            std::fs::read(path)
+                .map_err(|e| KeyringError::Io(e.kind(), path.display().to_string()))?,
         );
         Keyring::from_json(&bytes, now)
     }
@@ -429,7 +456,13 @@ impl Keyring {
         let keys = self
             .keys
             .iter()
-            .map(|k| if !k.is_retired() && retire(k) { k.clone().retired(now) } else { k.clone() })
+            .map(|k| {
+                if !k.is_retired() && retire(k) {
+                    k.clone().retired(now)
+                } else {
+                    k.clone()
+                }
+            })
             .collect();
         Keyring::new(keys, now)
     }
@@ -491,10 +524,15 @@ impl KeyEntry {
                 .decode(self.secret.as_bytes())
                 .map_err(|_| KeyringError::BadSecret(id.to_string()))?,
         );
-        let secret: [u8; 32] =
-            bytes.as_slice().try_into().map_err(|_| KeyringError::BadSecret(id.to_string()))?;
+        let secret: [u8; 32] = bytes
+            .as_slice()
+            .try_into()
+            .map_err(|_| KeyringError::BadSecret(id.to_string()))?;
         let time = |field: &'static str, text: &str| {
-            humantime::parse_rfc3339(text).map_err(|_| KeyringError::BadTime { key: id.to_string(), field })
+            humantime::parse_rfc3339(text).map_err(|_| KeyringError::BadTime {
+                key: id.to_string(),
+                field,
+            })
         };
         let key = Key::new(
             id,
@@ -531,7 +569,13 @@ mod tests {
     }
 
     fn key(id: u8, activates: u64) -> Key {
-        Key::new(KeyId([id; 4]), Algorithm::default(), Secret::new([id; 32]), at(activates), at(activates))
+        Key::new(
+            KeyId([id; 4]),
+            Algorithm::default(),
+            Secret::new([id; 32]),
+            at(activates),
+            at(activates),
+        )
     }
 
     #[test]
@@ -543,7 +587,10 @@ mod tests {
         assert_eq!(ring.state(&key(3, 2_000), now), KeyState::Pending);
         let reversed = Keyring::new(vec![key(3, 2_000), key(1, 100), key(2, 900)], now).unwrap();
         assert_eq!(reversed.sealing_key(now).id(), KeyId([2; 4]));
-        assert_eq!(ring.state(ring.get(KeyId([1; 4])).unwrap(), now), KeyState::OpenOnly);
+        assert_eq!(
+            ring.state(ring.get(KeyId([1; 4])).unwrap(), now),
+            KeyState::OpenOnly
+        );
     }
 
     #[test]
@@ -551,12 +598,18 @@ mod tests {
         let now = at(1_000);
         let ring = Keyring::new(vec![key(1, 100), key(2, 900).retired(now)], now).unwrap();
         assert_eq!(ring.sealing_key(now).id(), KeyId([1; 4]));
-        assert!(matches!(Keyring::new(vec![], now), Err(KeyringError::Empty)));
+        assert!(matches!(
+            Keyring::new(vec![], now),
+            Err(KeyringError::Empty)
+        ));
         assert!(matches!(
             Keyring::new(vec![key(1, 100).retired(now)], now),
             Err(KeyringError::Empty)
         ));
-        assert!(matches!(Keyring::new(vec![key(1, 5_000)], now), Err(KeyringError::NoSealingKey)));
+        assert!(matches!(
+            Keyring::new(vec![key(1, 5_000)], now),
+            Err(KeyringError::NoSealingKey)
+        ));
         assert!(matches!(
             Keyring::new(vec![key(1, 100), key(1, 200)], now),
             Err(KeyringError::DuplicateId(_))
@@ -575,10 +628,15 @@ mod tests {
         let back = Keyring::from_json(json.as_bytes(), now).unwrap();
         assert_eq!(back.keys().len(), 2);
         assert!(back.keys()[0].secret == ring.keys()[0].secret);
-        let bad: &[(&str, fn(&KeyringError) -> bool)] = &[
+        type Check = fn(&KeyringError) -> bool;
+        let bad: &[(&str, Check)] = &[
             ("", |e| matches!(e, KeyringError::Json { .. })),
-            ("{\"version\":2,\"keys\":[]}", |e| matches!(e, KeyringError::UnsupportedVersion(2))),
-            ("{\"version\":1,\"keys\":[]}", |e| matches!(e, KeyringError::Empty)),
+            ("{\"version\":2,\"keys\":[]}", |e| {
+                matches!(e, KeyringError::UnsupportedVersion(2))
+            }),
+            ("{\"version\":1,\"keys\":[]}", |e| {
+                matches!(e, KeyringError::Empty)
+            }),
             (
                 r#"{"version":1,"keys":[{"id":"0102030g","algorithm":"xaes256gcm","secret":"","created_at":"2020-01-01T00:00:00Z","activates_at":"2020-01-01T00:00:00Z"}]}"#,
                 |e| matches!(e, KeyringError::BadId(_)),
@@ -607,10 +665,14 @@ mod tests {
     fn debug_is_redacted() {
         let ring = Keyring::new(vec![key(0xAB, 0)], at(10)).unwrap();
         let secret_b64 = URL_SAFE_NO_PAD.encode([0xABu8; 32]);
-        for text in [format!("{ring:?}"), format!("{:?}", ring.keys()[0]), format!("{:?}", Secret::new([0xAB; 32]))] {
+        for text in [
+            format!("{ring:?}"),
+            format!("{:?}", ring.keys()[0]),
+            format!("{:?}", Secret::new([0xAB; 32])),
+        ] {
             assert!(!text.contains(&secret_b64), "{text}");
             assert!(!text.contains("171, 171"), "{text}");
-            assert!(!text.to_lowercase().contains("abababab") || text.contains("KeyId(abababab)"), "{text}");
+            assert!(!text.contains(&"ab".repeat(16)), "{text}");
         }
     }
 }

@@ -38,6 +38,8 @@ pub use codec::{Codec, Opened};
 pub use config::SessionConfig;
 pub use error::{ConfigError, DecodeError, EncodeError, KeyringError};
 pub use keyring::{Algorithm, Key, KeyId, Keyring};
-pub use middleware::{Clock, SessionMiddleware, SessionMiddlewareBuilder, SessionService, SessionStats};
+pub use middleware::{
+    Clock, SessionMiddleware, SessionMiddlewareBuilder, SessionService, SessionStats,
+};
 pub use session::{Session, SessionExt, SessionStatus};
 pub use state::SessionState;

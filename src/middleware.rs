@@ -71,10 +71,14 @@ impl SessionMiddleware {
     ///
     /// # Errors
     /// The file cannot be loaded now.
-    pub fn builder_from_file(path: impl Into<PathBuf>) -> Result<SessionMiddlewareBuilder, crate::KeyringError> {
+    pub fn builder_from_file(
+        path: impl Into<PathBuf>,
+    ) -> Result<SessionMiddlewareBuilder, crate::KeyringError> {
         let path = path.into();
         let keyring = Keyring::load(&path, SystemTime::now())?;
-        Ok(SessionMiddlewareBuilder::new(KeySourceSpec::File(path, keyring)))
+        Ok(SessionMiddlewareBuilder::new(KeySourceSpec::File(
+            path, keyring,
+        )))
     }
 
     /// Counters of what the middleware saw, shared by every clone.
@@ -181,18 +185,30 @@ impl SessionMiddlewareBuilder {
     /// An unsafe or impossible combination, with a message that says what to change.
     pub fn build(self) -> Result<SessionMiddleware, ConfigError> {
         if self.reload_interval.is_zero() {
-            return Err(ConfigError("the keyring reload interval must be positive".into()));
+            return Err(ConfigError(
+                "the keyring reload interval must be positive".into(),
+            ));
         }
         let codec = Codec::new(self.config)?;
         let clock = self.clock.unwrap_or_else(|| Arc::new(SystemTime::now));
         let keys = match self.keys {
             KeySourceSpec::Fixed(ring) => KeySource::Fixed(Arc::new(ring)),
-            KeySourceSpec::File(path, ring) => {
-                KeySource::Watched(KeyringWatcher::spawn(path, ring, self.reload_interval, Arc::clone(&clock)))
-            }
+            KeySourceSpec::File(path, ring) => KeySource::Watched(KeyringWatcher::spawn(
+                path,
+                ring,
+                self.reload_interval,
+                Arc::clone(&clock),
+            )),
         };
-        let shared = Shared { codec, keys, clock, stats: Arc::default() };
-        Ok(SessionMiddleware { shared: Arc::new(shared) })
+        let shared = Shared {
+            codec,
+            keys,
+            clock,
+            stats: Arc::default(),
+        };
+        Ok(SessionMiddleware {
+            shared: Arc::new(shared),
+        })
     }
 }
 
@@ -210,7 +226,10 @@ impl Shared {
 
     /// Opens the request's cookies; every failure is "no session", logged at debug level
     /// by category and counted.
-    pub(crate) fn open<'a>(&self, pairs: impl Iterator<Item = (&'a [u8], &'a [u8])>) -> Option<Opened> {
+    pub(crate) fn open<'a>(
+        &self,
+        pairs: impl Iterator<Item = (&'a [u8], &'a [u8])>,
+    ) -> Option<Opened> {
         match self.codec.open(&self.keyring(), pairs, self.now()) {
             Ok(Some(opened)) => {
                 self.stats.opened.fetch_add(1, Ordering::Relaxed);
@@ -218,7 +237,10 @@ impl Shared {
             }
             Ok(None) => None,
             Err(err) => {
-                tracing::debug!(category = err.category(), "session cookie rejected; continuing without a session");
+                tracing::debug!(
+                    category = err.category(),
+                    "session cookie rejected; continuing without a session"
+                );
                 self.stats.count_rejection(&err);
                 None
             }
@@ -238,7 +260,10 @@ where
     type Future = Ready<Result<Self::Transform, Self::InitError>>;
 
     fn new_transform(&self, service: S) -> Self::Future {
-        ready(Ok(SessionService { service, shared: Arc::clone(&self.shared) }))
+        ready(Ok(SessionService {
+            service,
+            shared: Arc::clone(&self.shared),
+        }))
     }
 }
 
@@ -260,7 +285,8 @@ where
     forward_ready!(service);
 
     fn call(&self, req: ServiceRequest) -> Self::Future {
-        req.extensions_mut().insert(Installed(Arc::clone(&self.shared)));
+        req.extensions_mut()
+            .insert(Installed(Arc::clone(&self.shared)));
         let fut = self.service.call(req);
         let shared = Arc::clone(&self.shared);
         Box::pin(async move {
@@ -291,7 +317,11 @@ fn write_session<B>(
     let now = shared.now();
     let config = shared.codec.config();
     let present = || {
-        let headers = res.request().headers().get_all(COOKIE).map(HeaderValue::as_bytes);
+        let headers = res
+            .request()
+            .headers()
+            .get_all(COOKIE)
+            .map(HeaderValue::as_bytes);
         shared.codec.present_chunks(cookie_pairs(headers))
     };
     let (status, needs_reseal) = (inner.status, inner.needs_reseal);
@@ -306,7 +336,9 @@ fn write_session<B>(
         }
         (SessionStatus::Unchanged, Some(state)) => {
             let renewal_due = config.idle_timeout.is_some()
-                && now.duration_since(state.last_seen()).is_ok_and(|idle| idle >= config.renew_interval);
+                && now
+                    .duration_since(state.last_seen())
+                    .is_ok_and(|idle| idle >= config.renew_interval);
             if !(renewal_due || needs_reseal) {
                 return Ok(None);
             }
@@ -318,8 +350,16 @@ fn write_session<B>(
         }
         _ => return Ok(None),
     };
-    let sealed = if status == SessionStatus::Purged { 0 } else { cookies.len() };
-    let removals = if sealed > 0 { shared.codec.removal_cookies(present(), sealed) } else { Vec::new() };
+    let sealed = if status == SessionStatus::Purged {
+        0
+    } else {
+        cookies.len()
+    };
+    let removals = if sealed > 0 {
+        shared.codec.removal_cookies(present(), sealed)
+    } else {
+        Vec::new()
+    };
     drop(inner);
     let response = res.response_mut();
     for cookie in cookies.iter().chain(&removals) {
@@ -331,8 +371,15 @@ fn write_session<B>(
     Ok(None)
 }
 
-fn seal(shared: &Shared, state: &crate::SessionState, now: SystemTime) -> Result<Vec<cookie::Cookie<'static>>, HttpResponse> {
-    match shared.codec.seal(&shared.keyring(), state, now, &mut rand::rng()) {
+fn seal(
+    shared: &Shared,
+    state: &crate::SessionState,
+    now: SystemTime,
+) -> Result<Vec<cookie::Cookie<'static>>, HttpResponse> {
+    match shared
+        .codec
+        .seal(&shared.keyring(), state, now, &mut rand::rng())
+    {
         Ok(cookies) => {
             shared.stats.sealed.fetch_add(1, Ordering::Relaxed);
             Ok(cookies)
@@ -345,7 +392,9 @@ fn seal(shared: &Shared, state: &crate::SessionState, now: SystemTime) -> Result
                     budget,
                     "session does not fit its cookie budget ({needed} bytes needed, {budget} allowed); answering 500 and leaving the client's cookies untouched"
                 ),
-                other => tracing::error!(error = %other, "session could not be sealed; answering 500"),
+                other => {
+                    tracing::error!(error = %other, "session could not be sealed; answering 500")
+                }
             }
             Err(HttpResponseBuilder::new(StatusCode::INTERNAL_SERVER_ERROR).finish())
         }
@@ -354,7 +403,10 @@ fn seal(shared: &Shared, state: &crate::SessionState, now: SystemTime) -> Result
 
 /// Responses that set session cookies must never be stored by a shared cache.
 fn mark_private(headers: &mut actix_web::http::header::HeaderMap) {
-    let existing = headers.get(CACHE_CONTROL).and_then(|v| v.to_str().ok()).map(str::to_ascii_lowercase);
+    let existing = headers
+        .get(CACHE_CONTROL)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_ascii_lowercase);
     let value = match existing {
         None => "private".to_owned(),
         Some(v) if v.contains("private") || v.contains("no-store") => return,
@@ -364,7 +416,10 @@ fn mark_private(headers: &mut actix_web::http::header::HeaderMap) {
                 .map(str::trim)
                 .filter(|d| !d.is_empty() && *d != "public" && !d.starts_with("s-maxage"))
                 .collect();
-            std::iter::once("private").chain(kept).collect::<Vec<_>>().join(", ")
+            std::iter::once("private")
+                .chain(kept)
+                .collect::<Vec<_>>()
+                .join(", ")
         }
     };
     if let Ok(v) = HeaderValue::from_str(&value) {
@@ -408,7 +463,10 @@ impl SessionStats {
 
     /// Total cookies rejected, all categories.
     pub fn rejected_total(&self) -> u64 {
-        self.rejected.iter().map(|n| n.load(Ordering::Relaxed)).sum()
+        self.rejected
+            .iter()
+            .map(|n| n.load(Ordering::Relaxed))
+            .sum()
     }
 
     fn count_rejection(&self, err: &DecodeError) {
@@ -423,7 +481,9 @@ impl SessionStats {
 
 impl std::fmt::Debug for SessionMiddleware {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SessionMiddleware").field("config", self.shared.codec.config()).finish_non_exhaustive()
+        f.debug_struct("SessionMiddleware")
+            .field("config", self.shared.codec.config())
+            .finish_non_exhaustive()
     }
 }
 

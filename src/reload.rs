@@ -20,8 +20,15 @@ pub(crate) struct KeyringWatcher {
 impl KeyringWatcher {
     /// Starts watching `path`, beginning with `initial` (already loaded from it). The thread
     /// stops when the watcher is dropped.
-    pub(crate) fn spawn(path: PathBuf, initial: Keyring, interval: Duration, clock: Clock) -> Arc<Self> {
-        let watcher = Arc::new(KeyringWatcher { current: RwLock::new(Arc::new(initial)) });
+    pub(crate) fn spawn(
+        path: PathBuf,
+        initial: Keyring,
+        interval: Duration,
+        clock: Clock,
+    ) -> Arc<Self> {
+        let watcher = Arc::new(KeyringWatcher {
+            current: RwLock::new(Arc::new(initial)),
+        });
         let weak = Arc::downgrade(&watcher);
         let first = std::fs::read(&path).ok().map(Zeroizing::new);
         let spawned = std::thread::Builder::new()
@@ -61,7 +68,9 @@ fn poll(
     let mut last_io_error: Option<std::io::ErrorKind> = None;
     loop {
         std::thread::sleep(interval);
-        let Some(watcher) = weak.upgrade() else { return };
+        let Some(watcher) = weak.upgrade() else {
+            return;
+        };
         let bytes = match std::fs::read(path) {
             Ok(bytes) => {
                 last_io_error = None;

@@ -63,13 +63,20 @@ impl Session {
     /// The stored bytes are not a `T` (postcard is not self-describing: use the inserted type).
     pub fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, SessionGetError> {
         let mut inner = self.loaded();
-        let Some(state) = inner.state.as_mut() else { return Ok(None) };
-        state.get(key).map_err(|_| SessionGetError { key: key.to_owned() })
+        let Some(state) = inner.state.as_mut() else {
+            return Ok(None);
+        };
+        state.get(key).map_err(|_| SessionGetError {
+            key: key.to_owned(),
+        })
     }
 
     /// Whether `key` is present.
     pub fn contains_key(&self, key: &str) -> bool {
-        self.loaded().state.as_ref().is_some_and(|s| s.entries.contains_key(key))
+        self.loaded()
+            .state
+            .as_ref()
+            .is_some_and(|s| s.entries.contains_key(key))
     }
 
     /// All entries as raw postcard bytes, in key order.
@@ -85,9 +92,14 @@ impl Session {
     ///
     /// # Errors
     /// `value` cannot be serialized by postcard.
-    pub fn insert<T: Serialize>(&self, key: impl Into<String>, value: T) -> Result<(), SessionInsertError> {
+    pub fn insert<T: Serialize>(
+        &self,
+        key: impl Into<String>,
+        value: T,
+    ) -> Result<(), SessionInsertError> {
         let key = key.into();
-        let bytes = postcard::to_allocvec(&value).map_err(|_| SessionInsertError { key: key.clone() })?;
+        let bytes =
+            postcard::to_allocvec(&value).map_err(|_| SessionInsertError { key: key.clone() })?;
         let mut inner = self.loaded();
         let changed = inner.state_or_new().insert_raw(key, bytes);
         if changed {
@@ -108,7 +120,9 @@ impl Session {
         match self.get::<T>(key) {
             Ok(Some(old)) => self.insert(key, updater(old)),
             Ok(None) => Ok(()),
-            Err(_) => Err(SessionInsertError { key: key.to_owned() }),
+            Err(_) => Err(SessionInsertError {
+                key: key.to_owned(),
+            }),
         }
     }
 
@@ -116,7 +130,12 @@ impl Session {
     ///
     /// # Errors
     /// As [`Session::update`].
-    pub fn update_or<T, F>(&self, key: &str, default: T, updater: F) -> Result<(), SessionInsertError>
+    pub fn update_or<T, F>(
+        &self,
+        key: &str,
+        default: T,
+        updater: F,
+    ) -> Result<(), SessionInsertError>
     where
         T: Serialize + DeserializeOwned,
         F: FnOnce(T) -> T,
@@ -124,7 +143,9 @@ impl Session {
         match self.get::<T>(key) {
             Ok(Some(old)) => self.insert(key, updater(old)),
             Ok(None) => self.insert(key, default),
-            Err(_) => Err(SessionInsertError { key: key.to_owned() }),
+            Err(_) => Err(SessionInsertError {
+                key: key.to_owned(),
+            }),
         }
     }
 
@@ -140,7 +161,8 @@ impl Session {
 
     /// Removes `key` and decodes it as `T`; `Err` carries the raw bytes when they are not a `T`.
     pub fn remove_as<T: DeserializeOwned>(&self, key: &str) -> Option<Result<T, Vec<u8>>> {
-        self.remove(key).map(|bytes| decode_value(&bytes).map_err(|_| bytes))
+        self.remove(key)
+            .map(|bytes| decode_value(&bytes).map_err(|_| bytes))
     }
 
     /// Removes every entry; the session identity stays.
@@ -193,7 +215,10 @@ impl Session {
     }
 
     /// The session of a request, creating the handle on first use.
-    pub(crate) fn of(extensions: &mut Extensions, headers: impl FnOnce() -> Vec<HeaderValue>) -> Option<Session> {
+    pub(crate) fn of(
+        extensions: &mut Extensions,
+        headers: impl FnOnce() -> Vec<HeaderValue>,
+    ) -> Option<Session> {
         if let Some(session) = extensions.get::<Session>() {
             return Some(session.clone());
         }
@@ -235,12 +260,18 @@ impl Inner {
     fn state_or_new(&mut self) -> &mut SessionState {
         let shared = &self.shared;
         self.state.get_or_insert_with(|| {
-            SessionState::new(shared.now(), shared.codec.config().session_lifetime(), &mut rand::rng())
+            SessionState::new(
+                shared.now(),
+                shared.codec.config().session_lifetime(),
+                &mut rand::rng(),
+            )
         })
     }
 
     fn mark(&mut self, status: SessionStatus) {
-        if self.status != SessionStatus::Purged && !(self.status == SessionStatus::Renewed && status == SessionStatus::Changed) {
+        if self.status != SessionStatus::Purged
+            && !(self.status == SessionStatus::Renewed && status == SessionStatus::Changed)
+        {
             self.status = status;
         }
     }
@@ -283,6 +314,8 @@ impl SessionExt for HttpRequest {
 
 impl SessionExt for ServiceRequest {
     fn get_session(&self) -> Option<Session> {
-        Session::of(&mut self.extensions_mut(), || self.headers().get_all(COOKIE).cloned().collect())
+        Session::of(&mut self.extensions_mut(), || {
+            self.headers().get_all(COOKIE).cloned().collect()
+        })
     }
 }

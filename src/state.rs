@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
-use rand::{CryptoRng, RngCore};
+use rand::CryptoRng;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -28,7 +28,7 @@ pub struct SessionState {
 
 impl SessionState {
     /// A new, empty session with a random id, issued at `now` and expiring after `lifetime`.
-    pub fn new(now: SystemTime, lifetime: Duration, rng: &mut (impl RngCore + CryptoRng)) -> Self {
+    pub fn new(now: SystemTime, lifetime: Duration, rng: &mut impl CryptoRng) -> Self {
         let mut id = [0u8; 16];
         rng.fill_bytes(&mut id);
         let now = unix_seconds(now);
@@ -88,7 +88,10 @@ impl SessionState {
     /// # Errors
     /// The stored bytes do not deserialize as `T` (or have bytes left over).
     pub fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, postcard::Error> {
-        self.entries.get(key).map(|bytes| decode_value(bytes)).transpose()
+        self.entries
+            .get(key)
+            .map(|bytes| decode_value(bytes))
+            .transpose()
     }
 
     /// Stores `value` under `key`, returning whether the stored bytes changed.
@@ -96,7 +99,11 @@ impl SessionState {
     /// # Errors
     /// The value cannot be serialized by postcard (e.g. a map with non-string keys is fine,
     /// but `serde_json::Value` is not, postcard not being self-describing).
-    pub fn insert<T: Serialize + ?Sized>(&mut self, key: &str, value: &T) -> Result<bool, postcard::Error> {
+    pub fn insert<T: Serialize + ?Sized>(
+        &mut self,
+        key: &str,
+        value: &T,
+    ) -> Result<bool, postcard::Error> {
         let bytes = postcard::to_allocvec(value)?;
         Ok(self.insert_raw(key.to_owned(), bytes))
     }
@@ -124,7 +131,7 @@ impl SessionState {
 
     /// A new identity for the same entries: new id, issued now, a fresh absolute lifetime.
     /// Call it whenever privileges change (login, sudo-mode), against session fixation.
-    pub fn renew(&mut self, now: SystemTime, lifetime: Duration, rng: &mut (impl RngCore + CryptoRng)) {
+    pub fn renew(&mut self, now: SystemTime, lifetime: Duration, rng: &mut impl CryptoRng) {
         let fresh = SessionState::new(now, lifetime, rng);
         self.id = fresh.id;
         self.issued_at = fresh.issued_at;

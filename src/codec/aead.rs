@@ -20,7 +20,7 @@ pub(crate) const TAG_LEN: usize = 16;
 
 /// A cipher keyed once, when the keyring is loaded, so sealing pays no key schedule.
 pub(crate) enum Cipher {
-    Xaes(XaesKey),
+    Xaes(Box<XaesKey>),
     XChaCha(Box<XChaCha20Poly1305>),
     Aes(Box<Aes256Gcm>),
 }
@@ -34,7 +34,7 @@ impl Cipher {
     /// Keys the cipher for `algorithm` with a 256-bit secret.
     pub(crate) fn new(algorithm: Algorithm, secret: &[u8; 32]) -> Self {
         match algorithm {
-            Algorithm::Xaes256Gcm => Cipher::Xaes(XaesKey::new(secret)),
+            Algorithm::Xaes256Gcm => Cipher::Xaes(Box::new(XaesKey::new(secret))),
             Algorithm::XChaCha20Poly1305 => {
                 Cipher::XChaCha(Box::new(XChaCha20Poly1305::new(&(*secret).into())))
             }
@@ -43,7 +43,12 @@ impl Cipher {
     }
 
     /// Encrypts `buf` in place and appends the tag. `nonce` has the algorithm's nonce length.
-    pub(crate) fn seal(&self, nonce: &[u8], aad: &[u8], buf: &mut Vec<u8>) -> Result<(), OpenError> {
+    pub(crate) fn seal(
+        &self,
+        nonce: &[u8],
+        aad: &[u8],
+        buf: &mut Vec<u8>,
+    ) -> Result<(), OpenError> {
         let tag = match self {
             Cipher::Xaes(key) => {
                 let (gcm, inner_nonce) = key.derive(nonce)?;
@@ -65,7 +70,12 @@ impl Cipher {
 
     /// Verifies the trailing tag of `buf` and decrypts in place; on success `buf` holds the
     /// plaintext. The tag is checked (in constant time) before any plaintext is released.
-    pub(crate) fn open(&self, nonce: &[u8], aad: &[u8], buf: &mut Vec<u8>) -> Result<(), OpenError> {
+    pub(crate) fn open(
+        &self,
+        nonce: &[u8],
+        aad: &[u8],
+        buf: &mut Vec<u8>,
+    ) -> Result<(), OpenError> {
         let body_len = buf.len().checked_sub(TAG_LEN).ok_or(OpenError)?;
         let (body, tag) = buf.split_at_mut(body_len);
         let tag: [u8; TAG_LEN] = (&*tag).try_into().map_err(|_| OpenError)?;
@@ -114,7 +124,9 @@ impl XaesKey {
         // K1 = L << 1, xor 0x87 into the last byte when the top bit of L was set.
         let mut k1 = Zeroizing::new((u128::from_be_bytes(l) << 1).to_be_bytes());
         if l[0] & 0x80 != 0 {
-            k1[15] ^= 0x87;
+            if let Some(last) = k1.last_mut() {
+                *last ^= 0x87;
+            }
         }
         Self { block, k1 }
     }
@@ -155,7 +167,11 @@ mod tests {
     fn xaes_c2sp_vectors() {
         let nonce = b"ABCDEFGHIJKLMNOPQRSTUVWX";
         for (key, aad, expected) in [
-            ([1u8; 32], &b""[..], "ce546ef63c9cc60765923609b33a9a1974e96e52daf2fcf7075e2271"),
+            (
+                [1u8; 32],
+                &b""[..],
+                "ce546ef63c9cc60765923609b33a9a1974e96e52daf2fcf7075e2271",
+            ),
             (
                 [3u8; 32],
                 &b"c2sp.org/XAES-256-GCM"[..],
@@ -173,7 +189,11 @@ mod tests {
 
     #[test]
     fn every_algorithm_round_trips_and_rejects_tampering() {
-        for alg in [Algorithm::Xaes256Gcm, Algorithm::XChaCha20Poly1305, Algorithm::Aes256Gcm] {
+        for alg in [
+            Algorithm::Xaes256Gcm,
+            Algorithm::XChaCha20Poly1305,
+            Algorithm::Aes256Gcm,
+        ] {
             let cipher = Cipher::new(alg, &[7; 32]);
             let nonce = vec![9u8; nonce_len(alg)];
             let mut buf = b"hello".to_vec();
@@ -187,7 +207,10 @@ mod tests {
             let mut short = sealed[..TAG_LEN - 1].to_vec();
             assert_eq!(cipher.open(&nonce, b"aad", &mut short), Err(OpenError));
             let mut bad_nonce = sealed.clone();
-            assert_eq!(cipher.open(&nonce[1..], b"aad", &mut bad_nonce), Err(OpenError));
+            assert_eq!(
+                cipher.open(&nonce[1..], b"aad", &mut bad_nonce),
+                Err(OpenError)
+            );
         }
     }
 }

@@ -6,7 +6,6 @@
 //! chunk's length, the number of our cookies, the total length, and the number of candidate
 //! sets that duplicates can form.
 
-use crate::codec::armor::is_armor_byte;
 use crate::error::{ChunkError, DecodeError, EncodeError};
 
 /// The most chunks a session may span: far below the 180 cookies a site may hold per domain.
@@ -53,13 +52,19 @@ pub(crate) struct Names {
 impl Names {
     pub(crate) fn new(base: &str) -> Self {
         let names = (0..MAX_CHUNKS)
-            .map(|i| if i == 0 { base.to_owned() } else { format!("{base}.{i}") })
+            .map(|i| {
+                if i == 0 {
+                    base.to_owned()
+                } else {
+                    format!("{base}.{i}")
+                }
+            })
             .collect();
         Names { names }
     }
 
     pub(crate) fn base(&self) -> &str {
-        &self.names[0]
+        self.get(0)
     }
 
     /// Name of chunk `i` (`i < MAX_CHUNKS`).
@@ -105,23 +110,30 @@ pub(crate) fn plan(
 ) -> Result<Plan, EncodeError> {
     let capacity = |i: usize| {
         let name = names.get(i).len();
-        let by_line = line_budget.saturating_sub(name + 1 + attrs_len);
+        let by_line = line_budget.saturating_sub(name.saturating_add(1).saturating_add(attrs_len));
         let by_browser = MAX_NAME_VALUE.saturating_sub(name);
         by_line.min(by_browser)
     };
     for count in 1..=MAX_CHUNKS {
         let prefix = count_prefix_len(count);
-        let room: usize = (0..count).map(capacity).sum::<usize>().saturating_sub(prefix);
+        let room: usize = (0..count)
+            .map(capacity)
+            .sum::<usize>()
+            .saturating_sub(prefix);
         if room < armored_len {
             continue;
         }
         let mut left = armored_len;
         let mut sizes = Vec::with_capacity(count);
         for i in 0..count {
-            let cap = if i == 0 { capacity(0).saturating_sub(prefix) } else { capacity(i) };
+            let cap = if i == 0 {
+                capacity(0).saturating_sub(prefix)
+            } else {
+                capacity(i)
+            };
             let take = cap.min(left);
             sizes.push(take);
-            left -= take;
+            left = left.saturating_sub(take);
         }
         if sizes.iter().skip(1).any(|&s| s == 0) {
             // An empty trailing chunk means capacity(0) could not hold the prefix.
@@ -129,12 +141,20 @@ pub(crate) fn plan(
         }
         let needed = header_len(names, &sizes);
         if needed > total_budget {
-            return Err(EncodeError::TooLarge { needed, budget: total_budget });
+            return Err(EncodeError::TooLarge {
+                needed,
+                budget: total_budget,
+            });
         }
         return Ok(Plan { sizes });
     }
-    let needed = armored_len + count_prefix_len(MAX_CHUNKS) + names.base().len() + 1;
-    Err(EncodeError::TooLarge { needed: needed.max(total_budget.saturating_add(1)), budget: total_budget })
+    let needed = armored_len
+        .saturating_add(count_prefix_len(MAX_CHUNKS))
+        .saturating_add(names.base().len());
+    Err(EncodeError::TooLarge {
+        needed: needed.max(total_budget.saturating_add(1)),
+        budget: total_budget,
+    })
 }
 
 /// Cuts `armored` by `plan`, returning `(name, value)` per chunk.
@@ -145,7 +165,7 @@ pub(crate) fn split<'n>(names: &'n Names, armored: &str, plan: &Plan) -> Vec<(&'
         let (piece, tail) = rest.split_at(size.min(rest.len()));
         rest = tail;
         let value = if i == 0 {
-            let mut v = String::with_capacity(size + 3);
+            let mut v = String::with_capacity(size.saturating_add(3));
             v.push_str(&plan.count().to_string());
             v.push('.');
             v.push_str(piece);
@@ -160,8 +180,15 @@ pub(crate) fn split<'n>(names: &'n Names, armored: &str, plan: &Plan) -> Vec<(&'
 
 /// Bytes `name=value` pairs occupy in a `Cookie` request header, `; `-separated.
 fn header_len(names: &Names, sizes: &[usize]) -> usize {
-    let pairs: usize = sizes.iter().enumerate().map(|(i, s)| names.get(i).len() + 1 + s).sum();
-    pairs + count_prefix_len(sizes.len()) + 2 * sizes.len().saturating_sub(1)
+    let pairs = sizes.iter().enumerate().fold(0usize, |acc, (i, s)| {
+        acc.saturating_add(names.get(i).len())
+            .saturating_add(1)
+            .saturating_add(*s)
+    });
+    let separators = sizes.len().saturating_sub(1).saturating_mul(2);
+    pairs
+        .saturating_add(count_prefix_len(sizes.len()))
+        .saturating_add(separators)
 }
 
 fn count_prefix_len(count: usize) -> usize {
@@ -190,8 +217,10 @@ pub(crate) fn gather<'a>(
     let mut seen = 0usize;
     let mut present = ChunkSet::default();
     for (name, value) in pairs {
-        let Some(index) = names.index_of(name) else { continue };
-        seen += 1;
+        let Some(index) = names.index_of(name) else {
+            continue;
+        };
+        seen = seen.saturating_add(1);
         if seen > MAX_OUR_COOKIES {
             return Err(DecodeError::Chunk(ChunkError::TooMany));
         }
@@ -199,8 +228,9 @@ pub(crate) fn gather<'a>(
             return Err(DecodeError::Chunk(ChunkError::TooLong));
         }
         present.insert(index);
+        // index < MAX_CHUNKS (checked by `index_of`), so this stays small.
         if slots.len() <= index {
-            slots.resize_with(index + 1, Vec::new);
+            slots.resize_with(index.saturating_add(1), Vec::new);
         }
         if let Some(slot) = slots.get_mut(index) {
             if slot.len() < MAX_DUPLICATES && !slot.contains(&value) {
@@ -239,48 +269,52 @@ impl<'a> Gathered<'a> {
                 continue;
             }
             let rest = self.slots.get(1..count).unwrap_or(&[]);
-            if rest.len() + 1 != count || rest.iter().any(Vec::is_empty) {
+            if rest.len().saturating_add(1) != count || rest.iter().any(Vec::is_empty) {
                 last_err = DecodeError::Chunk(ChunkError::Missing);
                 continue;
             }
-            let combos = rest.iter().map(Vec::len).try_fold(1usize, usize::checked_mul);
+            let combos = rest
+                .iter()
+                .map(Vec::len)
+                .try_fold(1usize, usize::checked_mul);
             match combos {
                 Some(n) if n.saturating_add(out.len()) <= max_attempts => {}
                 _ => return Err(DecodeError::Chunk(ChunkError::TooManyCandidates)),
             }
-            // Odometer over the duplicate choices of chunks 1..count.
+            // Odometer over the duplicate choices of chunks 1..count; `combos` bounds the turns.
             let mut choice = vec![0usize; rest.len()];
-            loop {
+            for _ in 0..combos.unwrap_or(0) {
                 let mut pieces = Vec::with_capacity(count);
                 pieces.push(piece0);
-                pieces.extend(rest.iter().zip(&choice).filter_map(|(slot, &c)| slot.get(c).copied()));
+                pieces.extend(
+                    rest.iter()
+                        .zip(&choice)
+                        .filter_map(|(slot, &c)| slot.get(c).copied()),
+                );
                 let total: usize = pieces.iter().map(|p| p.len()).sum();
                 if total > total_budget {
                     last_err = DecodeError::Chunk(ChunkError::TotalTooLong);
                 } else {
                     // count ≤ MAX_CHUNKS (32) fits a u8.
-                    out.push(Candidate { count: u8::try_from(count).unwrap_or(u8::MAX), pieces });
+                    out.push(Candidate {
+                        count: u8::try_from(count).unwrap_or(u8::MAX),
+                        pieces,
+                    });
                 }
-                let mut i = 0;
-                loop {
-                    match (choice.get_mut(i), rest.get(i)) {
-                        (Some(c), Some(slot)) => {
-                            *c += 1;
-                            if *c < slot.len() {
-                                break;
-                            }
-                            *c = 0;
-                            i += 1;
-                        }
-                        _ => break,
+                for (c, slot) in choice.iter_mut().zip(rest) {
+                    *c = c.saturating_add(1);
+                    if *c < slot.len() {
+                        break;
                     }
-                }
-                if i >= choice.len() {
-                    break;
+                    *c = 0;
                 }
             }
         }
-        if out.is_empty() { Err(last_err) } else { Ok(out) }
+        if out.is_empty() {
+            Err(last_err)
+        } else {
+            Ok(out)
+        }
     }
 }
 
@@ -296,29 +330,33 @@ fn split_count(value: &[u8]) -> Option<(usize, &[u8])> {
 /// Canonical decimal (ASCII digits, no sign, no leading zero) below MAX_CHUNKS + 1.
 fn parse_index(digits: &[u8]) -> Option<usize> {
     match digits {
-        [d @ b'0'..=b'9'] => Some(usize::from(d - b'0')),
+        [d @ b'0'..=b'9'] => Some(digit(*d)),
         [t @ b'1'..=b'9', d @ b'0'..=b'9'] => {
-            Some(usize::from(t - b'0') * 10 + usize::from(d - b'0')).filter(|&n| n <= MAX_CHUNKS)
+            Some(digit(*t).saturating_mul(10).saturating_add(digit(*d)))
         }
         _ => None,
     }
     .filter(|&n| n <= MAX_CHUNKS)
 }
 
-/// Splits raw `Cookie` header values into `(name, value)` pairs without allocating and
-/// without requiring UTF-8: one malformed, unrelated cookie must not hide ours.
-pub fn cookie_pairs<'a>(headers: impl IntoIterator<Item = &'a [u8]>) -> impl Iterator<Item = (&'a [u8], &'a [u8])> {
-    headers.into_iter().flat_map(|h| h.split(|&b| b == b';')).filter_map(|pair| {
-        let pair = pair.trim_ascii();
-        let eq = pair.iter().position(|&b| b == b'=')?;
-        let (name, value) = pair.split_at(eq);
-        Some((name.trim_ascii(), value.get(1..)?.trim_ascii()))
-    })
+fn digit(b: u8) -> usize {
+    usize::from(b.saturating_sub(b'0'))
 }
 
-/// Whether every byte of a piece could be armor (cheap pre-check).
-pub(crate) fn looks_armored(piece: &[u8]) -> bool {
-    piece.iter().all(|&b| is_armor_byte(b))
+/// Splits raw `Cookie` header values into `(name, value)` pairs without allocating and
+/// without requiring UTF-8: one malformed, unrelated cookie must not hide ours.
+pub fn cookie_pairs<'a>(
+    headers: impl IntoIterator<Item = &'a [u8]>,
+) -> impl Iterator<Item = (&'a [u8], &'a [u8])> {
+    headers
+        .into_iter()
+        .flat_map(|h| h.split(|&b| b == b';'))
+        .filter_map(|pair| {
+            let pair = pair.trim_ascii();
+            let eq = pair.iter().position(|&b| b == b'=')?;
+            let (name, value) = pair.split_at(eq);
+            Some((name.trim_ascii(), value.get(1..)?.trim_ascii()))
+        })
 }
 
 #[cfg(test)]
@@ -336,7 +374,18 @@ mod tests {
         assert_eq!(n.get(2), "__Host-s.2");
         assert_eq!(n.index_of(b"__Host-s"), Some(0));
         assert_eq!(n.index_of(b"__Host-s.31"), Some(31));
-        for bad in ["__Host-s.0", "__Host-s.01", "__Host-s.+1", "__Host-s.32", "__Host-s.1 ", "__host-s.1", "__Host-s.١", "__Host-sx", "__Host-s.", "__Host-s.-1"] {
+        for bad in [
+            "__Host-s.0",
+            "__Host-s.01",
+            "__Host-s.+1",
+            "__Host-s.32",
+            "__Host-s.1 ",
+            "__host-s.1",
+            "__Host-s.١",
+            "__Host-sx",
+            "__Host-s.",
+            "__Host-s.-1",
+        ] {
             assert_eq!(n.index_of(bad.as_bytes()), None, "{bad}");
         }
     }
@@ -345,7 +394,17 @@ mod tests {
     fn counts_are_parsed_in_constant_time_and_strictly() {
         assert_eq!(split_count(b"3.abc"), Some((3, &b"abc"[..])));
         assert_eq!(split_count(b"12."), Some((12, &b""[..])));
-        for bad in ["0.a", "-1.a", "007.a", "1e9.a", "4294967295.a", "33.a", "abc", ".a", "1"] {
+        for bad in [
+            "0.a",
+            "-1.a",
+            "007.a",
+            "1e9.a",
+            "4294967295.a",
+            "33.a",
+            "abc",
+            ".a",
+            "1",
+        ] {
             assert_eq!(split_count(bad.as_bytes()), None, "{bad}");
         }
     }
@@ -362,8 +421,14 @@ mod tests {
             assert!(line <= 4050, "{line}");
         }
         assert_eq!(p.sizes.iter().sum::<usize>(), 10_000);
-        assert!(matches!(plan(&n, 10_000, 40, 4050, 8000), Err(EncodeError::TooLarge { budget: 8000, .. })));
-        assert!(matches!(plan(&n, 10_000_000, 40, 4050, usize::MAX), Err(EncodeError::TooLarge { .. })));
+        assert!(matches!(
+            plan(&n, 10_000, 40, 4050, 8000),
+            Err(EncodeError::TooLarge { budget: 8000, .. })
+        ));
+        assert!(matches!(
+            plan(&n, 10_000_000, 40, 4050, usize::MAX),
+            Err(EncodeError::TooLarge { .. })
+        ));
         let pieces = split(&n, &"x".repeat(10_000), &p);
         assert!(pieces[0].1.starts_with("3.x"));
         assert_eq!(pieces[2].0, "__Host-s.2");
@@ -373,29 +438,64 @@ mod tests {
     fn gather_bounds_duplicates_and_finds_missing_or_extra() {
         let n = names();
         let pairs = |v: &[(&'static str, &'static str)]| -> Vec<(&'static [u8], &'static [u8])> {
-            v.iter().map(|(a, b)| (a.as_bytes(), b.as_bytes())).collect()
+            v.iter()
+                .map(|(a, b)| (a.as_bytes(), b.as_bytes()))
+                .collect()
         };
         assert!(gather(&n, pairs(&[("other", "x")])).unwrap().is_none());
-        let g = gather(&n, pairs(&[("__Host-s", "2.ab"), ("__Host-s.1", "cd")])).unwrap().unwrap();
+        let g = gather(&n, pairs(&[("__Host-s", "2.ab"), ("__Host-s.1", "cd")]))
+            .unwrap()
+            .unwrap();
         let c = g.candidates(8, 100).unwrap();
         assert_eq!(c.len(), 1);
         assert_eq!(c[0].pieces, vec![&b"ab"[..], &b"cd"[..]]);
         let g = gather(&n, pairs(&[("__Host-s", "2.ab")])).unwrap().unwrap();
-        assert_eq!(g.candidates(8, 100).err(), Some(DecodeError::Chunk(ChunkError::Missing)));
-        let g = gather(&n, pairs(&[("__Host-s", "1.ab"), ("__Host-s.3", "x")])).unwrap().unwrap();
-        assert_eq!(g.candidates(8, 100).err(), Some(DecodeError::Chunk(ChunkError::Extra)));
-        let g = gather(&n, pairs(&[("__Host-s.1", "ab")])).unwrap().unwrap();
-        assert_eq!(g.candidates(8, 100).err(), Some(DecodeError::Chunk(ChunkError::MissingFirst)));
-        let g = gather(&n, pairs(&[("__Host-s", "2.ab"), ("__Host-s.1", "c"), ("__Host-s.1", "d"), ("__Host-s", "2.x")]))
+        assert_eq!(
+            g.candidates(8, 100).err(),
+            Some(DecodeError::Chunk(ChunkError::Missing))
+        );
+        let g = gather(&n, pairs(&[("__Host-s", "1.ab"), ("__Host-s.3", "x")]))
             .unwrap()
             .unwrap();
+        assert_eq!(
+            g.candidates(8, 100).err(),
+            Some(DecodeError::Chunk(ChunkError::Extra))
+        );
+        let g = gather(&n, pairs(&[("__Host-s.1", "ab")])).unwrap().unwrap();
+        assert_eq!(
+            g.candidates(8, 100).err(),
+            Some(DecodeError::Chunk(ChunkError::MissingFirst))
+        );
+        let g = gather(
+            &n,
+            pairs(&[
+                ("__Host-s", "2.ab"),
+                ("__Host-s.1", "c"),
+                ("__Host-s.1", "d"),
+                ("__Host-s", "2.x"),
+            ]),
+        )
+        .unwrap()
+        .unwrap();
         assert_eq!(g.candidates(8, 100).unwrap().len(), 4);
-        assert_eq!(g.candidates(3, 100).err(), Some(DecodeError::Chunk(ChunkError::TooManyCandidates)));
-        assert_eq!(g.candidates(8, 1).err(), Some(DecodeError::Chunk(ChunkError::TotalTooLong)));
+        assert_eq!(
+            g.candidates(3, 100).err(),
+            Some(DecodeError::Chunk(ChunkError::TooManyCandidates))
+        );
+        assert_eq!(
+            g.candidates(8, 1).err(),
+            Some(DecodeError::Chunk(ChunkError::TotalTooLong))
+        );
         let many: Vec<(&[u8], &[u8])> = (0..200).map(|_| (&b"__Host-s.1"[..], &b"x"[..])).collect();
-        assert!(matches!(gather(&n, many), Err(DecodeError::Chunk(ChunkError::TooMany))));
+        assert!(matches!(
+            gather(&n, many),
+            Err(DecodeError::Chunk(ChunkError::TooMany))
+        ));
         let long = vec![b'a'; 100_000];
-        assert!(matches!(gather(&n, [(&b"__Host-s"[..], &long[..])]), Err(DecodeError::Chunk(ChunkError::TooLong))));
+        assert!(matches!(
+            gather(&n, [(&b"__Host-s"[..], &long[..])]),
+            Err(DecodeError::Chunk(ChunkError::TooLong))
+        ));
     }
 
     #[test]

@@ -20,12 +20,17 @@ pub(crate) fn deflate(value: &[u8], threshold: usize, out: &mut Vec<u8>) {
         let start = out.len();
         out.push(LZ4);
         push_varint(out, value.len());
-        let header = out.len() - start;
+        let body = out.len();
         let bound = lz4_flex::block::get_maximum_output_size(value.len());
-        out.resize(start + header + bound, 0);
-        if let Ok(n) = lz4_flex::block::compress_into(value, &mut out[start + header..]) {
-            if header + n < value.len() + 1 {
-                out.truncate(start + header + n);
+        out.resize(body.saturating_add(bound), 0);
+        let written = out
+            .get_mut(body..)
+            .map(|dst| lz4_flex::block::compress_into(value, dst));
+        if let Some(Ok(n)) = written {
+            let framed = body.saturating_sub(start).saturating_add(n);
+            // Keep it only if it beats the stored frame (1 + len bytes).
+            if framed <= value.len() {
+                out.truncate(body.saturating_add(n));
                 return;
             }
         }
@@ -66,22 +71,27 @@ fn take(budget: &mut usize, n: usize) -> Result<(), DecodeError> {
 
 fn push_varint(out: &mut Vec<u8>, mut n: usize) {
     while n >= 0x80 {
-        out.push((n as u8) | 0x80);
+        out.push(low_bits(n) | 0x80);
         n >>= 7;
     }
-    out.push(n as u8);
+    out.push(low_bits(n));
+}
+
+/// The low 7 bits of `n`.
+fn low_bits(n: usize) -> u8 {
+    u8::try_from(n & 0x7f).unwrap_or(0)
 }
 
 /// LEB128, at most 4 bytes (values < 2^28), canonical (no trailing zero groups).
 fn read_varint(bytes: &[u8]) -> Option<(usize, &[u8])> {
     let mut n: usize = 0;
-    for (i, &b) in bytes.iter().enumerate().take(4) {
-        n |= usize::from(b & 0x7f) << (7 * i);
+    for (i, (&b, shift)) in bytes.iter().zip([0u32, 7, 14, 21]).enumerate() {
+        n |= usize::from(b & 0x7f) << shift;
         if b & 0x80 == 0 {
             if b == 0 && i > 0 {
                 return None;
             }
-            return Some((n, bytes.get(i + 1..)?));
+            return Some((n, bytes.get(i.saturating_add(1)..)?));
         }
     }
     None
@@ -134,13 +144,19 @@ mod tests {
         forged.extend_from_slice(&[0x1f, b'a', 0, 0]);
         let mut budget = 65_536;
         assert_eq!(inflate(&forged, &mut budget), Err(DecodeError::Compression));
-        assert_eq!(inflate(&[LZ4, 0xff, 0xff, 0xff, 0xff, 0x07], &mut budget), Err(DecodeError::Compression));
+        assert_eq!(
+            inflate(&[LZ4, 0xff, 0xff, 0xff, 0xff, 0x07], &mut budget),
+            Err(DecodeError::Compression)
+        );
         // Wrong claimed size, unknown id, empty frame, non-canonical varint.
         let mut f2 = f.clone();
         f2[1] ^= 1;
         assert_eq!(inflate(&f2, &mut 1_000_000), Err(DecodeError::Compression));
         assert_eq!(inflate(&[7, 1, 2], &mut 100), Err(DecodeError::Compression));
         assert_eq!(inflate(&[], &mut 100), Err(DecodeError::Compression));
-        assert_eq!(inflate(&[LZ4, 0x80, 0x00], &mut 100), Err(DecodeError::Compression));
+        assert_eq!(
+            inflate(&[LZ4, 0x80, 0x00], &mut 100),
+            Err(DecodeError::Compression)
+        );
     }
 }

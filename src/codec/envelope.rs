@@ -8,7 +8,7 @@ use crate::keyring::{Algorithm, KeyId};
 /// The only envelope version this build writes or reads.
 pub(crate) const VERSION: u8 = 1;
 /// Version, algorithm and key id.
-const FIXED_HEADER: usize = 1 + 1 + 4;
+const FIXED_HEADER: usize = 6;
 /// Domain separation for the associated data.
 const AAD_LABEL: &[u8] = b"sealed-session/v1";
 
@@ -28,25 +28,41 @@ pub(crate) struct Envelope<'a> {
 pub(crate) fn parse(bytes: &[u8]) -> Result<Envelope<'_>, DecodeError> {
     let too_short = DecodeError::Envelope(EnvelopeError::TooShort);
     let fixed = bytes.get(..FIXED_HEADER).ok_or(too_short)?;
-    let [version, algorithm, id @ ..] = fixed else { return Err(too_short) };
+    let [version, algorithm, id @ ..] = fixed else {
+        return Err(too_short);
+    };
     if *version != VERSION {
         return Err(DecodeError::Envelope(EnvelopeError::UnknownVersion));
     }
     let algorithm = Algorithm::from_id(*algorithm)
         .ok_or(DecodeError::Envelope(EnvelopeError::UnknownAlgorithm))?;
     let key_id = KeyId(id.try_into().map_err(|_| too_short)?);
-    let header_len = FIXED_HEADER + nonce_len(algorithm);
-    if bytes.len() < header_len + TAG_LEN {
+    let header_len = FIXED_HEADER.saturating_add(nonce_len(algorithm));
+    if bytes.len() < header_len.saturating_add(TAG_LEN) {
         return Err(too_short);
     }
     let header = bytes.get(..header_len).ok_or(too_short)?;
     let nonce = header.get(FIXED_HEADER..).ok_or(too_short)?;
-    Ok(Envelope { algorithm, key_id, nonce, header, header_len })
+    Ok(Envelope {
+        algorithm,
+        key_id,
+        nonce,
+        header,
+        header_len,
+    })
 }
 
 /// Writes a header into a fresh buffer with room for `body_len` more bytes.
-pub(crate) fn write_header(algorithm: Algorithm, key_id: KeyId, nonce: &[u8], body_len: usize) -> Vec<u8> {
-    let mut out = Vec::with_capacity(FIXED_HEADER + nonce.len() + body_len + TAG_LEN);
+pub(crate) fn write_header(
+    algorithm: Algorithm,
+    key_id: KeyId,
+    nonce: &[u8],
+    body_len: usize,
+) -> Vec<u8> {
+    let capacity = [nonce.len(), body_len, TAG_LEN]
+        .iter()
+        .fold(FIXED_HEADER, |a, n| a.saturating_add(*n));
+    let mut out = Vec::with_capacity(capacity);
     out.push(VERSION);
     out.push(algorithm.id());
     out.extend_from_slice(&key_id.0);
@@ -56,13 +72,20 @@ pub(crate) fn write_header(algorithm: Algorithm, key_id: KeyId, nonce: &[u8], bo
 
 /// Bytes the envelope adds around a plaintext of the given algorithm.
 pub(crate) const fn overhead(algorithm: Algorithm) -> usize {
-    FIXED_HEADER + nonce_len(algorithm) + TAG_LEN
+    FIXED_HEADER
+        .saturating_add(nonce_len(algorithm))
+        .saturating_add(TAG_LEN)
 }
 
 /// The associated data: label ‖ len(name) ‖ name ‖ chunk count ‖ header. A value moved to
 /// another cookie name, re-counted, re-labelled or given another key id fails the tag.
 pub(crate) fn aad(cookie_name: &str, chunk_count: u8, header: &[u8]) -> Vec<u8> {
-    let mut aad = Vec::with_capacity(AAD_LABEL.len() + 2 + cookie_name.len() + header.len());
+    let capacity = AAD_LABEL
+        .len()
+        .saturating_add(2)
+        .saturating_add(cookie_name.len())
+        .saturating_add(header.len());
+    let mut aad = Vec::with_capacity(capacity);
     aad.extend_from_slice(AAD_LABEL);
     // Cookie names are limited to 200 bytes by the configuration, so this never truncates.
     aad.push(u8::try_from(cookie_name.len()).unwrap_or(u8::MAX));
@@ -83,7 +106,10 @@ mod tests {
             let mut bytes = write_header(alg, KeyId([1, 2, 3, 4]), &nonce, 0);
             bytes.extend([0u8; TAG_LEN]);
             let env = parse(&bytes).unwrap();
-            assert_eq!((env.algorithm, env.key_id, env.nonce), (alg, KeyId([1, 2, 3, 4]), &nonce[..]));
+            assert_eq!(
+                (env.algorithm, env.key_id, env.nonce),
+                (alg, KeyId([1, 2, 3, 4]), &nonce[..])
+            );
             assert_eq!(bytes.len(), overhead(alg));
             assert!(parse(&bytes[..bytes.len() - 1]).is_err());
         }
@@ -97,8 +123,14 @@ mod tests {
             }
             assert!(parse(&b).is_err(), "{len}");
         }
-        assert_eq!(parse(&[2, 3, 0, 0, 0, 0]).err(), Some(DecodeError::Envelope(EnvelopeError::UnknownVersion)));
-        assert_eq!(parse(&[1, 9, 0, 0, 0, 0]).err(), Some(DecodeError::Envelope(EnvelopeError::UnknownAlgorithm)));
+        assert_eq!(
+            parse(&[2, 3, 0, 0, 0, 0]).err(),
+            Some(DecodeError::Envelope(EnvelopeError::UnknownVersion))
+        );
+        assert_eq!(
+            parse(&[1, 9, 0, 0, 0, 0]).err(),
+            Some(DecodeError::Envelope(EnvelopeError::UnknownAlgorithm))
+        );
     }
 
     #[test]

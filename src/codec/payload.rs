@@ -37,7 +37,11 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Payload<'_>, DecodeError> {
     if payload.schema != SCHEMA_VERSION {
         return Err(DecodeError::Payload);
     }
-    if payload.entries.windows(2).any(|w| matches!(w, [a, b] if a.0 >= b.0)) {
+    if payload
+        .entries
+        .windows(2)
+        .any(|w| matches!(w, [a, b] if a.0 >= b.0))
+    {
         return Err(DecodeError::Payload);
     }
     Ok(payload)
@@ -48,7 +52,14 @@ mod tests {
     use super::*;
 
     fn sample(entries: Vec<(&'static str, &'static Bytes)>) -> Vec<u8> {
-        let p = Payload { schema: 1, id: [7; 16], issued_at: 1, expires_at: 300, last_seen: 2, entries };
+        let p = Payload {
+            schema: 1,
+            id: [7; 16],
+            issued_at: 1,
+            expires_at: 300,
+            last_seen: 2,
+            entries,
+        };
         encode(&p, Vec::new()).unwrap()
     }
 

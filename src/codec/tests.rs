@@ -33,11 +33,23 @@ fn state_with(entries: &[(&str, Vec<u8>)]) -> SessionState {
 }
 
 fn pairs(cookies: &[Cookie<'static>]) -> Vec<(String, String)> {
-    cookies.iter().map(|c| (c.name().to_owned(), c.value().to_owned())).collect()
+    cookies
+        .iter()
+        .map(|c| (c.name().to_owned(), c.value().to_owned()))
+        .collect()
 }
 
-fn open_pairs(codec: &Codec, ring: &Keyring, p: &[(String, String)], now: u64) -> Result<Option<Opened>, DecodeError> {
-    codec.open(ring, p.iter().map(|(a, b)| (a.as_bytes(), b.as_bytes())), at(now))
+fn open_pairs(
+    codec: &Codec,
+    ring: &Keyring,
+    p: &[(String, String)],
+    now: u64,
+) -> Result<Option<Opened>, DecodeError> {
+    codec.open(
+        ring,
+        p.iter().map(|(a, b)| (a.as_bytes(), b.as_bytes())),
+        at(now),
+    )
 }
 
 fn random_text(n: usize, seed: u64) -> Vec<u8> {
@@ -53,14 +65,21 @@ fn round_trip_every_algorithm_and_size() {
         let ring = ring(alg, 1);
         let codec = codec();
         for n in [0, 10, 1000, 5000, 11_000] {
-            let state = state_with(&[("user", b"alice".to_vec()), ("blob", random_text(n, n as u64))]);
-            let cookies = codec.seal(&ring, &state, at(NOW), &mut StdRng::seed_from_u64(1)).unwrap();
+            let state = state_with(&[
+                ("user", b"alice".to_vec()),
+                ("blob", random_text(n, n as u64)),
+            ]);
+            let cookies = codec
+                .seal(&ring, &state, at(NOW), &mut StdRng::seed_from_u64(1))
+                .unwrap();
             for c in &cookies {
                 let line = c.to_string();
                 assert!(line.len() <= 4050, "{}", line.len());
                 assert!(c.name().len() + c.value().len() <= 4096);
             }
-            let opened = open_pairs(&codec, &ring, &pairs(&cookies), NOW + 1).unwrap().unwrap();
+            let opened = open_pairs(&codec, &ring, &pairs(&cookies), NOW + 1)
+                .unwrap()
+                .unwrap();
             assert_eq!(opened.state, state, "{alg} {n}");
             assert!(!opened.needs_reseal);
             assert_eq!(opened.chunk_lengths.len(), cookies.len());
@@ -74,9 +93,13 @@ fn large_compressible_session_spans_chunks_and_inflates() {
     let codec = codec();
     let text = "lorem ipsum dolor sit amet ".repeat(1500).into_bytes();
     let state = state_with(&[("doc", text.clone()), ("noise", random_text(7000, 3))]);
-    let cookies = codec.seal(&ring, &state, at(NOW), &mut StdRng::seed_from_u64(1)).unwrap();
+    let cookies = codec
+        .seal(&ring, &state, at(NOW), &mut StdRng::seed_from_u64(1))
+        .unwrap();
     assert!(cookies.len() >= 3);
-    let opened = open_pairs(&codec, &ring, &pairs(&cookies), NOW).unwrap().unwrap();
+    let opened = open_pairs(&codec, &ring, &pairs(&cookies), NOW)
+        .unwrap()
+        .unwrap();
     assert_eq!(opened.compressed, vec!["doc".to_owned()]);
     assert_eq!(opened.state.entries["doc"], text);
 }
@@ -97,13 +120,32 @@ fn times_are_enforced_from_the_sealed_payload() {
     let ring = ring(Algorithm::default(), 1);
     let codec = codec();
     let state = state_with(&[("user", b"a".to_vec())]);
-    let p = pairs(&codec.seal(&ring, &state, at(NOW), &mut StdRng::seed_from_u64(1)).unwrap());
+    let p = pairs(
+        &codec
+            .seal(&ring, &state, at(NOW), &mut StdRng::seed_from_u64(1))
+            .unwrap(),
+    );
     assert!(open_pairs(&codec, &ring, &p, NOW + 59).is_ok());
-    assert_eq!(open_pairs(&codec, &ring, &p, NOW + 3600).err(), Some(DecodeError::Expired));
-    let idle = Codec::new(SessionConfig::new().idle_timeout(Some(Duration::from_secs(600))).renew_interval(Duration::from_secs(60)).total_budget(16384)).unwrap();
-    assert_eq!(open_pairs(&idle, &ring, &p, NOW + 600).err(), Some(DecodeError::IdleExpired));
+    assert_eq!(
+        open_pairs(&codec, &ring, &p, NOW + 3600).err(),
+        Some(DecodeError::Expired)
+    );
+    let idle = Codec::new(
+        SessionConfig::new()
+            .idle_timeout(Some(Duration::from_secs(600)))
+            .renew_interval(Duration::from_secs(60))
+            .total_budget(16384),
+    )
+    .unwrap();
+    assert_eq!(
+        open_pairs(&idle, &ring, &p, NOW + 600).err(),
+        Some(DecodeError::IdleExpired)
+    );
     assert!(open_pairs(&idle, &ring, &p, NOW + 599).is_ok());
-    assert_eq!(open_pairs(&codec, &ring, &p, NOW - 61).err(), Some(DecodeError::FutureDated));
+    assert_eq!(
+        open_pairs(&codec, &ring, &p, NOW - 61).err(),
+        Some(DecodeError::FutureDated)
+    );
     assert!(open_pairs(&codec, &ring, &p, NOW - 60).is_ok());
 }
 
@@ -112,20 +154,54 @@ fn key_labels_are_checked_before_decryption() {
     let codec = codec();
     let a = ring(Algorithm::Xaes256Gcm, 1);
     let state = state_with(&[("user", b"a".to_vec())]);
-    let p = pairs(&codec.seal(&a, &state, at(NOW), &mut StdRng::seed_from_u64(1)).unwrap());
-    assert_eq!(open_pairs(&codec, &ring(Algorithm::Xaes256Gcm, 2), &p, NOW).err(), Some(DecodeError::UnknownKey));
+    let p = pairs(
+        &codec
+            .seal(&a, &state, at(NOW), &mut StdRng::seed_from_u64(1))
+            .unwrap(),
+    );
+    assert_eq!(
+        open_pairs(&codec, &ring(Algorithm::Xaes256Gcm, 2), &p, NOW).err(),
+        Some(DecodeError::UnknownKey)
+    );
     // Same id, other algorithm: the key decides, the input does not.
-    assert_eq!(open_pairs(&codec, &ring(Algorithm::Aes256Gcm, 1), &p, NOW).err(), Some(DecodeError::AlgorithmMismatch));
+    assert_eq!(
+        open_pairs(&codec, &ring(Algorithm::Aes256Gcm, 1), &p, NOW).err(),
+        Some(DecodeError::AlgorithmMismatch)
+    );
     // Same id and algorithm, other secret: a foreign deployment.
-    let foreign = Keyring::new(vec![Key::new(KeyId([1; 4]), Algorithm::Xaes256Gcm, Secret::new([9; 32]), at(0), at(0))], at(NOW)).unwrap();
-    assert_eq!(open_pairs(&codec, &foreign, &p, NOW).err(), Some(DecodeError::Tag));
+    let foreign = Keyring::new(
+        vec![Key::new(
+            KeyId([1; 4]),
+            Algorithm::Xaes256Gcm,
+            Secret::new([9; 32]),
+            at(0),
+            at(0),
+        )],
+        at(NOW),
+    )
+    .unwrap();
+    assert_eq!(
+        open_pairs(&codec, &foreign, &p, NOW).err(),
+        Some(DecodeError::Tag)
+    );
     // Retired.
-    let newer = Key::new(KeyId([2; 4]), Algorithm::Xaes256Gcm, Secret::new([2; 32]), at(10), at(10));
+    let newer = Key::new(
+        KeyId([2; 4]),
+        Algorithm::Xaes256Gcm,
+        Secret::new([2; 32]),
+        at(10),
+        at(10),
+    );
     let rotated = a.with_key(newer, at(NOW)).unwrap();
     let opened = open_pairs(&codec, &rotated, &p, NOW).unwrap().unwrap();
     assert!(opened.needs_reseal);
-    let retired = rotated.with_retired(at(NOW), |k| k.id() == KeyId([1; 4])).unwrap();
-    assert_eq!(open_pairs(&codec, &retired, &p, NOW).err(), Some(DecodeError::RetiredKey));
+    let retired = rotated
+        .with_retired(at(NOW), |k| k.id() == KeyId([1; 4]))
+        .unwrap();
+    assert_eq!(
+        open_pairs(&codec, &retired, &p, NOW).err(),
+        Some(DecodeError::RetiredKey)
+    );
 }
 
 #[test]
@@ -134,21 +210,49 @@ fn renamed_reordered_truncated_and_spliced_chunks_fail() {
     let codec = codec();
     let s1 = state_with(&[("blob", random_text(5000, 1))]);
     let s2 = state_with(&[("blob", random_text(5000, 2))]);
-    let p1 = pairs(&codec.seal(&ring, &s1, at(NOW), &mut StdRng::seed_from_u64(1)).unwrap());
-    let p2 = pairs(&codec.seal(&ring, &s2, at(NOW), &mut StdRng::seed_from_u64(2)).unwrap());
+    let p1 = pairs(
+        &codec
+            .seal(&ring, &s1, at(NOW), &mut StdRng::seed_from_u64(1))
+            .unwrap(),
+    );
+    let p2 = pairs(
+        &codec
+            .seal(&ring, &s2, at(NOW), &mut StdRng::seed_from_u64(2))
+            .unwrap(),
+    );
     assert_eq!(p1.len(), 2);
     // Swap chunk values.
-    let swapped = vec![(p1[0].0.clone(), p1[0].1.clone()), (p1[1].0.clone(), p1[0].1[2..].to_owned())];
+    let swapped = vec![
+        (p1[0].0.clone(), p1[0].1.clone()),
+        (p1[1].0.clone(), p1[0].1[2..].to_owned()),
+    ];
     assert!(open_pairs(&codec, &ring, &swapped, NOW).is_err());
     // Splice chunk 1 from another session.
     let spliced = vec![p1[0].clone(), p2[1].clone()];
-    assert_eq!(open_pairs(&codec, &ring, &spliced, NOW).err(), Some(DecodeError::Tag));
+    assert_eq!(
+        open_pairs(&codec, &ring, &spliced, NOW).err(),
+        Some(DecodeError::Tag)
+    );
     // Drop the last chunk.
-    assert_eq!(open_pairs(&codec, &ring, &p1[..1], NOW).err(), Some(DecodeError::Chunk(ChunkError::Missing)));
+    assert_eq!(
+        open_pairs(&codec, &ring, &p1[..1], NOW).err(),
+        Some(DecodeError::Chunk(ChunkError::Missing))
+    );
     // Rename: the value moved to another cookie name.
-    let other = Codec::new(SessionConfig::new().cookie_name("__Host-other").total_budget(16384)).unwrap();
-    let renamed: Vec<_> = p1.iter().map(|(n, v)| (n.replace("__Host-session", "__Host-other"), v.clone())).collect();
-    assert_eq!(open_pairs(&other, &ring, &renamed, NOW).err(), Some(DecodeError::Tag));
+    let other = Codec::new(
+        SessionConfig::new()
+            .cookie_name("__Host-other")
+            .total_budget(16384),
+    )
+    .unwrap();
+    let renamed: Vec<_> = p1
+        .iter()
+        .map(|(n, v)| (n.replace("__Host-session", "__Host-other"), v.clone()))
+        .collect();
+    assert_eq!(
+        open_pairs(&other, &ring, &renamed, NOW).err(),
+        Some(DecodeError::Tag)
+    );
     // Re-labelled count.
     let mut relabelled = p1.clone();
     relabelled[0].1.replace_range(0..1, "3");
@@ -156,7 +260,10 @@ fn renamed_reordered_truncated_and_spliced_chunks_fail() {
     assert!(open_pairs(&codec, &ring, &relabelled, NOW).is_err());
     // Both sessions at once: ambiguous.
     let both: Vec<_> = p1.iter().chain(&p2).cloned().collect();
-    assert_eq!(open_pairs(&codec, &ring, &both, NOW).err(), Some(DecodeError::Ambiguous));
+    assert_eq!(
+        open_pairs(&codec, &ring, &both, NOW).err(),
+        Some(DecodeError::Ambiguous)
+    );
     // The same session twice (host-only and domain copies) is fine.
     let twice: Vec<_> = p1.iter().chain(&p1).cloned().collect();
     assert!(open_pairs(&codec, &ring, &twice, NOW).unwrap().is_some());
@@ -164,19 +271,67 @@ fn renamed_reordered_truncated_and_spliced_chunks_fail() {
 
 #[test]
 fn removal_cookies_match_the_set_attributes() {
-    let codec = Codec::new(SessionConfig::new().cookie_name("__Secure-s").cookie_domain(Some("example.com".into()))).unwrap();
-    let present = codec.present_chunks([(&b"__Secure-s"[..], &b""[..]), (b"__Secure-s.2", b""), (b"x", b"")]);
+    let codec = Codec::new(
+        SessionConfig::new()
+            .cookie_name("__Secure-s")
+            .cookie_domain(Some("example.com".into())),
+    )
+    .unwrap();
+    let present = codec.present_chunks([
+        (&b"__Secure-s"[..], &b""[..]),
+        (b"__Secure-s.2", b""),
+        (b"x", b""),
+    ]);
     let removals = codec.removal_cookies(present, 1);
     assert_eq!(removals.len(), 1);
     let line = removals[0].to_string();
-    for attr in ["__Secure-s.2=", "Domain=example.com", "Path=/", "Secure", "HttpOnly", "SameSite=Lax", "Max-Age=0"] {
+    for attr in [
+        "__Secure-s.2=",
+        "Domain=example.com",
+        "Path=/",
+        "Secure",
+        "HttpOnly",
+        "SameSite=Lax",
+        "Max-Age=0",
+    ] {
         assert!(line.contains(attr), "{line}");
+    }
+}
+
+#[test]
+fn persistent_cookies_stay_within_the_line_budget() {
+    let ring = ring(Algorithm::default(), 1);
+    let codec = Codec::new(
+        SessionConfig::new()
+            .persistent(Duration::from_secs(400 * 86_400))
+            .lifetime(Duration::from_secs(400 * 86_400))
+            .total_budget(16384),
+    )
+    .unwrap();
+    let mut rng = StdRng::seed_from_u64(1);
+    for n in (3_000..12_000).step_by(997) {
+        let mut state = codec.new_state(at(NOW), &mut rng);
+        state.insert_raw("blob".into(), random_text(n, n as u64));
+        for c in codec.seal(&ring, &state, at(NOW), &mut rng).unwrap() {
+            let line = c.to_string();
+            assert!(line.contains("Max-Age=3456000"), "{line}");
+            assert!(line.len() <= 4050, "{}", line.len());
+        }
     }
 }
 
 #[test]
 fn no_cookie_is_not_an_error() {
     let codec = codec();
-    assert!(open_pairs(&codec, &ring(Algorithm::default(), 1), &[("a".into(), "b".into())], NOW).unwrap().is_none());
+    assert!(
+        open_pairs(
+            &codec,
+            &ring(Algorithm::default(), 1),
+            &[("a".into(), "b".into())],
+            NOW
+        )
+        .unwrap()
+        .is_none()
+    );
     let _ = BTreeMap::<String, Vec<u8>>::new();
 }

@@ -13,7 +13,11 @@ use crate::support::*;
 /// Every configuration the acceptance suite runs over.
 fn configurations() -> Vec<(Algorithm, Option<usize>)> {
     let mut out = Vec::new();
-    for alg in [Algorithm::Xaes256Gcm, Algorithm::XChaCha20Poly1305, Algorithm::Aes256Gcm] {
+    for alg in [
+        Algorithm::Xaes256Gcm,
+        Algorithm::XChaCha20Poly1305,
+        Algorithm::Aes256Gcm,
+    ] {
         for compression in [Some(256), None] {
             out.push((alg, compression));
         }
@@ -22,7 +26,11 @@ fn configurations() -> Vec<(Algorithm, Option<usize>)> {
 }
 
 fn middleware(alg: Algorithm, compression: Option<usize>, clock: &TestClock) -> SessionMiddleware {
-    builder(ring(alg), clock).compression_threshold(compression).total_budget(16 * 1024).build().unwrap()
+    builder(ring(alg), clock)
+        .compression_threshold(compression)
+        .total_budget(16 * 1024)
+        .build()
+        .unwrap()
 }
 
 #[actix_web::test]
@@ -46,7 +54,11 @@ async fn acceptance_suite_over_every_configuration() {
             let (status, _, set) = get(&app, &mut jar, &format!("/set?bytes={bytes}")).await;
             assert_eq!(status, 200, "{ctx} {bytes}");
             for line in &set {
-                assert!(line.len() <= 4050, "{ctx}: Set-Cookie of {} bytes", line.len());
+                assert!(
+                    line.len() <= 4050,
+                    "{ctx}: Set-Cookie of {} bytes",
+                    line.len()
+                );
             }
             max_chunks = max_chunks.max(jar.0.len());
             let (status, body, _) = get(&app, &mut jar, "/whoami").await;
@@ -57,7 +69,11 @@ async fn acceptance_suite_over_every_configuration() {
         // Shrink: stale chunks expired in the same response, same attributes.
         let before = jar.0.len();
         let (_, _, set) = get(&app, &mut jar, "/set?bytes=10").await;
-        assert_eq!(set.len(), before, "{ctx}: one new cookie plus one removal per stale chunk");
+        assert_eq!(
+            set.len(),
+            before,
+            "{ctx}: one new cookie plus one removal per stale chunk"
+        );
         assert_eq!(jar.0.len(), 1);
         for removal in set.iter().filter(|l| l.contains("Max-Age=0")) {
             for attr in ["Path=/", "Secure", "HttpOnly", "SameSite=Lax"] {
@@ -96,17 +112,24 @@ async fn untouched_requests_send_no_cookie_and_cost_no_decoding() {
 async fn set_cookie_responses_are_private() {
     let clock = TestClock::new();
     let app = test::init_service(
-        App::new().wrap(middleware(Algorithm::default(), None, &clock)).route(
-            "/",
-            web::get().to(|s: Session| async move {
-                s.insert("a", 1u8).unwrap();
-                HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "public, max-age=60")).finish()
-            }),
-        ),
+        App::new()
+            .wrap(middleware(Algorithm::default(), None, &clock))
+            .route(
+                "/",
+                web::get().to(|s: Session| async move {
+                    s.insert("a", 1u8).unwrap();
+                    HttpResponse::Ok()
+                        .insert_header((header::CACHE_CONTROL, "public, max-age=60"))
+                        .finish()
+                }),
+            ),
     )
     .await;
     let res = test::call_service(&app, test::TestRequest::get().uri("/").to_request()).await;
-    assert_eq!(res.headers().get(header::CACHE_CONTROL).unwrap(), "private, max-age=60");
+    assert_eq!(
+        res.headers().get(header::CACHE_CONTROL).unwrap(),
+        "private, max-age=60"
+    );
 }
 
 #[actix_web::test]
@@ -128,7 +151,10 @@ async fn subdomain_configuration_sends_domain_on_every_chunk() {
     }
     let (_, _, set) = get(&app, &mut jar, "/logout").await;
     for line in &set {
-        assert!(line.contains("Domain=example.com") && line.contains("Max-Age=0"), "{line}");
+        assert!(
+            line.contains("Domain=example.com") && line.contains("Max-Age=0"),
+            "{line}"
+        );
     }
 }
 
@@ -166,10 +192,34 @@ async fn bad_cookies_give_an_empty_session_never_a_500() {
     let mut flipped = first.clone().into_bytes();
     flipped[10] = if flipped[10] == b'A' { b'B' } else { b'A' };
     let cases: Vec<(&str, Vec<(&str, String)>)> = vec![
-        ("tampered", vec![("__Host-s", String::from_utf8(flipped).unwrap()), ("__Host-s.1", second.clone())]),
-        ("truncated", vec![("__Host-s", first.clone()), ("__Host-s.1", second[..second.len() - 5].to_owned())]),
-        ("swapped", vec![("__Host-s", format!("2.{second}")), ("__Host-s.1", first[2..].to_owned())]),
-        ("spliced", vec![("__Host-s", first.clone()), ("__Host-s.1", other.0["__Host-s.1"].clone())]),
+        (
+            "tampered",
+            vec![
+                ("__Host-s", String::from_utf8(flipped).unwrap()),
+                ("__Host-s.1", second.clone()),
+            ],
+        ),
+        (
+            "truncated",
+            vec![
+                ("__Host-s", first.clone()),
+                ("__Host-s.1", second[..second.len() - 5].to_owned()),
+            ],
+        ),
+        (
+            "swapped",
+            vec![
+                ("__Host-s", format!("2.{second}")),
+                ("__Host-s.1", first[2..].to_owned()),
+            ],
+        ),
+        (
+            "spliced",
+            vec![
+                ("__Host-s", first.clone()),
+                ("__Host-s.1", other.0["__Host-s.1"].clone()),
+            ],
+        ),
         ("missing", vec![("__Host-s", first.clone())]),
         ("garbage", vec![("__Host-s", "1.!!!".into())]),
     ];
@@ -190,9 +240,18 @@ async fn bad_cookies_give_an_empty_session_never_a_500() {
 
 async fn app_with_other_key(
     clock: &TestClock,
-) -> impl actix_web::dev::Service<actix_http::Request, Response = actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, Error = actix_web::Error> {
-    let ring = sealed_session::Keyring::new(vec![key(9, Algorithm::default(), 0)], clock.now()).unwrap();
-    app(builder(ring, clock).total_budget(16 * 1024).build().unwrap()).await
+) -> impl actix_web::dev::Service<
+    actix_http::Request,
+    Response = actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>,
+    Error = actix_web::Error,
+> {
+    let ring =
+        sealed_session::Keyring::new(vec![key(9, Algorithm::default(), 0)], clock.now()).unwrap();
+    app(builder(ring, clock)
+        .total_budget(16 * 1024)
+        .build()
+        .unwrap())
+    .await
 }
 
 #[actix_web::test]
@@ -206,7 +265,10 @@ async fn split_cookie_headers_decode_the_same() {
     for (k, v) in &jar.0 {
         req = req.append_header((header::COOKIE, format!("{k}={v}")));
     }
-    req = req.append_header((header::COOKIE, header::HeaderValue::from_bytes(b"unrelated=\xff\xfebad").unwrap()));
+    req = req.append_header((
+        header::COOKIE,
+        header::HeaderValue::from_bytes(b"unrelated=\xff\xfebad").unwrap(),
+    ));
     let res = test::call_service(&app, req.to_request()).await;
     assert_eq!(res.status(), 200);
     assert_eq!(test::read_body(res).await, "frank");
@@ -224,13 +286,29 @@ async fn idle_renewal_is_rate_limited_and_the_idle_timeout_is_enforced() {
     let mut jar = Jar::default();
     get(&app, &mut jar, "/login?user=gina").await;
     clock.advance(59);
-    assert_eq!(get(&app, &mut jar, "/whoami").await.2.len(), 0, "not due yet");
+    assert_eq!(
+        get(&app, &mut jar, "/whoami").await.2.len(),
+        0,
+        "not due yet"
+    );
     clock.advance(1);
-    assert_eq!(get(&app, &mut jar, "/whoami").await.2.len(), 1, "due: re-issued");
+    assert_eq!(
+        get(&app, &mut jar, "/whoami").await.2.len(),
+        1,
+        "due: re-issued"
+    );
     clock.advance(599);
-    assert_eq!(get(&app, &mut jar, "/whoami").await.1, "gina", "the renewal slid the idle timeout");
+    assert_eq!(
+        get(&app, &mut jar, "/whoami").await.1,
+        "gina",
+        "the renewal slid the idle timeout"
+    );
     clock.advance(600);
-    assert_eq!(get(&app, &mut jar, "/whoami").await.0, 401, "idle for 600 s");
+    assert_eq!(
+        get(&app, &mut jar, "/whoami").await.0,
+        401,
+        "idle for 600 s"
+    );
 }
 
 #[actix_web::test]
@@ -244,10 +322,18 @@ async fn garbage_cookies_at_volume_log_nothing_loud_and_do_not_grow_responses() 
     let app = app(mw).await;
     let mut sizes = std::collections::BTreeSet::new();
     for i in 0..10_000u32 {
-        let mut garbage = format!("__Host-s={}.{}; __Host-s.1={i}; x=", i % 40, "A".repeat((i % 97) as usize)).into_bytes();
+        let mut garbage = format!(
+            "__Host-s={}.{}; __Host-s.1={i}; x=",
+            i % 40,
+            "A".repeat((i % 97) as usize)
+        )
+        .into_bytes();
         garbage.extend_from_slice(&[0xff, (i % 256) as u8 | 0x80]);
         let value = header::HeaderValue::from_bytes(&garbage).unwrap();
-        let req = test::TestRequest::get().uri("/whoami").insert_header((header::COOKIE, value)).to_request();
+        let req = test::TestRequest::get()
+            .uri("/whoami")
+            .insert_header((header::COOKIE, value))
+            .to_request();
         let res = test::call_service(&app, req).await;
         assert_eq!(res.status(), 401);
         assert!(res.headers().get(header::SET_COOKIE).is_none());
@@ -255,5 +341,9 @@ async fn garbage_cookies_at_volume_log_nothing_loud_and_do_not_grow_responses() 
     }
     assert_eq!(sizes.len(), 1, "response headers never grow");
     assert_eq!(stats.rejected_total(), 10_000);
-    assert!(loud.0.lock().unwrap().is_empty(), "{:?}", loud.0.lock().unwrap().first());
+    assert!(
+        loud.0.lock().unwrap().is_empty(),
+        "{:?}",
+        loud.0.lock().unwrap().first()
+    );
 }

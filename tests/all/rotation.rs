@@ -16,15 +16,26 @@ fn write(path: &Path, ring: &Keyring) {
 async fn wait_for(mw: &SessionMiddleware, done: impl Fn(&Keyring) -> bool) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while !done(&mw.keyring()) {
-        assert!(Instant::now() < deadline, "keyring was not reloaded within 10 s");
+        assert!(
+            Instant::now() < deadline,
+            "keyring was not reloaded within 10 s"
+        );
         actix_web::rt::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
 fn sealed_with(jar: &Jar, ring: &Keyring, clock: &TestClock) -> KeyId {
     let codec = Codec::new(SessionConfig::new().cookie_name("__Host-s")).unwrap();
-    let pairs: Vec<(&[u8], &[u8])> = jar.0.iter().map(|(k, v)| (k.as_bytes(), v.as_bytes())).collect();
-    codec.open(ring, pairs, clock.now()).unwrap().unwrap().key_id
+    let pairs: Vec<(&[u8], &[u8])> = jar
+        .0
+        .iter()
+        .map(|(k, v)| (k.as_bytes(), v.as_bytes()))
+        .collect();
+    codec
+        .open(ring, pairs, clock.now())
+        .unwrap()
+        .unwrap()
+        .key_id
 }
 
 fn temp_keyring_path(tag: &str) -> std::path::PathBuf {
@@ -63,9 +74,17 @@ async fn rotation_never_logs_anyone_out_and_retirement_rejects_old_cookies() {
     write(&path, &ring_ab);
     wait_for(&mw, |r| r.keys().len() == 2).await;
     let (status, _, set) = get(&app, &mut jar, "/whoami").await;
-    assert_eq!((status, set.len()), (200, 0), "nothing to re-seal before activation");
+    assert_eq!(
+        (status, set.len()),
+        (200, 0),
+        "nothing to re-seal before activation"
+    );
     get(&app, &mut jar, "/set?bytes=10").await;
-    assert_eq!(sealed_with(&jar, &ring_ab, &clock), KeyId([1; 4]), "A seals until B activates");
+    assert_eq!(
+        sealed_with(&jar, &ring_ab, &clock),
+        KeyId([1; 4]),
+        "A seals until B activates"
+    );
 
     // B activates: the next response re-seals under B, without any write by the handler.
     clock.advance(3600);
@@ -76,9 +95,14 @@ async fn rotation_never_logs_anyone_out_and_retirement_rejects_old_cookies() {
     assert!(set.is_empty(), "re-sealed once, not on every request");
 
     // Retire A: the migrated client stays logged in, the pre-rotation cookie is refused.
-    let ring_b = ring_ab.with_retired(clock.now(), |k| k.id() == KeyId([1; 4])).unwrap();
+    let ring_b = ring_ab
+        .with_retired(clock.now(), |k| k.id() == KeyId([1; 4]))
+        .unwrap();
     write(&path, &ring_b);
-    wait_for(&mw, |r| r.get(KeyId([1; 4])).is_some_and(|k| k.is_retired())).await;
+    wait_for(&mw, |r| {
+        r.get(KeyId([1; 4])).is_some_and(|k| k.is_retired())
+    })
+    .await;
     assert_eq!(get(&app, &mut jar, "/whoami").await.1, "alice");
     let mut old = before_rotation;
     assert_eq!(get(&app, &mut old, "/whoami").await.0, 401);
@@ -103,7 +127,10 @@ async fn hot_reload_ignores_truncated_and_garbage_files() {
     let mut jar = Jar::default();
     get(&app, &mut jar, "/login?user=bob").await;
 
-    let json = ring_a.with_key(key(2, Algorithm::default(), 0), clock.now()).unwrap().to_json();
+    let json = ring_a
+        .with_key(key(2, Algorithm::default(), 0), clock.now())
+        .unwrap()
+        .to_json();
     let bad: Vec<Vec<u8>> = vec![
         json.as_bytes()[..json.len() / 2].to_vec(),
         b"\x00\xffgarbage".to_vec(),
@@ -113,12 +140,20 @@ async fn hot_reload_ignores_truncated_and_garbage_files() {
     for bytes in bad {
         std::fs::write(&path, &bytes).unwrap();
         actix_web::rt::time::sleep(Duration::from_millis(100)).await;
-        assert_eq!(mw.keyring().keys().len(), 1, "a bad file replaced the keyring");
+        assert_eq!(
+            mw.keyring().keys().len(),
+            1,
+            "a bad file replaced the keyring"
+        );
         assert_eq!(get(&app, &mut jar, "/whoami").await.1, "bob");
     }
     std::fs::remove_file(&path).unwrap();
     actix_web::rt::time::sleep(Duration::from_millis(100)).await;
-    assert_eq!(get(&app, &mut jar, "/whoami").await.1, "bob", "a missing file keeps the keys");
+    assert_eq!(
+        get(&app, &mut jar, "/whoami").await.1,
+        "bob",
+        "a missing file keeps the keys"
+    );
 
     // A good file is picked up without restart.
     std::fs::write(&path, json.as_bytes()).unwrap();

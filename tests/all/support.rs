@@ -9,7 +9,9 @@ use actix_web::dev::{Service, ServiceResponse};
 use actix_web::http::header;
 use actix_web::{App, HttpResponse, test, web};
 use sealed_session::keyring::{Secret, unix_time};
-use sealed_session::{Algorithm, Key, KeyId, Keyring, Session, SessionMiddleware, SessionMiddlewareBuilder};
+use sealed_session::{
+    Algorithm, Key, KeyId, Keyring, Session, SessionMiddleware, SessionMiddlewareBuilder,
+};
 use serde::Deserialize;
 
 pub const T0: u64 = 1_800_000_000;
@@ -31,7 +33,13 @@ impl TestClock {
 }
 
 pub fn key(id: u8, alg: Algorithm, activates: u64) -> Key {
-    Key::new(KeyId([id; 4]), alg, Secret::new([id; 32]), unix_time(0), unix_time(activates))
+    Key::new(
+        KeyId([id; 4]),
+        alg,
+        Secret::new([id; 32]),
+        unix_time(0),
+        unix_time(activates),
+    )
 }
 
 pub fn ring(alg: Algorithm) -> Keyring {
@@ -41,7 +49,9 @@ pub fn ring(alg: Algorithm) -> Keyring {
 /// The builder every acceptance test starts from: plain-http friendly name, test clock.
 pub fn builder(keyring: Keyring, clock: &TestClock) -> SessionMiddlewareBuilder {
     let c = clock.clone();
-    SessionMiddleware::builder(keyring).cookie_name("__Host-s").clock(move || c.now())
+    SessionMiddleware::builder(keyring)
+        .cookie_name("__Host-s")
+        .clock(move || c.now())
 }
 
 #[derive(Deserialize)]
@@ -88,19 +98,28 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             HttpResponse::Ok().finish()
         }),
     )
-    .route("/untouched", web::get().to(|| async { HttpResponse::Ok().body("hi") }));
+    .route(
+        "/untouched",
+        web::get().to(|| async { HttpResponse::Ok().body("hi") }),
+    );
 }
 
 pub fn random_text(n: usize) -> String {
     use rand::Rng;
     const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let mut rng = rand::rng();
-    (0..n).map(|_| char::from(A[rng.random_range(0..64)])).collect()
+    (0..n)
+        .map(|_| char::from(A[rng.random_range(0..64)]))
+        .collect()
 }
 
 pub async fn app(
     mw: SessionMiddleware,
-) -> impl Service<actix_http::Request, Response = ServiceResponse<impl actix_web::body::MessageBody>, Error = actix_web::Error> {
+) -> impl Service<
+    actix_http::Request,
+    Response = ServiceResponse<impl actix_web::body::MessageBody>,
+    Error = actix_web::Error,
+> {
     test::init_service(App::new().wrap(mw).configure(routes)).await
 }
 
@@ -127,7 +146,11 @@ impl Jar {
     }
 
     pub fn header(&self) -> String {
-        self.0.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ")
+        self.0
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
     }
 }
 
@@ -156,7 +179,10 @@ pub struct LoudEvents(pub Arc<Mutex<Vec<String>>>);
 impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for LoudEvents {
     fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
         if *event.metadata().level() <= tracing::Level::WARN {
-            self.0.lock().unwrap().push(event.metadata().name().to_owned());
+            self.0
+                .lock()
+                .unwrap()
+                .push(event.metadata().name().to_owned());
         }
     }
 }
