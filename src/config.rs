@@ -14,7 +14,10 @@
 //! - **4050 bytes per `Set-Cookie` line**: every browser keeps it (name+value ≤ 4096, Safari's
 //!   lower limit counts attributes).
 //! - **6144 bytes of `Cookie` header in all**: a stock nginx refuses request lines over 8 KB and
-//!   all cookies travel in one line; 2 KB are left for the site's other cookies.
+//!   all cookies travel in one line; 2 KB are left for the site's other cookies. On the response
+//!   side a stock nginx (`proxy_buffer_size 4k`) cannot pass a full 4050-byte `Set-Cookie` line:
+//!   behind nginx raise `proxy_buffer_size` (README, "Running several nodes") or lower this
+//!   budget to ~3 KB.
 //! - **Compression from 256-byte values, inflation capped at 64 KiB**.
 
 use std::time::Duration;

@@ -19,6 +19,9 @@
 //! A stateless session cannot be revoked before the expiry sealed inside it: a copied cookie
 //! works until then. Parallel requests race (the last response wins). A session is capped by
 //! the cookie budgets (6 KiB of `Cookie` header by default).
+//!
+//! # Quick start
+//! See the README (doc-tested) and `examples/demo.rs`.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -43,3 +46,8 @@ pub use middleware::{
 };
 pub use session::{Session, SessionExt, SessionStatus};
 pub use state::SessionState;
+
+/// The README's Rust examples are compiled as doc tests so they cannot drift.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
