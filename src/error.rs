@@ -155,6 +155,15 @@ pub enum EncodeError {
         /// The configured total budget.
         budget: usize,
     },
+    /// The values add up to more bytes than the decoder's inflation cap
+    /// ([`SessionConfig::max_inflated`](crate::SessionConfig::max_inflated)), so the session
+    /// could not be opened again even if it compresses into the cookie budget.
+    ValuesTooLarge {
+        /// Total bytes of all values.
+        size: usize,
+        /// The configured inflation cap.
+        cap: usize,
+    },
     /// A value could not be serialized.
     Serialize,
     /// The AEAD refused to seal (cannot happen with a valid key and nonce length).
@@ -169,6 +178,9 @@ impl fmt::Display for EncodeError {
                     f,
                     "session too large: needs {needed} cookie bytes, budget is {budget}"
                 )
+            }
+            EncodeError::ValuesTooLarge { size, cap } => {
+                write!(f, "session values total {size} bytes, over the {cap}-byte inflation cap")
             }
             EncodeError::Serialize => f.write_str("session could not be serialized"),
             EncodeError::Seal => f.write_str("session could not be sealed"),

@@ -108,6 +108,11 @@ fn reseal_and_reopen(
             assert!(needed > budget, "TooLarge with {needed} <= {budget}");
             return Vec::new();
         }
+        Err(EncodeError::ValuesTooLarge { size, cap }) => {
+            let total: usize = state.entries().values().map(Vec::len).sum();
+            assert!(size > cap && size == total, "ValuesTooLarge with {size} <= {cap}");
+            return Vec::new();
+        }
         Err(e) => panic!("a valid session could not be sealed: {e}"),
     };
     for c in &cookies {

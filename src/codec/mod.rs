@@ -144,6 +144,13 @@ impl Codec {
         let key = keyring.sealing_key(now);
         let algorithm = key.algorithm();
 
+        // The decoder refuses sessions whose values inflate beyond `max_inflated`: never seal
+        // one (compressible values could otherwise fit the cookie budget and be lost).
+        let size = state.entries.values().map(Vec::len).fold(0usize, usize::saturating_add);
+        if size > self.config.max_inflated {
+            return Err(EncodeError::ValuesTooLarge { size, cap: self.config.max_inflated });
+        }
+
         // compress::deflate each value, then payload::encode.
         let threshold = self.config.compression_threshold.unwrap_or(usize::MAX);
         let raw_len = state

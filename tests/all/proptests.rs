@@ -342,6 +342,27 @@ fn cookie_tossing_with_another_chunk_count_is_ambiguous() {
     );
 }
 
+/// The encoder refuses what its decoder would refuse: values that compress into the cookie
+/// budget but inflate past `max_inflated` (found by the `roundtrip` fuzz target).
+#[test]
+fn sealing_refuses_values_over_the_inflation_cap() {
+    let (codec, ring) = (codec(Some(256)), ring(Algorithm::default()));
+    let mut entries = BTreeMap::new();
+    for k in ["a", "b", "c", "d", "e"] {
+        entries.insert(k.to_owned(), vec![b'x'; 16_000]);
+    }
+    let state = SessionState::from_parts([1; 16], at(NOW), at(NOW + 60), at(NOW), entries);
+    match codec.seal(&ring, &state, at(NOW), &mut StdRng::seed_from_u64(1)) {
+        Err(EncodeError::ValuesTooLarge { size: 80_000, cap: 65_536 }) => {}
+        other => panic!("{:?}", other.map(|c| c.len())),
+    }
+    let mut entries = state.entries().clone();
+    entries.remove("e");
+    let fits = SessionState::from_parts([1; 16], at(NOW), at(NOW + 60), at(NOW), entries);
+    let pairs = seal(&codec, &ring, &fits, 1).unwrap();
+    assert_eq!(open(&codec, &ring, &pairs).unwrap().unwrap(), fits);
+}
+
 /// Per-value compression is no length oracle: with a secret entry S of 600 random bytes and
 /// an attacker-chosen entry A, the cookie is exactly as long when A is a prefix of S as when
 /// A is unrelated random data of the same length, for every prefix length, algorithm and
