@@ -4,9 +4,11 @@
 //! A session over budget turns the response into an empty 500 and leaves the client's
 //! cookies untouched.
 
+use std::cell::RefCell;
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
@@ -19,6 +21,7 @@ use actix_web::http::header::{CACHE_CONTROL, COOKIE, HeaderValue};
 use actix_web::{HttpResponse, HttpResponseBuilder, http::StatusCode};
 use cookie::SameSite;
 
+use crate::codec::cache::OpenCache;
 use crate::codec::{Codec, Opened, cookie_pairs};
 use crate::config::SessionConfig;
 use crate::error::{ConfigError, DecodeError, EncodeError};
@@ -43,6 +46,7 @@ enum KeySource {
 /// State shared by every worker and every request.
 pub(crate) struct Shared {
     pub(crate) codec: Codec,
+    memo_entries: usize,
     keys: KeySource,
     clock: Clock,
     stats: Arc<SessionStats>,
@@ -104,6 +108,7 @@ pub struct SessionMiddlewareBuilder {
     config: SessionConfig,
     clock: Option<Clock>,
     reload_interval: Duration,
+    memo_entries: usize,
 }
 
 macro_rules! forward {
@@ -123,6 +128,7 @@ impl SessionMiddlewareBuilder {
             config: SessionConfig::default(),
             clock: None,
             reload_interval: Duration::from_secs(5),
+            memo_entries: 4096,
         }
     }
 
@@ -173,6 +179,15 @@ impl SessionMiddlewareBuilder {
         self
     }
 
+    /// How many opened sessions each worker remembers by their exact cookie bytes, so a client
+    /// that sends the same cookies again skips base64, the AEAD and decoding (expiry and keys
+    /// are still checked on every request; the memo is dropped when the keyring changes).
+    /// Default 4096 per worker, bounded to 16 MiB; 0 disables it.
+    pub fn open_memo_capacity(mut self, entries: usize) -> Self {
+        self.memo_entries = entries;
+        self
+    }
+
     /// Replaces the system clock (tests of expiry and rotation).
     pub fn clock(mut self, clock: impl Fn() -> SystemTime + Send + Sync + 'static) -> Self {
         self.clock = Some(Arc::new(clock));
@@ -202,6 +217,7 @@ impl SessionMiddlewareBuilder {
         };
         let shared = Shared {
             codec,
+            memo_entries: self.memo_entries,
             keys,
             clock,
             stats: Arc::default(),
@@ -228,9 +244,15 @@ impl Shared {
     /// by category and counted.
     pub(crate) fn open<'a>(
         &self,
+        memo: &Memo,
         pairs: impl Iterator<Item = (&'a [u8], &'a [u8])>,
     ) -> Option<Opened> {
-        match self.codec.open(&self.keyring(), pairs, self.now()) {
+        let ring = self.keyring();
+        let mut memo = memo.borrow_mut();
+        match self
+            .codec
+            .open_memo(&ring, Some((&ring, &mut memo)), pairs, self.now())
+        {
             Ok(Some(opened)) => {
                 self.stats.opened.fetch_add(1, Ordering::Relaxed);
                 Some(opened)
@@ -260,9 +282,14 @@ where
     type Future = Ready<Result<Self::Transform, Self::InitError>>;
 
     fn new_transform(&self, service: S) -> Self::Future {
+        let memo = Rc::new(RefCell::new(OpenCache::new(
+            self.shared.memo_entries,
+            MEMO_BYTES,
+        )));
         ready(Ok(SessionService {
             service,
             shared: Arc::clone(&self.shared),
+            memo,
         }))
     }
 }
@@ -271,7 +298,14 @@ where
 pub struct SessionService<S> {
     service: S,
     shared: Arc<Shared>,
+    memo: Memo,
 }
+
+/// A worker's memo of opened sessions (see `codec::cache`).
+pub(crate) type Memo = Rc<RefCell<OpenCache>>;
+
+/// Most bytes (cookies and values) one worker's memo holds.
+const MEMO_BYTES: usize = 16 * 1024 * 1024;
 
 impl<S, B> Service<ServiceRequest> for SessionService<S>
 where
@@ -286,7 +320,7 @@ where
 
     fn call(&self, req: ServiceRequest) -> Self::Future {
         req.extensions_mut()
-            .insert(Installed(Arc::clone(&self.shared)));
+            .insert(Installed(Arc::clone(&self.shared), Rc::clone(&self.memo)));
         let fut = self.service.call(req);
         let shared = Arc::clone(&self.shared);
         Box::pin(async move {
@@ -325,11 +359,12 @@ fn write_session<B>(
         shared.codec.present_chunks(cookie_pairs(headers))
     };
     let (status, needs_reseal) = (inner.status, inner.needs_reseal);
+    let memo = Rc::clone(inner.memo());
     let cookies = match (status, inner.state.as_mut()) {
         (SessionStatus::Purged, _) => shared.codec.removal_cookies(present(), 0),
         (SessionStatus::Changed | SessionStatus::Renewed, Some(state)) => {
             state.touch(now);
-            match seal(shared, state, now) {
+            match seal(shared, &memo, state, now) {
                 Ok(c) => c,
                 Err(overflow) => return Ok(Some(overflow)),
             }
@@ -343,7 +378,7 @@ fn write_session<B>(
                 return Ok(None);
             }
             state.touch(now);
-            match seal(shared, state, now) {
+            match seal(shared, &memo, state, now) {
                 Ok(c) => c,
                 Err(overflow) => return Ok(Some(overflow)),
             }
@@ -373,13 +408,19 @@ fn write_session<B>(
 
 fn seal(
     shared: &Shared,
+    memo: &Memo,
     state: &crate::SessionState,
     now: SystemTime,
 ) -> Result<Vec<cookie::Cookie<'static>>, HttpResponse> {
-    match shared
-        .codec
-        .seal(&shared.keyring(), state, now, &mut rand::rng())
-    {
+    let ring = shared.keyring();
+    let mut memo = memo.borrow_mut();
+    match shared.codec.seal_memo(
+        &ring,
+        Some((&ring, &mut memo)),
+        state,
+        now,
+        &mut rand::rng(),
+    ) {
         Ok(cookies) => {
             shared.stats.sealed.fetch_add(1, Ordering::Relaxed);
             Ok(cookies)

@@ -17,7 +17,7 @@ use serde::de::DeserializeOwned;
 
 use crate::codec::cookie_pairs;
 use crate::error::{SessionGetError, SessionInsertError};
-use crate::middleware::Shared;
+use crate::middleware::{Memo, Shared};
 use crate::state::{SessionState, decode_value};
 
 /// What happened to the session during this request; tells the middleware what to write.
@@ -44,6 +44,7 @@ pub struct Session(Rc<RefCell<Inner>>);
 
 pub(crate) struct Inner {
     shared: Arc<Shared>,
+    memo: Memo,
     cookie_headers: Vec<HeaderValue>,
     loaded: bool,
     pub(crate) state: Option<SessionState>,
@@ -52,9 +53,9 @@ pub(crate) struct Inner {
     pub(crate) needs_reseal: bool,
 }
 
-/// Marks a request as handled by the middleware.
+/// Marks a request as handled by the middleware, with the worker's memo of opened sessions.
 #[derive(Clone)]
-pub(crate) struct Installed(pub(crate) Arc<Shared>);
+pub(crate) struct Installed(pub(crate) Arc<Shared>, pub(crate) Memo);
 
 impl Session {
     /// Reads `key` as `T`: `Ok(None)` when absent.
@@ -222,9 +223,10 @@ impl Session {
         if let Some(session) = extensions.get::<Session>() {
             return Some(session.clone());
         }
-        let Installed(shared) = extensions.get::<Installed>()?.clone();
+        let Installed(shared, memo) = extensions.get::<Installed>()?.clone();
         let session = Session(Rc::new(RefCell::new(Inner {
             shared,
+            memo,
             cookie_headers: headers(),
             loaded: false,
             state: None,
@@ -246,7 +248,10 @@ impl Session {
             inner.loaded = true;
             let shared = Arc::clone(&inner.shared);
             let headers = std::mem::take(&mut inner.cookie_headers);
-            let opened = shared.open(cookie_pairs(headers.iter().map(HeaderValue::as_bytes)));
+            let opened = shared.open(
+                &inner.memo,
+                cookie_pairs(headers.iter().map(HeaderValue::as_bytes)),
+            );
             if let Some(opened) = opened {
                 inner.needs_reseal = opened.needs_reseal;
                 inner.state = Some(opened.state);
@@ -278,6 +283,10 @@ impl Inner {
 
     pub(crate) fn is_loaded(&self) -> bool {
         self.loaded
+    }
+
+    pub(crate) fn memo(&self) -> &Memo {
+        &self.memo
     }
 }
 

@@ -264,7 +264,11 @@ impl<'a> Gathered<'a> {
                     continue;
                 }
             };
-            if self.present.indices_from(count).next().is_some() {
+            // A chunk beyond the count is an error for a lone first cookie. With several first
+            // cookies (a tossed cookie from a sibling subdomain, say), the higher chunks may
+            // belong to another set: every set is tried, and two authentic ones are ambiguous,
+            // so the longer set can never win just by making the shorter one look "extra".
+            if firsts.len() == 1 && self.present.indices_from(count).next().is_some() {
                 last_err = DecodeError::Chunk(ChunkError::Extra);
                 continue;
             }

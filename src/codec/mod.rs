@@ -21,11 +21,13 @@
 
 pub(crate) mod aead;
 pub(crate) mod armor;
+pub(crate) mod cache;
 pub mod chunk;
 pub(crate) mod compress;
 pub(crate) mod envelope;
 pub(crate) mod payload;
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use cookie::{Cookie, SameSite};
@@ -107,10 +109,39 @@ impl Codec {
         pairs: impl IntoIterator<Item = (&'a [u8], &'a [u8])>,
         now: SystemTime,
     ) -> Result<Option<Opened>, DecodeError> {
+        self.open_memo(keyring, None, pairs, now)
+    }
+
+    /// [`Codec::open`] through a per-worker memo of sessions already opened (see
+    /// [`cache`]). Only an unambiguous single set of chunks is memoized.
+    pub(crate) fn open_memo<'a>(
+        &self,
+        keyring: &Keyring,
+        memo: Option<(&Arc<Keyring>, &mut cache::OpenCache)>,
+        pairs: impl IntoIterator<Item = (&'a [u8], &'a [u8])>,
+        now: SystemTime,
+    ) -> Result<Option<Opened>, DecodeError> {
         let Some(gathered) = chunk::gather(&self.names, pairs)? else {
             return Ok(None);
         };
         let candidates = gathered.candidates(MAX_ATTEMPTS, self.config.total_budget)?;
+        if let (Some((ring, memo)), [single]) = (memo, candidates.as_slice()) {
+            let hit = memo.get(ring, single.count, &single.pieces).cloned();
+            let mut opened = match hit {
+                Some(opened) => opened,
+                None => {
+                    let (opened, _) = self.open_candidate(keyring, single)?;
+                    memo.insert(ring, single.count, &single.pieces, opened.clone());
+                    opened
+                }
+            };
+            if let Err(e) = self.check_times(&opened.state, now) {
+                memo.remove(single.count, &single.pieces);
+                return Err(e);
+            }
+            opened.needs_reseal = keyring.sealing_key(now).id() != opened.key_id;
+            return Ok(Some(opened));
+        }
         let mut found: Option<(Opened, Vec<u8>)> = None;
         let mut last_err = DecodeError::Tag;
         for candidate in &candidates {
@@ -141,14 +172,34 @@ impl Codec {
         now: SystemTime,
         rng: &mut impl CryptoRng,
     ) -> Result<Vec<Cookie<'static>>, EncodeError> {
+        self.seal_memo(keyring, None, state, now, rng)
+    }
+
+    /// [`Codec::seal`], remembering the new cookies in the per-worker memo so that the
+    /// client's next request to this node skips opening them.
+    pub(crate) fn seal_memo(
+        &self,
+        keyring: &Keyring,
+        memo: Option<(&Arc<Keyring>, &mut cache::OpenCache)>,
+        state: &SessionState,
+        now: SystemTime,
+        rng: &mut impl CryptoRng,
+    ) -> Result<Vec<Cookie<'static>>, EncodeError> {
         let key = keyring.sealing_key(now);
         let algorithm = key.algorithm();
 
         // The decoder refuses sessions whose values inflate beyond `max_inflated`: never seal
         // one (compressible values could otherwise fit the cookie budget and be lost).
-        let size = state.entries.values().map(Vec::len).fold(0usize, usize::saturating_add);
+        let size = state
+            .entries
+            .values()
+            .map(Vec::len)
+            .fold(0usize, usize::saturating_add);
         if size > self.config.max_inflated {
-            return Err(EncodeError::ValuesTooLarge { size, cap: self.config.max_inflated });
+            return Err(EncodeError::ValuesTooLarge {
+                size,
+                cap: self.config.max_inflated,
+            });
         }
 
         // compress::deflate each value, then payload::encode.
@@ -215,6 +266,32 @@ impl Codec {
         envelope.extend_from_slice(&body);
 
         let armored = armor::encode(&envelope);
+        if let Some((ring, memo)) = memo {
+            let mut pieces = Vec::with_capacity(plan.count());
+            let mut rest = armored.as_bytes();
+            for &size in &plan.sizes {
+                let (piece, tail) = rest.split_at(size.min(rest.len()));
+                pieces.push(piece);
+                rest = tail;
+            }
+            let compressed = state
+                .entries
+                .keys()
+                .zip(&ends)
+                .zip(std::iter::once(0).chain(ends.iter().copied()))
+                .filter(|((_, _), start)| framed.get(*start).is_some_and(|&b| b != 0))
+                .map(|((k, _), _)| k.clone())
+                .collect();
+            let opened = Opened {
+                state: state.clone(),
+                key_id: key.id(),
+                algorithm,
+                needs_reseal: false,
+                chunk_lengths: plan.sizes.clone(),
+                compressed,
+            };
+            memo.insert(ring, count, &pieces, opened);
+        }
         Ok(chunk::split(&self.names, &armored, &plan)
             .into_iter()
             .map(|(name, value)| self.cookie(name.to_owned(), value, max_age))
@@ -409,6 +486,18 @@ pub mod floor {
             let mut buf = armor::decode(text.as_bytes()).ok()?;
             self.0.open(nonce, b"", &mut buf).ok()?;
             Some(buf)
+        }
+
+        /// Test hook: the codec's own `seal` with associated data, no armor. `false` when the
+        /// cipher refuses (a nonce of the wrong length).
+        pub fn seal_raw(&self, nonce: &[u8], aad: &[u8], buf: &mut Vec<u8>) -> bool {
+            self.0.seal(nonce, aad, buf).is_ok()
+        }
+
+        /// Test hook: the codec's own `open` of `ciphertext ‖ tag` with associated data, no
+        /// armor. `false` when it does not open (`buf` is then unspecified).
+        pub fn open_raw(&self, nonce: &[u8], aad: &[u8], buf: &mut Vec<u8>) -> bool {
+            self.0.open(nonce, aad, buf).is_ok()
         }
     }
 }
