@@ -180,7 +180,10 @@ impl fmt::Display for EncodeError {
                 )
             }
             EncodeError::ValuesTooLarge { size, cap } => {
-                write!(f, "session values total {size} bytes, over the {cap}-byte inflation cap")
+                write!(
+                    f,
+                    "session values total {size} bytes, over the {cap}-byte inflation cap"
+                )
             }
             EncodeError::Serialize => f.write_str("session could not be serialized"),
             EncodeError::Seal => f.write_str("session could not be sealed"),

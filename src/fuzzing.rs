@@ -110,7 +110,10 @@ fn reseal_and_reopen(
         }
         Err(EncodeError::ValuesTooLarge { size, cap }) => {
             let total: usize = state.entries().values().map(Vec::len).sum();
-            assert!(size > cap && size == total, "ValuesTooLarge with {size} <= {cap}");
+            assert!(
+                size > cap && size == total,
+                "ValuesTooLarge with {size} <= {cap}"
+            );
             return Vec::new();
         }
         Err(e) => panic!("a valid session could not be sealed: {e}"),

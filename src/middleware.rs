@@ -359,12 +359,11 @@ fn write_session<B>(
         shared.codec.present_chunks(cookie_pairs(headers))
     };
     let (status, needs_reseal) = (inner.status, inner.needs_reseal);
-    let memo = Rc::clone(inner.memo());
     let cookies = match (status, inner.state.as_mut()) {
         (SessionStatus::Purged, _) => shared.codec.removal_cookies(present(), 0),
         (SessionStatus::Changed | SessionStatus::Renewed, Some(state)) => {
             state.touch(now);
-            match seal(shared, &memo, state, now) {
+            match seal(shared, state, now) {
                 Ok(c) => c,
                 Err(overflow) => return Ok(Some(overflow)),
             }
@@ -378,7 +377,7 @@ fn write_session<B>(
                 return Ok(None);
             }
             state.touch(now);
-            match seal(shared, &memo, state, now) {
+            match seal(shared, state, now) {
                 Ok(c) => c,
                 Err(overflow) => return Ok(Some(overflow)),
             }
@@ -408,19 +407,13 @@ fn write_session<B>(
 
 fn seal(
     shared: &Shared,
-    memo: &Memo,
     state: &crate::SessionState,
     now: SystemTime,
 ) -> Result<Vec<cookie::Cookie<'static>>, HttpResponse> {
-    let ring = shared.keyring();
-    let mut memo = memo.borrow_mut();
-    match shared.codec.seal_memo(
-        &ring,
-        Some((&ring, &mut memo)),
-        state,
-        now,
-        &mut rand::rng(),
-    ) {
+    match shared
+        .codec
+        .seal(&shared.keyring(), state, now, &mut rand::rng())
+    {
         Ok(cookies) => {
             shared.stats.sealed.fetch_add(1, Ordering::Relaxed);
             Ok(cookies)

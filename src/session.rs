@@ -284,10 +284,6 @@ impl Inner {
     pub(crate) fn is_loaded(&self) -> bool {
         self.loaded
     }
-
-    pub(crate) fn memo(&self) -> &Memo {
-        &self.memo
-    }
 }
 
 static EMPTY: BTreeMap<String, Vec<u8>> = BTreeMap::new();

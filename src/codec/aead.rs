@@ -132,6 +132,7 @@ impl XaesKey {
     }
 
     /// Derives the per-message AES-256-GCM cipher and its 96-bit nonce from a 192-bit nonce.
+    #[inline(always)]
     fn derive(&self, nonce: &[u8]) -> Result<(Aes256Gcm, [u8; 12]), OpenError> {
         let nonce: &[u8; 24] = nonce.try_into().map_err(|_| OpenError)?;
         let (salt, inner) = nonce.split_at(12);

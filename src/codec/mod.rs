@@ -172,19 +172,6 @@ impl Codec {
         now: SystemTime,
         rng: &mut impl CryptoRng,
     ) -> Result<Vec<Cookie<'static>>, EncodeError> {
-        self.seal_memo(keyring, None, state, now, rng)
-    }
-
-    /// [`Codec::seal`], remembering the new cookies in the per-worker memo so that the
-    /// client's next request to this node skips opening them.
-    pub(crate) fn seal_memo(
-        &self,
-        keyring: &Keyring,
-        memo: Option<(&Arc<Keyring>, &mut cache::OpenCache)>,
-        state: &SessionState,
-        now: SystemTime,
-        rng: &mut impl CryptoRng,
-    ) -> Result<Vec<Cookie<'static>>, EncodeError> {
         let key = keyring.sealing_key(now);
         let algorithm = key.algorithm();
 
@@ -266,32 +253,6 @@ impl Codec {
         envelope.extend_from_slice(&body);
 
         let armored = armor::encode(&envelope);
-        if let Some((ring, memo)) = memo {
-            let mut pieces = Vec::with_capacity(plan.count());
-            let mut rest = armored.as_bytes();
-            for &size in &plan.sizes {
-                let (piece, tail) = rest.split_at(size.min(rest.len()));
-                pieces.push(piece);
-                rest = tail;
-            }
-            let compressed = state
-                .entries
-                .keys()
-                .zip(&ends)
-                .zip(std::iter::once(0).chain(ends.iter().copied()))
-                .filter(|((_, _), start)| framed.get(*start).is_some_and(|&b| b != 0))
-                .map(|((k, _), _)| k.clone())
-                .collect();
-            let opened = Opened {
-                state: state.clone(),
-                key_id: key.id(),
-                algorithm,
-                needs_reseal: false,
-                chunk_lengths: plan.sizes.clone(),
-                compressed,
-            };
-            memo.insert(ring, count, &pieces, opened);
-        }
         Ok(chunk::split(&self.names, &armored, &plan)
             .into_iter()
             .map(|(name, value)| self.cookie(name.to_owned(), value, max_age))
