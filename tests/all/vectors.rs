@@ -1430,3 +1430,31 @@ fn write_vectors() {
         );
     }
 }
+
+/// The keyring example in docs/FORMAT.md (section 8) loads, and means what the text says.
+#[test]
+fn format_md_keyring_example_loads() {
+    let doc =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/FORMAT.md")).unwrap();
+    let start = doc.find("```json\n").unwrap() + "```json\n".len();
+    let end = start + doc[start..].find("```").unwrap();
+    let ring = Keyring::from_json(doc[start..end].as_bytes(), at(NOW)).unwrap();
+    assert_eq!(ring.sealing_key(at(NOW)).id().to_string(), "00000002");
+    let old = ring
+        .keys()
+        .iter()
+        .find(|k| k.id().to_string() == "5e5503a3")
+        .unwrap();
+    assert!(old.is_retired());
+    // Same id and secret as the XAES-256-GCM vectors' key.
+    let file = load();
+    let xaes = file
+        .valid
+        .iter()
+        .find(|v| v.name == "xaes256gcm/small")
+        .unwrap();
+    assert_eq!(
+        xaes.keyring["keys"][0]["secret"],
+        "YGFiY2RlZmdoaWprbG1ub3BxcnN0dXZ3eHl6e3x9fn8"
+    );
+}
