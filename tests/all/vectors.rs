@@ -1357,6 +1357,18 @@ fn generate() -> VectorFile {
             }
         });
     }
+    // Appended after the first publication.
+    g.invalid(
+        &m,
+        "chunk/ambiguous-across-counts",
+        "A one-chunk and a two-chunk authentic session under the same name (cookie tossing): the longer set must not win by making the shorter one look extra.",
+        "ambiguous",
+        |v| {
+            let mut cookies = s.cookies.clone();
+            cookies.extend(m.cookies.iter().cloned());
+            v.cookies = cookies;
+        },
+    );
     VectorFile {
         format: "sealed-session/v1".into(),
         comment: vec![

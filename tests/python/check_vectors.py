@@ -186,7 +186,7 @@ def candidates(base, pairs, total_budget):
         if not count:
             last = "chunk.count"
             continue
-        if any(i >= count for i in slots):
+        if len(slots[0]) == 1 and any(i >= count for i in slots):
             last = "chunk.extra"
             continue
         if any(i not in slots for i in range(1, count)):
