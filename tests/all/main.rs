@@ -1,5 +1,6 @@
 //! One integration binary (faster to link than one per file); each module is one concern.
 
+mod attacks;
 mod cli;
 mod corpus;
 mod middleware;
@@ -7,3 +8,4 @@ mod proptests;
 mod rotation;
 mod support;
 mod vectors;
+mod wycheproof;
