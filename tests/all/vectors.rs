@@ -1450,7 +1450,7 @@ fn format_md_keyring_example_loads() {
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/FORMAT.md")).unwrap();
     let start = doc.find("```json\n").unwrap() + "```json\n".len();
     let end = start + doc[start..].find("```").unwrap();
-    let ring = Keyring::from_json(doc[start..end].as_bytes(), at(NOW)).unwrap();
+    let ring = Keyring::from_json(&doc.as_bytes()[start..end], at(NOW)).unwrap();
     assert_eq!(ring.sealing_key(at(NOW)).id().to_string(), "00000002");
     let old = ring
         .keys()
