@@ -7,6 +7,9 @@
 //! ```text
 //! PROPTEST_CASES=10000 cargo test --release --test all proptests
 //! ```
+//!
+//! Measured on the 2-core development machine, debug build: about 17 s for the default run,
+//! about 110 s with `PROPTEST_CASES=10000`.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
