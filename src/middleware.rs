@@ -11,6 +11,7 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
+use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
 
 use actix_utils::future::{Ready, ready};
@@ -314,26 +315,50 @@ where
 {
     type Response = ServiceResponse<EitherBody<B>>;
     type Error = actix_web::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>>>>;
+    type Future = SessionFuture<S::Future>;
 
     forward_ready!(service);
 
     fn call(&self, req: ServiceRequest) -> Self::Future {
         req.extensions_mut()
             .insert(Installed(Arc::clone(&self.shared), Rc::clone(&self.memo)));
-        let fut = self.service.call(req);
-        let shared = Arc::clone(&self.shared);
-        Box::pin(async move {
-            let mut res = fut.await?;
-            let session = res.request().extensions_mut().remove::<Session>();
-            match session {
-                None => Ok(res.map_into_left_body()),
-                Some(session) => write_session(&shared, session, &mut res).map(|fail| match fail {
-                    None => res.map_into_left_body(),
-                    Some(overflow) => res.into_response(overflow).map_into_right_body(),
-                }),
-            }
-        })
+        SessionFuture {
+            fut: self.service.call(req),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The response future of [`SessionService`]: the inner future, unboxed, so a request that
+    /// never touches the session pays no allocation for it.
+    pub struct SessionFuture<F> {
+        #[pin]
+        fut: F,
+    }
+}
+
+impl<F, B> Future for SessionFuture<F>
+where
+    F: Future<Output = Result<ServiceResponse<B>, actix_web::Error>>,
+{
+    type Output = Result<ServiceResponse<EitherBody<B>>, actix_web::Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut res = match self.project().fut.poll(cx) {
+            Poll::Ready(res) => res?,
+            Poll::Pending => return Poll::Pending,
+        };
+        let session = res.request().extensions_mut().remove::<Session>();
+        let Some(session) = session else {
+            return Poll::Ready(Ok(res.map_into_left_body()));
+        };
+        let shared = session.shared();
+        Poll::Ready(
+            write_session(&shared, session, &mut res).map(|fail| match fail {
+                None => res.map_into_left_body(),
+                Some(overflow) => res.into_response(overflow).map_into_right_body(),
+            }),
+        )
     }
 }
 

@@ -237,6 +237,10 @@ impl Session {
         Some(session)
     }
 
+    pub(crate) fn shared(&self) -> Arc<Shared> {
+        Arc::clone(&self.0.borrow().shared)
+    }
+
     pub(crate) fn inner(&self) -> std::cell::RefMut<'_, Inner> {
         self.0.borrow_mut()
     }
