@@ -14,13 +14,13 @@ use std::sync::{Arc, RwLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
 
-use actix_utils::future::{Ready, ready};
 use actix_web::HttpMessage;
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
 use actix_web::http::header::{CACHE_CONTROL, COOKIE, HeaderValue};
 use actix_web::{HttpResponse, HttpResponseBuilder, http::StatusCode};
 use cookie::SameSite;
+use std::future::{Ready, ready};
 
 use crate::codec::cache::OpenCache;
 use crate::codec::{Codec, Opened, cookie_pairs};

@@ -8,12 +8,12 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use actix_utils::future::{Ready, ready};
 use actix_web::dev::{Extensions, Payload, ServiceRequest};
 use actix_web::http::header::{COOKIE, HeaderValue};
 use actix_web::{FromRequest, HttpMessage, HttpRequest};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use std::future::{Ready, ready};
 
 use crate::codec::cookie_pairs;
 use crate::error::{SessionGetError, SessionInsertError};
