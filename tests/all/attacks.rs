@@ -17,8 +17,9 @@
 use std::collections::HashSet;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::rc::Rc;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{Service, ServiceResponse};
@@ -32,10 +33,9 @@ use rand::{Rng, RngCore, SeedableRng};
 use sealed_session::codec::floor::RawAead;
 use sealed_session::keyring::{Secret, unix_time};
 use sealed_session::{
-    Algorithm, Codec, DecodeError, Key, KeyId, Keyring, Session, SessionConfig, SessionMiddleware,
-    SessionMiddlewareBuilder, SessionStats,
+    Algorithm, Codec, DecodeError, Key, KeyId, Keyring, Session, SessionConfig,
+    SessionMiddlewareBuilder, SessionState, SessionStats,
 };
-use serde::Deserialize;
 use tracing::Level;
 use tracing_subscriber::layer::SubscriberExt;
 
@@ -80,15 +80,6 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Logs {
 }
 
 impl Logs {
-    /// A recorder installed as this thread's default subscriber until the guard drops
-    /// (`actix_web::test` runs everything on the test thread).
-    fn install() -> (Logs, tracing::subscriber::DefaultGuard) {
-        let logs = Logs::default();
-        let guard =
-            tracing::subscriber::set_default(tracing_subscriber::registry().with(logs.clone()));
-        (logs, guard)
-    }
-
     fn take(&self) -> Vec<Event> {
         std::mem::take(&mut *self.0.lock().unwrap())
     }
@@ -109,16 +100,6 @@ fn rejected(stats: &SessionStats, category: &str) -> u64 {
 // ---------------------------------------------------------------------------------------------
 // The app under attack
 // ---------------------------------------------------------------------------------------------
-
-#[derive(Deserialize)]
-struct UserQuery {
-    user: String,
-}
-
-#[derive(Deserialize)]
-struct BytesQuery {
-    bytes: usize,
-}
 
 /// Routes on top of [`routes`]: `/blob`, `/id`, `/entries`, `/cart`, `/login-keep?user=`
 /// (login that keeps the cart on purpose) and `/zeros?bytes=N` (a compressible blob).
@@ -173,28 +154,82 @@ fn extra_routes(cfg: &mut web::ServiceConfig) {
     );
 }
 
-async fn node(
-    mw: SessionMiddleware,
-) -> impl Service<
-    actix_http::Request,
-    Response = ServiceResponse<impl MessageBody>,
-    Error = actix_web::Error,
-> {
-    actix_test::init_service(
-        App::new()
-            .wrap(mw)
-            .configure(routes)
-            .configure(extra_routes),
-    )
-    .await
-}
-
 /// The usual middleware of this suite: default key, 16 KiB total budget (room for 3–4
 /// chunks), no compression (so sizes are deterministic).
 fn rig(clock: &TestClock) -> SessionMiddlewareBuilder {
     builder(ring(Algorithm::default()), clock)
         .total_budget(16 * 1024)
         .compression_threshold(None)
+}
+
+/// The type of a node's app ([`routes`] and [`extra_routes`] as an actix test service), for
+/// return positions.
+macro_rules! NodeApp {
+    () => {
+        impl Service<
+            actix_http::Request,
+            Response = ServiceResponse<impl MessageBody + use<>>,
+            Error = actix_web::Error,
+        > + use<>
+    };
+}
+
+/// What the nodes of one test share: the clock, and a recorder of their events installed as
+/// this thread's default subscriber while the bench lives (`actix_web::test` runs everything
+/// on the test thread).
+struct Bench {
+    clock: TestClock,
+    logs: Logs,
+    _guard: tracing::subscriber::DefaultGuard,
+}
+
+impl Bench {
+    fn new() -> Rc<Bench> {
+        let logs = Logs::default();
+        let guard =
+            tracing::subscriber::set_default(tracing_subscriber::registry().with(logs.clone()));
+        Rc::new(Bench {
+            clock: TestClock::new(),
+            logs,
+            _guard: guard,
+        })
+    }
+
+    /// [`rig`] on this bench's clock.
+    fn rig(&self) -> SessionMiddlewareBuilder {
+        rig(&self.clock)
+    }
+
+    /// A node of the usual middleware that inflates at most `max` bytes per session.
+    async fn capped(self: &Rc<Self>, max: usize) -> Target<NodeApp!()> {
+        self.node(self.rig().max_inflated(max)).await
+    }
+
+    /// [`builder`] for `keyring` on this bench's clock.
+    fn builder(&self, keyring: Keyring) -> SessionMiddlewareBuilder {
+        builder(keyring, &self.clock)
+    }
+
+    /// A node running the middleware `builder` builds.
+    async fn node(self: &Rc<Self>, builder: SessionMiddlewareBuilder) -> Target<NodeApp!()> {
+        let mw = builder.build().unwrap();
+        let stats = mw.stats();
+        let app = App::new()
+            .wrap(mw)
+            .configure(routes)
+            .configure(extra_routes);
+        Target {
+            app: actix_test::init_service(app).await,
+            stats,
+            bench: Rc::clone(self),
+        }
+    }
+}
+
+/// How most tests start: one node of the usual middleware ([`rig`]) on a bench of its own.
+async fn target() -> Target<NodeApp!()> {
+    let bench = Bench::new();
+    bench.node(bench.rig()).await
 }
 
 struct Reply {
@@ -204,80 +239,186 @@ struct Reply {
     header_count: usize,
 }
 
-/// GET `uri` with one `Cookie` header per element of `cookies` (raw bytes).
-async fn send<S, B>(app: &S, uri: &str, cookies: &[&[u8]]) -> Reply
-where
-    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
-    B: MessageBody,
-{
-    let mut req = actix_test::TestRequest::get().uri(uri);
-    for cookie in cookies {
-        req = req.append_header((header::COOKIE, HeaderValue::from_bytes(cookie).unwrap()));
-    }
-    let res = actix_test::call_service(app, req.to_request()).await;
-    let set_cookie = res
-        .headers()
-        .get_all(header::SET_COOKIE)
-        .map(|v| v.to_str().unwrap().to_owned())
-        .collect();
-    let status = res.status().as_u16();
-    let header_count = res.headers().len();
-    let body = actix_test::read_body(res).await;
-    Reply {
-        status,
-        body: String::from_utf8_lossy(&body).into_owned(),
-        set_cookie,
-        header_count,
-    }
+/// One node under attack: its app, its counters and the bench its events go to.
+struct Target<S> {
+    app: S,
+    stats: Arc<SessionStats>,
+    bench: Rc<Bench>,
 }
 
-/// The hostile `cookie` header gives an empty session, one DEBUG event with `category`, no
-/// `Set-Cookie` and the handler's own 401.
-async fn refused<S, B>(app: &S, logs: &Logs, cookie: &[u8], category: &str, ctx: &str)
+impl<S, B> Target<S>
 where
     S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
     B: MessageBody,
 {
-    assert!(
-        DecodeError::CATEGORIES.contains(&category),
-        "{ctx}: {category}"
-    );
-    logs.take();
-    let r = send(app, "/whoami", &[cookie]).await;
-    assert_eq!(r.status, 401, "{ctx}: status (expected {category})");
-    assert!(r.set_cookie.is_empty(), "{ctx}: {:?}", r.set_cookie);
-    assert_eq!(logs.take(), vec![debug(category)], "{ctx}");
-}
-
-/// The `cookie` header opens to `user`'s session, with no rejection logged.
-async fn accepted<S, B>(app: &S, logs: &Logs, cookie: &[u8], user: &str, ctx: &str)
-where
-    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
-    B: MessageBody,
-{
-    logs.take();
-    let r = send(app, "/whoami", &[cookie]).await;
-    assert_eq!((r.status, r.body.as_str()), (200, user), "{ctx}");
-    let rejections: Vec<Event> = logs.take().into_iter().filter(|e| e.1.is_some()).collect();
-    assert!(rejections.is_empty(), "{ctx}: {rejections:?}");
-}
-
-/// A fresh browser logged in as `user` holding a blob of `bytes` random characters.
-async fn session<S, B>(app: &S, user: &str, bytes: usize) -> Jar
-where
-    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
-    B: MessageBody,
-{
-    let mut jar = Jar::default();
-    assert_eq!(
-        get(app, &mut jar, &format!("/login?user={user}")).await.0,
-        200
-    );
-    if bytes > 0 {
-        let (status, _, _) = get(app, &mut jar, &format!("/set?bytes={bytes}")).await;
-        assert_eq!(status, 200, "set {bytes}");
+    /// The events recorded since the last call.
+    fn events(&self) -> Vec<Event> {
+        self.bench.logs.take()
     }
-    jar
+
+    /// GET `uri` with one `Cookie` header per element of `cookies` (raw bytes).
+    async fn send(&self, uri: &str, cookies: &[&[u8]]) -> Reply {
+        let mut req = actix_test::TestRequest::get().uri(uri);
+        for cookie in cookies {
+            req = req.append_header((header::COOKIE, HeaderValue::from_bytes(cookie).unwrap()));
+        }
+        let res = actix_test::call_service(&self.app, req.to_request()).await;
+        let set_cookie = res
+            .headers()
+            .get_all(header::SET_COOKIE)
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect();
+        let status = res.status().as_u16();
+        let header_count = res.headers().len();
+        let body = actix_test::read_body(res).await;
+        Reply {
+            status,
+            body: String::from_utf8_lossy(&body).into_owned(),
+            set_cookie,
+            header_count,
+        }
+    }
+
+    /// GET `uri` as the browser `jar` ([`get`]): status, body and `Set-Cookie` lines.
+    async fn get(&self, jar: &mut Jar, uri: &str) -> (u16, String, Vec<String>) {
+        get(&self.app, jar, uri).await
+    }
+
+    /// The hostile `cookie` header gives an empty session, one DEBUG event with `category`, no
+    /// `Set-Cookie` and the handler's own 401.
+    async fn refused(&self, cookie: &[u8], category: &str, ctx: &str) {
+        assert!(
+            DecodeError::CATEGORIES.contains(&category),
+            "{ctx}: {category}"
+        );
+        self.events();
+        let r = self.send("/whoami", &[cookie]).await;
+        assert_eq!(r.status, 401, "{ctx}: status (expected {category})");
+        assert!(r.set_cookie.is_empty(), "{ctx}: {:?}", r.set_cookie);
+        assert_eq!(self.events(), vec![debug(category)], "{ctx}");
+    }
+
+    /// Our cookie made of `pieces`, derived from the envelope `original`, is [`Self::refused`]
+    /// with the category [`expected_category`] gives; returns that category.
+    async fn refused_pieces(&self, pieces: &[String], original: &[u8], ctx: &str) -> &'static str {
+        let category = expected_category(pieces, original);
+        self.refused(&cookie_of(pieces), category, ctx).await;
+        category
+    }
+
+    /// Sends the envelope of `like` after `edit`, cut like `like`, and expects `category`.
+    async fn tampered_envelope(
+        &self,
+        like: &[String],
+        edit: impl FnOnce(&mut Vec<u8>),
+        category: &str,
+        ctx: &str,
+    ) {
+        let mut env = envelope_of(like);
+        edit(&mut env);
+        self.refused(&cookie_of(&recut(&env, like)), category, ctx)
+            .await;
+    }
+
+    /// The `cookie` header opens to `user`'s session, with no rejection logged.
+    async fn accepted(&self, cookie: &[u8], user: &str, ctx: &str) {
+        self.events();
+        let r = self.send("/whoami", &[cookie]).await;
+        assert_eq!((r.status, r.body.as_str()), (200, user), "{ctx}");
+        let rejections: Vec<Event> = self
+            .events()
+            .into_iter()
+            .filter(|e| e.1.is_some())
+            .collect();
+        assert!(rejections.is_empty(), "{ctx}: {rejections:?}");
+    }
+
+    /// The `cookie` header holds no cookie of ours: `/whoami` answers 401 and nothing is
+    /// logged.
+    async fn ignored(&self, cookie: &[u8], ctx: &str) -> Reply {
+        self.events();
+        let r = self.send("/whoami", &[cookie]).await;
+        assert_eq!(r.status, 401, "{ctx}");
+        assert_eq!(self.events(), vec![], "{ctx}");
+        r
+    }
+
+    /// A fresh browser logged in as `user` holding a blob of `bytes` random characters.
+    async fn session(&self, user: &str, bytes: usize) -> Jar {
+        let mut jar = Jar::default();
+        assert_eq!(
+            self.get(&mut jar, &format!("/login?user={user}")).await.0,
+            200
+        );
+        if bytes > 0 {
+            let (status, _, _) = self.get(&mut jar, &format!("/set?bytes={bytes}")).await;
+            assert_eq!(status, 200, "set {bytes}");
+        }
+        jar
+    }
+
+    /// The armored pieces of a fresh [`Self::session`].
+    async fn session_pieces(&self, user: &str, bytes: usize) -> Vec<String> {
+        pieces(&values(&self.session(user, bytes).await, NAME))
+    }
+
+    /// GET `uri`, a write that cannot be stored, answers an empty 500 with no `Set-Cookie` and
+    /// leaves the jar as it was; returns the events logged meanwhile.
+    async fn fails_closed(&self, jar: &mut Jar, uri: &str) -> Vec<Event> {
+        let before = jar.clone();
+        self.events();
+        let (status, body, set) = self.get(jar, uri).await;
+        assert_eq!((status, body.as_str(), set.len()), (500, "", 0), "{uri}");
+        assert_eq!(jar.0, before.0, "{uri}: cookies untouched");
+        self.events()
+    }
+
+    /// Largest blob (random characters) that still fits in at most `chunks` cookies.
+    async fn largest_with(&self, chunks: usize) -> usize {
+        let fits = |bytes: usize| async move {
+            let mut jar = self.session("alice", 0).await;
+            let (status, _, set) = self.get(&mut jar, &format!("/set?bytes={bytes}")).await;
+            status == 200 && set.len() <= chunks
+        };
+        let (mut lo, mut hi) = (0usize, 40_000usize);
+        assert!(fits(lo).await && !fits(hi).await);
+        while hi - lo > 1 {
+            let mid = (lo + hi) / 2;
+            if fits(mid).await {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        lo
+    }
+
+    /// Grows a session byte by byte around `boundary` and checks every Set-Cookie line: at
+    /// most `budget` bytes, name+value at most 4096, every chunk but the last filled exactly to
+    /// the binding limit, and the session round-trips.
+    async fn check_lines_around(&self, boundary: usize, budget: usize) {
+        for bytes in boundary.saturating_sub(6)..=boundary + 6 {
+            let ctx = format!("budget {budget}, {bytes} bytes");
+            let mut jar = self.session("alice", 0).await;
+            let (status, _, lines) = self.get(&mut jar, &format!("/set?bytes={bytes}")).await;
+            assert_eq!(status, 200, "{ctx}");
+            for (i, line) in lines.iter().enumerate() {
+                let c = cookie::Cookie::parse(line.as_str()).unwrap();
+                let name_value = c.name().len() + c.value().len();
+                let attrs = line.len() - c.name().len() - 1 - c.value().len();
+                assert!(line.len() <= budget, "{ctx}: line {i} is {}", line.len());
+                assert!(name_value <= 4096, "{ctx}: name+value {name_value}");
+                if i + 1 < lines.len() {
+                    // Greedy: full up to whichever limit binds first.
+                    let full = (budget - 1 - attrs).min(4096);
+                    assert_eq!(name_value, full, "{ctx}: chunk {i} not full");
+                }
+            }
+            assert_eq!(self.get(&mut jar, "/whoami").await.1, "alice", "{ctx}");
+            assert_eq!(self.get(&mut jar, "/blob").await.1.len(), bytes, "{ctx}");
+            assert!(self.events().iter().all(|e| e.1.is_none()), "{ctx}");
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -390,8 +531,9 @@ fn expected_category(pieces: &[String], original: &[u8]) -> &'static str {
     "aead.tag"
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+/// Our cookie header for `pieces`.
+fn cookie_of(pieces: &[String]) -> Vec<u8> {
+    header_of(&pairs_for(NAME, pieces))
 }
 
 const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -533,9 +675,23 @@ fn alice() -> (&'static str, Vec<u8>) {
     ("user", stored(&pc_string("alice")))
 }
 
+/// A fresh session for `entries`, hand-sealed as `spec` says, as a `Cookie` header.
+fn sealed_as(spec: Spec, entries: &[(&str, Vec<u8>)]) -> Vec<u8> {
+    header_of(&craft(spec, NAME, &payload(fresh(), entries)))
+}
+
 /// A hand-sealed session for `entries` under the suite's key, as a `Cookie` header.
 fn crafted(entries: &[(&str, Vec<u8>)]) -> Vec<u8> {
-    header_of(&craft(Spec::ours(), NAME, &payload(fresh(), entries)))
+    sealed_as(Spec::ours(), entries)
+}
+
+/// A codec for `config`, the suite's keyring, and alice's fresh session issued at [`T0`].
+fn alice_codec(config: SessionConfig) -> (Codec, Keyring, SystemTime, SessionState) {
+    let codec = Codec::new(config.cookie_name(NAME)).unwrap();
+    let now = unix_time(T0);
+    let mut state = codec.new_state(now, &mut rand::rng());
+    state.insert("user", "alice").unwrap();
+    (codec, ring(Algorithm::default()), now, state)
 }
 
 // =============================================================================================
@@ -547,16 +703,8 @@ fn crafted(entries: &[(&str, Vec<u8>)]) -> Vec<u8> {
 /// opens).
 #[test]
 fn tamper_every_bit_of_a_two_chunk_session() {
-    let codec = Codec::new(
-        SessionConfig::new()
-            .cookie_name(NAME)
-            .compression_threshold(None),
-    )
-    .unwrap();
-    let ring = ring(Algorithm::default());
-    let now = unix_time(T0);
-    let mut state = codec.new_state(now, &mut rand::rng());
-    state.insert("user", "alice").unwrap();
+    let (codec, ring, now, mut state) =
+        alice_codec(SessionConfig::new().compression_threshold(None));
     state.insert("blob", &random_text(3200)).unwrap();
     let cookies = codec.seal(&ring, &state, now, &mut rand::rng()).unwrap();
     assert_eq!(cookies.len(), 2, "a two-chunk session");
@@ -605,23 +753,12 @@ fn tamper_every_bit_of_a_two_chunk_session() {
 /// end), each by three other base64url characters, through the middleware.
 #[actix_web::test]
 async fn tamper_substituted_characters_through_the_middleware() {
-    let (logs, _guard) = Logs::install();
-    let clock = TestClock::new();
-    let mw = rig(&clock).build().unwrap();
-    let stats = mw.stats();
-    let app = node(mw).await;
-    let jar = session(&app, "alice", 3200).await;
-    let original = pieces(&values(&jar, NAME));
+    let app = target().await;
+    let original = app.session_pieces("alice", 3200).await;
     assert_eq!(original.len(), 2);
     let envelope = envelope_of(&original);
-    accepted(
-        &app,
-        &logs,
-        &header_of(&pairs_for(NAME, &original)),
-        "alice",
-        "control",
-    )
-    .await;
+    app.accepted(&cookie_of(&original), "alice", "control")
+        .await;
 
     let mut requests = 0;
     for (chunk, piece) in original.iter().enumerate() {
@@ -636,76 +773,41 @@ async fn tamper_substituted_characters_through_the_middleware() {
                 let mut bytes = tampered[chunk].clone().into_bytes();
                 bytes[pos] = ALPHABET[(sextet(bytes[pos]) + shift) % 64];
                 tampered[chunk] = String::from_utf8(bytes).unwrap();
-                let expected = expected_category(&tampered, &envelope);
                 let ctx = format!("chunk {chunk} position {pos} +{shift}");
-                refused(
-                    &app,
-                    &logs,
-                    &header_of(&pairs_for(NAME, &tampered)),
-                    expected,
-                    &ctx,
-                )
-                .await;
+                app.refused_pieces(&tampered, &envelope, &ctx).await;
                 requests += 1;
             }
         }
     }
-    assert_eq!(stats.rejected_total(), requests);
-    assert_eq!(stats.opened(), 2, "the /set after login and the control");
+    assert_eq!(app.stats.rejected_total(), requests);
+    assert_eq!(
+        app.stats.opened(),
+        2,
+        "the /set after login and the control"
+    );
 }
 
-/// Sends `envelope` after `edit`, cut like `like`, and expects `category`.
-async fn tampered_envelope<S, B>(
-    app: &S,
-    logs: &Logs,
-    like: &[String],
-    edit: impl FnOnce(&mut Vec<u8>),
-    category: &str,
-    ctx: &str,
-) where
-    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
-    B: MessageBody,
-{
-    let mut env = envelope_of(like);
-    edit(&mut env);
-    let pieces = recut(&env, like);
-    refused(
-        app,
-        logs,
-        &header_of(&pairs_for(NAME, &pieces)),
-        category,
-        ctx,
-    )
-    .await;
-}
-
-#[actix_web::test]
-async fn tamper_version_byte() {
-    let (logs, _guard) = Logs::install();
-    let clock = TestClock::new();
-    let app = node(rig(&clock).build().unwrap()).await;
-    let original = pieces(&values(&session(&app, "alice", 3200).await, NAME));
-    for bit in 0..8 {
-        let edit = |e: &mut Vec<u8>| e[0] ^= 1 << bit;
-        let ctx = format!("version bit {bit}");
-        tampered_envelope(
-            &app,
-            &logs,
-            &original,
-            edit,
-            "envelope.unknown_version",
-            &ctx,
-        )
-        .await;
+/// A fresh two-chunk session whose envelope has bit `bit` of byte `byte` flipped, for each
+/// `(byte, bit, ctx)` of `flips`, is refused with `category`.
+async fn flips_refused(flips: impl IntoIterator<Item = (usize, usize, String)>, category: &str) {
+    let app = target().await;
+    let original = app.session_pieces("alice", 3200).await;
+    for (byte, bit, ctx) in flips {
+        let edit = |e: &mut Vec<u8>| e[byte] ^= 1 << bit;
+        app.tampered_envelope(&original, edit, category, &ctx).await;
     }
 }
 
 #[actix_web::test]
+async fn tamper_version_byte() {
+    let flips = (0..8).map(|bit| (0, bit, format!("version bit {bit}")));
+    flips_refused(flips, "envelope.unknown_version").await;
+}
+
+#[actix_web::test]
 async fn tamper_algorithm_byte() {
-    let (logs, _guard) = Logs::install();
-    let clock = TestClock::new();
-    let app = node(rig(&clock).build().unwrap()).await;
-    let original = pieces(&values(&session(&app, "alice", 3200).await, NAME));
+    let app = target().await;
+    let original = app.session_pieces("alice", 3200).await;
     assert_eq!(envelope_of(&original)[1], Algorithm::Xaes256Gcm.id());
     for bit in 0..8 {
         let flipped = Algorithm::Xaes256Gcm.id() ^ (1 << bit);
@@ -715,46 +817,29 @@ async fn tamper_algorithm_byte() {
         };
         let edit = |e: &mut Vec<u8>| e[1] = flipped;
         let ctx = format!("algorithm byte {flipped:#04x}");
-        tampered_envelope(&app, &logs, &original, edit, expected, &ctx).await;
+        app.tampered_envelope(&original, edit, expected, &ctx).await;
     }
 }
 
 #[actix_web::test]
 async fn tamper_key_id() {
-    let (logs, _guard) = Logs::install();
-    let clock = TestClock::new();
-    let app = node(rig(&clock).build().unwrap()).await;
-    let original = pieces(&values(&session(&app, "alice", 3200).await, NAME));
-    for bit in 0..32 {
-        let edit = |e: &mut Vec<u8>| e[2 + bit / 8] ^= 1 << (bit % 8);
-        let ctx = format!("key id bit {bit}");
-        tampered_envelope(&app, &logs, &original, edit, "key.unknown", &ctx).await;
-    }
+    let flips = (0..32).map(|bit| (2 + bit / 8, bit % 8, format!("key id bit {bit}")));
+    flips_refused(flips, "key.unknown").await;
 }
 
 #[actix_web::test]
 async fn tamper_nonce() {
-    let (logs, _guard) = Logs::install();
-    let clock = TestClock::new();
-    let app = node(rig(&clock).build().unwrap()).await;
-    let original = pieces(&values(&session(&app, "alice", 3200).await, NAME));
-    for byte in 6..30 {
-        for bit in [0, 7] {
-            let edit = |e: &mut Vec<u8>| e[byte] ^= 1 << bit;
-            let ctx = format!("nonce byte {byte} bit {bit}");
-            tampered_envelope(&app, &logs, &original, edit, "aead.tag", &ctx).await;
-        }
-    }
+    let flips = (6..30)
+        .flat_map(|byte| [0, 7].map(|bit| (byte, bit, format!("nonce byte {byte} bit {bit}"))));
+    flips_refused(flips, "aead.tag").await;
 }
 
 /// The count prefix of chunk 0: too small (a chunk left over), too large (a chunk missing),
 /// non-canonical or signed (bad count).
 #[actix_web::test]
 async fn tamper_count_prefix() {
-    let (logs, _guard) = Logs::install();
-    let clock = TestClock::new();
-    let app = node(rig(&clock).build().unwrap()).await;
-    let original = pieces(&values(&session(&app, "alice", 3200).await, NAME));
+    let app = target().await;
+    let original = app.session_pieces("alice", 3200).await;
     assert_eq!(original.len(), 2);
     for (label, category) in [
         ("1", "chunk.extra"),
@@ -768,20 +853,19 @@ async fn tamper_count_prefix() {
         ("٢", "chunk.count"),
     ] {
         let pairs = pairs_of(NAME, label, &original);
-        refused(&app, &logs, &header_of(&pairs), category, label).await;
+        app.refused(&header_of(&pairs), category, label).await;
     }
     // No dot at all: the first three bytes hold no '.'.
     let mut pairs = pairs_for(NAME, &original);
     pairs[0].1 = format!("2{}", original[0]);
-    refused(&app, &logs, &header_of(&pairs), "chunk.count", "no dot").await;
+    app.refused(&header_of(&pairs), "chunk.count", "no dot")
+        .await;
 }
 
 #[actix_web::test]
 async fn truncate_the_last_chunk_by_1_to_22_characters() {
-    let (logs, _guard) = Logs::install();
-    let clock = TestClock::new();
-    let app = node(rig(&clock).build().unwrap()).await;
-    let original = pieces(&values(&session(&app, "alice", 3200).await, NAME));
+    let app = target().await;
+    let original = app.session_pieces("alice", 3200).await;
     let envelope = envelope_of(&original);
     let last = original.len() - 1;
     let mut seen = HashSet::new();
@@ -789,41 +873,23 @@ async fn truncate_the_last_chunk_by_1_to_22_characters() {
         let mut cut = original.clone();
         let keep = cut[last].len() - n;
         cut[last].truncate(keep);
-        let expected = expected_category(&cut, &envelope);
-        seen.insert(expected);
-        refused(
-            &app,
-            &logs,
-            &header_of(&pairs_for(NAME, &cut)),
-            expected,
-            &format!("-{n}"),
-        )
-        .await;
+        let ctx = format!("-{n}");
+        seen.insert(app.refused_pieces(&cut, &envelope, &ctx).await);
     }
     assert_eq!(seen, HashSet::from(["armor", "aead.tag"]));
 }
 
 #[actix_web::test]
 async fn append_characters_or_a_whole_base64_block() {
-    let (logs, _guard) = Logs::install();
-    let clock = TestClock::new();
-    let app = node(rig(&clock).build().unwrap()).await;
-    let original = pieces(&values(&session(&app, "alice", 3200).await, NAME));
+    let app = target().await;
+    let original = app.session_pieces("alice", 3200).await;
     let envelope = envelope_of(&original);
     for chunk in 0..original.len() {
         for extra in ["A", "AA", "AAA", "AAAA", "QUJD", "____", "QUJDREVG"] {
             let mut longer = original.clone();
             longer[chunk].push_str(extra);
-            let expected = expected_category(&longer, &envelope);
             let ctx = format!("chunk {chunk} + {extra}");
-            refused(
-                &app,
-                &logs,
-                &header_of(&pairs_for(NAME, &longer)),
-                expected,
-                &ctx,
-            )
-            .await;
+            app.refused_pieces(&longer, &envelope, &ctx).await;
         }
     }
 }
@@ -836,21 +902,22 @@ async fn append_characters_or_a_whole_base64_block() {
 /// (so the attacks fail for the reason they claim, not because the crafting is wrong).
 #[actix_web::test]
 async fn hand_sealed_control_sessions_open() {
-    let (logs, _guard) = Logs::install();
-    let clock = TestClock::new();
-    let app = node(rig(&clock).build().unwrap()).await;
-    accepted(&app, &logs, &crafted(&[alice()]), "alice", "stored").await;
+    let bench = Bench::new();
+    let app = bench.node(bench.rig()).await;
+    app.accepted(&crafted(&[alice()]), "alice", "stored").await;
     let user = pc_string("alice");
     let frame = lz4_frame(user.len() as u64, &lz4_flex::block::compress(&user));
-    accepted(&app, &logs, &crafted(&[("user", frame)]), "alice", "lz4").await;
+    app.accepted(&crafted(&[("user", frame)]), "alice", "lz4")
+        .await;
     let blob = ("blob", stored(&vec![b'x'; 9000]));
     let two_chunks = craft(Spec::ours(), NAME, &payload(fresh(), &[blob, alice()]));
     assert!(two_chunks.len() >= 3);
-    accepted(&app, &logs, &header_of(&two_chunks), "alice", "multi-chunk").await;
+    app.accepted(&header_of(&two_chunks), "alice", "multi-chunk")
+        .await;
     for alg in [Algorithm::XChaCha20Poly1305, Algorithm::Aes256Gcm] {
-        let app = node(builder(ring(alg), &clock).build().unwrap()).await;
-        let pairs = craft(Spec::key(1, alg), NAME, &payload(fresh(), &[alice()]));
-        accepted(&app, &logs, &header_of(&pairs), "alice", alg.name()).await;
+        let app = bench.node(bench.builder(ring(alg))).await;
+        let cookie = sealed_as(Spec::key(1, alg), &[alice()]);
+        app.accepted(&cookie, "alice", alg.name()).await;
     }
 }
 
@@ -858,24 +925,15 @@ async fn hand_sealed_control_sessions_open() {
 /// version check alone.
 #[actix_web::test]
 async fn unknown_envelope_version_is_refused() {
-    let (logs, _guard) = Logs::install();
-    let clock = TestClock::new();
-    let app = node(rig(&clock).build().unwrap()).await;
+    let app = target().await;
     for version in [0, 2, 0x81, 0xff] {
         let spec = Spec {
             version,
             ..Spec::ours()
         };
-        let pairs = craft(spec, NAME, &payload(fresh(), &[alice()]));
+        let cookie = sealed_as(spec, &[alice()]);
         let ctx = format!("version {version}");
-        refused(
-            &app,
-            &logs,
-            &header_of(&pairs),
-            "envelope.unknown_version",
-            &ctx,
-        )
-        .await;
+        app.refused(&cookie, "envelope.unknown_version", &ctx).await;
     }
 }
 
@@ -883,27 +941,24 @@ async fn unknown_envelope_version_is_refused() {
 /// *correctly under A* with K's secret is refused, because the key decides the algorithm.
 #[actix_web::test]
 async fn algorithm_byte_disagreeing_with_the_key_is_refused() {
-    let (logs, _guard) = Logs::install();
-    let clock = TestClock::new();
+    let bench = Bench::new();
     for key_alg in Algorithm::ALL {
-        let mw = builder(ring(key_alg), &clock).build().unwrap();
-        let stats = mw.stats();
-        let app = node(mw).await;
+        let app = bench.node(bench.builder(ring(key_alg))).await;
         for label in Algorithm::ALL {
             let spec = Spec {
                 alg_byte: label.id(),
                 cipher: label,
                 ..Spec::key(1, key_alg)
             };
-            let cookie = header_of(&craft(spec, NAME, &payload(fresh(), &[alice()])));
+            let cookie = sealed_as(spec, &[alice()]);
             let ctx = format!("key {key_alg}, envelope says {label}");
             if label == key_alg {
-                accepted(&app, &logs, &cookie, "alice", &ctx).await;
+                app.accepted(&cookie, "alice", &ctx).await;
             } else {
-                refused(&app, &logs, &cookie, "key.algorithm_mismatch", &ctx).await;
+                app.refused(&cookie, "key.algorithm_mismatch", &ctx).await;
             }
         }
-        assert_eq!(rejected(&stats, "aead.tag"), 0, "never decrypted");
+        assert_eq!(rejected(&app.stats, "aead.tag"), 0, "never decrypted");
     }
 }
 
@@ -913,11 +968,7 @@ async fn algorithm_byte_disagreeing_with_the_key_is_refused() {
 /// `aead.tag`.
 #[actix_web::test]
 async fn unknown_key_id_is_refused_before_any_decryption() {
-    let (logs, _guard) = Logs::install();
-    let clock = TestClock::new();
-    let mw = rig(&clock).build().unwrap();
-    let stats = mw.stats();
-    let app = node(mw).await;
+    let app = target().await;
     let mut rng = StdRng::seed_from_u64(7);
     for body_len in [16, 17, 100, 3000] {
         let mut env = vec![1, Algorithm::Xaes256Gcm.id(), 9, 9, 9, 9];
@@ -931,68 +982,37 @@ async fn unknown_key_id_is_refused_before_any_decryption() {
             .map(|c| String::from_utf8(c.to_vec()).unwrap())
             .collect();
         let ctx = format!("random body of {body_len}");
-        refused(
-            &app,
-            &logs,
-            &header_of(&pairs_for(NAME, &pieces)),
-            "key.unknown",
-            &ctx,
-        )
-        .await;
+        app.refused(&cookie_of(&pieces), "key.unknown", &ctx).await;
     }
     // A correctly sealed envelope under a key this node lacks.
-    let pairs = craft(
-        Spec::key(9, Algorithm::default()),
-        NAME,
-        &payload(fresh(), &[alice()]),
-    );
-    refused(
-        &app,
-        &logs,
-        &header_of(&pairs),
-        "key.unknown",
-        "sealed by key 9",
-    )
-    .await;
-    assert_eq!(rejected(&stats, "key.unknown"), 5);
-    assert_eq!(rejected(&stats, "aead.tag"), 0);
+    let cookie = sealed_as(Spec::key(9, Algorithm::default()), &[alice()]);
+    app.refused(&cookie, "key.unknown", "sealed by key 9").await;
+    assert_eq!(rejected(&app.stats, "key.unknown"), 5);
+    assert_eq!(rejected(&app.stats, "aead.tag"), 0);
 }
 
 #[actix_web::test]
 async fn retired_key_is_refused() {
-    let (logs, _guard) = Logs::install();
-    let clock = TestClock::new();
-    let before = node(rig(&clock).build().unwrap()).await;
-    let jar = session(&before, "alice", 0).await;
+    let bench = Bench::new();
+    let before = bench.node(bench.rig()).await;
+    let jar = before.session("alice", 0).await;
     let alg = Algorithm::default();
-    let now = clock.now();
+    let now = bench.clock.now();
     let retired = Keyring::new(vec![key(1, alg, 0).retired(now), key(2, alg, 0)], now).unwrap();
-    let after = node(
-        builder(retired, &clock)
-            .total_budget(16 * 1024)
-            .build()
-            .unwrap(),
-    )
-    .await;
-    refused(
-        &after,
-        &logs,
-        jar.header().as_bytes(),
-        "key.retired",
-        "key 1 retired",
-    )
-    .await;
+    let later = bench.builder(retired).total_budget(16 * 1024);
+    let after = bench.node(later).await;
+    let (cookie, ctx) = (jar.header(), "key 1 retired");
+    after.refused(cookie.as_bytes(), "key.retired", ctx).await;
 }
 
 /// Same cookie name, another deployment: with another key id (`key.unknown`) and with a
 /// colliding key id but another secret (`aead.tag`).
 #[actix_web::test]
 async fn cookie_from_another_deployment_is_refused() {
-    let (logs, _guard) = Logs::install();
-    let clock = TestClock::new();
-    let here = node(rig(&clock).build().unwrap()).await;
+    let bench = Bench::new();
+    let here = bench.node(bench.rig()).await;
     let alg = Algorithm::default();
-    let other_id = Keyring::new(vec![key(9, alg, 0)], clock.now()).unwrap();
+    let other_id = Keyring::new(vec![key(9, alg, 0)], bench.clock.now()).unwrap();
     let colliding = Key::new(
         KeyId([1; 4]),
         alg,
@@ -1000,19 +1020,14 @@ async fn cookie_from_another_deployment_is_refused() {
         unix_time(0),
         unix_time(0),
     );
-    let colliding = Keyring::new(vec![colliding], clock.now()).unwrap();
+    let colliding = Keyring::new(vec![colliding], bench.clock.now()).unwrap();
     for (ring, category) in [(other_id, "key.unknown"), (colliding, "aead.tag")] {
-        let there = node(
-            builder(ring, &clock)
-                .total_budget(16 * 1024)
-                .build()
-                .unwrap(),
-        )
-        .await;
+        let theirs = bench.builder(ring).total_budget(16 * 1024);
+        let there = bench.node(theirs).await;
         for bytes in [0, 5000] {
-            let jar = session(&there, "mallory", bytes).await;
+            let jar = there.session("mallory", bytes).await;
             let ctx = format!("{category} with {bytes} bytes");
-            refused(&here, &logs, jar.header().as_bytes(), category, &ctx).await;
+            here.refused(jar.header().as_bytes(), category, &ctx).await;
         }
     }
 }
@@ -1021,25 +1036,23 @@ async fn cookie_from_another_deployment_is_refused() {
 /// (same keyring) fail the tag there.
 #[actix_web::test]
 async fn valid_value_moved_to_another_cookie_name_is_refused() {
-    let (logs, _guard) = Logs::install();
-    let clock = TestClock::new();
-    let s = node(rig(&clock).build().unwrap()).await;
-    let t = node(rig(&clock).cookie_name("__Host-t").build().unwrap()).await;
+    let bench = Bench::new();
+    let s = bench.node(bench.rig()).await;
+    let t = bench.node(bench.rig().cookie_name("__Host-t")).await;
     for bytes in [0, 5000] {
-        let jar = session(&s, "alice", bytes).await;
+        let jar = s.session("alice", bytes).await;
         let moved = pairs_for("__Host-t", &pieces(&values(&jar, NAME)));
         let ctx = format!("{bytes} bytes");
-        refused(&t, &logs, &header_of(&moved), "aead.tag", &ctx).await;
-        accepted(&s, &logs, jar.header().as_bytes(), "alice", &ctx).await;
+        t.refused(&header_of(&moved), "aead.tag", &ctx).await;
+        s.accepted(jar.header().as_bytes(), "alice", &ctx).await;
     }
 }
 
 #[actix_web::test]
 async fn envelopes_of_0_1_17_and_40_bytes_are_refused() {
-    let (logs, _guard) = Logs::install();
-    let clock = TestClock::new();
-    let app = node(rig(&clock).build().unwrap()).await;
-    let aes = node(builder(ring(Algorithm::Aes256Gcm), &clock).build().unwrap()).await;
+    let bench = Bench::new();
+    let app = bench.node(bench.rig()).await;
+    let aes = bench.node(bench.builder(ring(Algorithm::Aes256Gcm))).await;
     let xaes = Algorithm::Xaes256Gcm.id();
     let envelope = |len: usize, alg: u8| -> Vec<u8> {
         let mut e = vec![1, alg, 1, 1, 1, 1];
@@ -1050,35 +1063,17 @@ async fn envelopes_of_0_1_17_and_40_bytes_are_refused() {
     let cookie = |env: &[u8]| format!("{NAME}=1.{}", URL_SAFE_NO_PAD.encode(env)).into_bytes();
     for len in [0, 1, 17, 40] {
         let ctx = format!("{len} bytes");
-        refused(
-            &app,
-            &logs,
-            &cookie(&envelope(len, xaes)),
-            "envelope.too_short",
-            &ctx,
-        )
-        .await;
+        let too_short = cookie(&envelope(len, xaes));
+        app.refused(&too_short, "envelope.too_short", &ctx).await;
     }
     // 40 bytes are enough for an AES-256-GCM header (6 + 12) and tag (16): the key then
     // decides (mismatch with an XAES key, a failed tag with an AES key).
     let aes40 = cookie(&envelope(40, Algorithm::Aes256Gcm.id()));
-    refused(
-        &app,
-        &logs,
-        &aes40,
-        "key.algorithm_mismatch",
-        "40, AES label",
-    )
-    .await;
-    refused(&aes, &logs, &aes40, "aead.tag", "40, AES key").await;
-    refused(
-        &aes,
-        &logs,
-        &cookie(&envelope(33, 2)),
-        "envelope.too_short",
-        "33, AES",
-    )
-    .await;
+    app.refused(&aes40, "key.algorithm_mismatch", "40, AES label")
+        .await;
+    aes.refused(&aes40, "aead.tag", "40, AES key").await;
+    let aes33 = cookie(&envelope(33, 2));
+    aes.refused(&aes33, "envelope.too_short", "33, AES").await;
 }
 
 // =============================================================================================
@@ -1090,11 +1085,7 @@ async fn envelopes_of_0_1_17_and_40_bytes_are_refused() {
 #[test]
 fn hundred_thousand_seals_give_distinct_nonces_and_ciphertexts() {
     const SEALS: usize = 100_000;
-    let codec = Codec::new(SessionConfig::new().cookie_name(NAME)).unwrap();
-    let ring = ring(Algorithm::default());
-    let now = unix_time(T0);
-    let mut state = codec.new_state(now, &mut rand::rng());
-    state.insert("user", "alice").unwrap();
+    let (codec, ring, now, state) = alice_codec(SessionConfig::new());
     let mut nonces = HashSet::with_capacity(SEALS);
     let mut ciphertexts = HashSet::with_capacity(SEALS);
     let mut rng = rand::rng();
@@ -1124,10 +1115,8 @@ fn hundred_thousand_seals_give_distinct_nonces_and_ciphertexts() {
 
 #[actix_web::test]
 async fn characters_outside_base64url_are_refused() {
-    let (logs, _guard) = Logs::install();
-    let clock = TestClock::new();
-    let app = node(rig(&clock).build().unwrap()).await;
-    let original = pieces(&values(&session(&app, "alice", 3200).await, NAME));
+    let app = target().await;
+    let original = app.session_pieces("alice", 3200).await;
     let bad: &[&[u8]] = &[
         b"+",
         b"/",
@@ -1151,7 +1140,7 @@ async fn characters_outside_base64url_are_refused() {
     ];
     for chunk in 0..original.len() {
         for replacement in bad {
-            let mut pairs = header_of(&pairs_for(NAME, &original));
+            let mut pairs = cookie_of(&original);
             // Replace one character in the middle of this chunk's value.
             let start = pairs
                 .windows(NAME.len() + 1)
@@ -1163,7 +1152,7 @@ async fn characters_outside_base64url_are_refused() {
             let at = start + NAME.len() + 100;
             pairs.splice(at..at + 1, replacement.iter().copied());
             let ctx = format!("chunk {chunk}: {:?}", String::from_utf8_lossy(replacement));
-            refused(&app, &logs, &pairs, "armor", &ctx).await;
+            app.refused(&pairs, "armor", &ctx).await;
         }
     }
 }
@@ -1171,31 +1160,23 @@ async fn characters_outside_base64url_are_refused() {
 /// Padding and non-zero trailing bits: one envelope has exactly one spelling.
 #[actix_web::test]
 async fn non_canonical_base64_is_refused() {
-    let (logs, _guard) = Logs::install();
-    let clock = TestClock::new();
-    let app = node(rig(&clock).build().unwrap()).await;
+    let app = target().await;
     let mut residues = HashSet::new();
     for bytes in 100..103 {
-        let jar = session(&app, "alice", bytes).await;
+        let jar = app.session("alice", bytes).await;
         let original = pieces(&values(&jar, NAME));
         let last = original.len() - 1;
         let residue = original.concat().len() % 4;
         residues.insert(residue);
-        accepted(&app, &logs, jar.header().as_bytes(), "alice", "control").await;
+        app.accepted(jar.header().as_bytes(), "alice", "control")
+            .await;
         let ctx = format!("armored length ≡ {residue} (mod 4)");
         // Padding, whatever the residue (padding a multiple of 4 is as wrong).
         for pad in ["=", "==", "==="] {
             let mut padded = original.clone();
             padded[last].push_str(pad);
             let ctx = format!("{ctx}, {pad}");
-            refused(
-                &app,
-                &logs,
-                &header_of(&pairs_for(NAME, &padded)),
-                "armor",
-                &ctx,
-            )
-            .await;
+            app.refused(&cookie_of(&padded), "armor", &ctx).await;
         }
         // Non-zero trailing bits in the last character.
         let unused = match residue {
@@ -1211,14 +1192,7 @@ async fn non_canonical_base64_is_refused() {
             *c = ALPHABET[sextet(*c) | set];
             odd[last] = String::from_utf8(bytes).unwrap();
             let ctx = format!("{ctx}, trailing bits {set:#b}");
-            refused(
-                &app,
-                &logs,
-                &header_of(&pairs_for(NAME, &odd)),
-                "armor",
-                &ctx,
-            )
-            .await;
+            app.refused(&cookie_of(&odd), "armor", &ctx).await;
         }
     }
     assert_eq!(residues, HashSet::from([0, 2, 3]));
@@ -1226,9 +1200,7 @@ async fn non_canonical_base64_is_refused() {
 
 #[actix_web::test]
 async fn empty_values_are_refused() {
-    let (logs, _guard) = Logs::install();
-    let clock = TestClock::new();
-    let app = node(rig(&clock).build().unwrap()).await;
+    let app = target().await;
     let cases: &[(&str, &str)] = &[
         ("__Host-s=", "chunk.count"),
         ("__Host-s=; __Host-s.1=", "chunk.count"),
@@ -1237,7 +1209,7 @@ async fn empty_values_are_refused() {
         ("__Host-s.1=", "chunk.missing_first"),
     ];
     for (cookie, category) in cases {
-        refused(&app, &logs, cookie.as_bytes(), category, cookie).await;
+        app.refused(cookie.as_bytes(), category, cookie).await;
     }
 }
 
@@ -1245,11 +1217,7 @@ async fn empty_values_are_refused() {
 /// and a valid session among them still opens.
 #[actix_web::test]
 async fn name_only_and_nameless_pairs_are_ignored() {
-    let (logs, _guard) = Logs::install();
-    let clock = TestClock::new();
-    let mw = rig(&clock).build().unwrap();
-    let stats = mw.stats();
-    let app = node(mw).await;
+    let app = target().await;
     for junk in [
         "__Host-s",
         "__Host-s; __Host-s.1",
@@ -1259,50 +1227,45 @@ async fn name_only_and_nameless_pairs_are_ignored() {
         "=",
         "==",
     ] {
-        logs.take();
-        let r = send(&app, "/whoami", &[junk.as_bytes()]).await;
-        assert_eq!((r.status, r.set_cookie.len()), (401, 0), "{junk}");
-        assert_eq!(
-            logs.take(),
-            vec![],
-            "{junk}: not a rejection, no cookie of ours"
-        );
+        let ctx = format!("{junk}: not a rejection, no cookie of ours");
+        let r = app.ignored(junk.as_bytes(), &ctx).await;
+        assert!(r.set_cookie.is_empty(), "{junk}");
     }
-    assert_eq!(stats.rejected_total(), 0);
-    let jar = session(&app, "alice", 3200).await;
+    assert_eq!(app.stats.rejected_total(), 0);
+    let jar = app.session("alice", 3200).await;
     let cookie = format!("__Host-s; =x; {}; =; __Host-s.1; __Host-s.2", jar.header());
-    accepted(&app, &logs, cookie.as_bytes(), "alice", "valid among junk").await;
+    app.accepted(cookie.as_bytes(), "alice", "valid among junk")
+        .await;
 }
 
 #[actix_web::test]
 async fn single_100_kb_chunk_is_refused_by_length_before_decoding() {
-    let (logs, _guard) = Logs::install();
-    let clock = TestClock::new();
-    let app = node(rig(&clock).build().unwrap()).await;
+    let app = target().await;
     let huge = "A".repeat(100 * 1024);
     let cookie = format!("{NAME}=1.{huge}");
-    refused(&app, &logs, cookie.as_bytes(), "chunk.too_long", "chunk 0").await;
+    app.refused(cookie.as_bytes(), "chunk.too_long", "chunk 0")
+        .await;
     // Also as a continuation chunk next to a valid first chunk, and just over the limit.
-    let jar = session(&app, "alice", 3200).await;
+    let jar = app.session("alice", 3200).await;
     let values = values(&jar, NAME);
     let cookie = format!("{NAME}={}; {NAME}.1={huge}", values[0]);
-    refused(&app, &logs, cookie.as_bytes(), "chunk.too_long", "chunk 1").await;
+    app.refused(cookie.as_bytes(), "chunk.too_long", "chunk 1")
+        .await;
     let cookie = format!("{NAME}=1.{}", "A".repeat(4095));
-    refused(&app, &logs, cookie.as_bytes(), "chunk.too_long", "4097").await;
+    app.refused(cookie.as_bytes(), "chunk.too_long", "4097")
+        .await;
 }
 
 #[actix_web::test]
 async fn malformed_unrelated_cookies_do_not_hide_the_session() {
-    let (logs, _guard) = Logs::install();
-    let clock = TestClock::new();
-    let app = node(rig(&clock).build().unwrap()).await;
-    let jar = session(&app, "alice", 3200).await;
+    let app = target().await;
+    let jar = app.session("alice", 3200).await;
     let mut cookie = b"a=\xff\xfe; ;; =; =x; junk; b=\"q\"; c=%%%; d==; e=\x80\x81; ".to_vec();
     cookie.extend_from_slice(jar.header().as_bytes());
     cookie.extend_from_slice(b"; f=\xc3(; g=\t; h");
-    accepted(&app, &logs, &cookie, "alice", "one header").await;
+    app.accepted(&cookie, "alice", "one header").await;
     // The same, split over several Cookie headers (HTTP/2 style), garbage in its own.
-    logs.take();
+    app.events();
     let pairs: Vec<Vec<u8>> = jar
         .0
         .iter()
@@ -1311,9 +1274,9 @@ async fn malformed_unrelated_cookies_do_not_hide_the_session() {
     let mut headers: Vec<&[u8]> = vec![b"x=\xff\xfe\xfd"];
     headers.extend(pairs.iter().map(Vec::as_slice));
     headers.push(b";;;=;");
-    let r = send(&app, "/whoami", &headers).await;
+    let r = app.send("/whoami", &headers).await;
     assert_eq!((r.status, r.body.as_str()), (200, "alice"));
-    assert!(logs.take().iter().all(|e| e.1.is_none()));
+    assert!(app.events().iter().all(|e| e.1.is_none()));
 }
 
 // =============================================================================================
@@ -1325,62 +1288,40 @@ async fn malformed_unrelated_cookies_do_not_hide_the_session() {
 /// is ever turned into a number, let alone an allocation: the rejection is O(1) whatever the
 /// claim and the value's length.
 async fn bad_count(label: &str) {
-    let (logs, _guard) = Logs::install();
-    let clock = TestClock::new();
-    let mw = rig(&clock).build().unwrap();
-    let stats = mw.stats();
-    let app = node(mw).await;
-    let original = pieces(&values(&session(&app, "alice", 3200).await, NAME));
-    refused(
-        &app,
-        &logs,
-        &header_of(&pairs_of(NAME, label, &original)),
-        "chunk.count",
-        label,
-    )
-    .await;
+    let app = target().await;
+    let original = app.session_pieces("alice", 3200).await;
+    let relabelled = header_of(&pairs_of(NAME, label, &original));
+    app.refused(&relabelled, "chunk.count", label).await;
     let alone = format!("{NAME}={label}.AAAA");
-    refused(&app, &logs, alone.as_bytes(), "chunk.count", label).await;
-    assert_eq!(rejected(&stats, "chunk.count"), 2);
+    app.refused(alone.as_bytes(), "chunk.count", label).await;
+    assert_eq!(rejected(&app.stats, "chunk.count"), 2);
 }
 
-#[actix_web::test]
-async fn count_0_is_rejected_in_constant_time() {
-    bad_count("0").await;
+/// One test per count label, each a [`bad_count`].
+macro_rules! bad_count_tests {
+    ($($test:ident: $label:literal,)*) => {
+        $(
+            #[actix_web::test]
+            async fn $test() {
+                bad_count($label).await;
+            }
+        )*
+    };
 }
 
-#[actix_web::test]
-async fn count_minus_1_is_rejected_in_constant_time() {
-    bad_count("-1").await;
-}
-
-#[actix_web::test]
-async fn count_007_is_rejected_in_constant_time() {
-    bad_count("007").await;
-}
-
-#[actix_web::test]
-async fn count_1e9_is_rejected_in_constant_time() {
-    bad_count("1e9").await;
-}
-
-#[actix_web::test]
-async fn count_2_pow_32_minus_1_is_rejected_in_constant_time() {
-    bad_count("4294967295").await;
-}
-
-#[actix_web::test]
-async fn count_33_above_the_chunk_limit_is_rejected() {
-    bad_count("33").await;
+bad_count_tests! {
+    count_0_is_rejected_in_constant_time: "0",
+    count_minus_1_is_rejected_in_constant_time: "-1",
+    count_007_is_rejected_in_constant_time: "007",
+    count_1e9_is_rejected_in_constant_time: "1e9",
+    count_2_pow_32_minus_1_is_rejected_in_constant_time: "4294967295",
+    count_33_above_the_chunk_limit_is_rejected: "33",
 }
 
 #[actix_web::test]
 async fn missing_middle_chunk_is_refused() {
-    let (logs, _guard) = Logs::install();
-    let clock = TestClock::new();
-    let app = node(rig(&clock).build().unwrap()).await;
-    let jar = session(&app, "alice", 7000).await;
-    let all = pairs_for(NAME, &pieces(&values(&jar, NAME)));
+    let app = target().await;
+    let all = pairs_for(NAME, &app.session_pieces("alice", 7000).await);
     assert_eq!(all.len(), 3);
     for (drop, category) in [
         (1, "chunk.missing"),
@@ -1390,47 +1331,35 @@ async fn missing_middle_chunk_is_refused() {
         let mut pairs = all.clone();
         pairs.remove(drop);
         let ctx = format!("without chunk {drop}");
-        refused(&app, &logs, &header_of(&pairs), category, &ctx).await;
+        app.refused(&header_of(&pairs), category, &ctx).await;
     }
 }
 
 #[actix_web::test]
 async fn swapped_chunks_are_refused() {
-    let (logs, _guard) = Logs::install();
-    let clock = TestClock::new();
-    let app = node(rig(&clock).build().unwrap()).await;
-    let jar = session(&app, "alice", 7000).await;
-    let original = pieces(&values(&jar, NAME));
+    let app = target().await;
+    let original = app.session_pieces("alice", 7000).await;
     let envelope = envelope_of(&original);
     assert_eq!(original.len(), 3);
     for (a, b) in [(1, 2), (0, 1), (0, 2)] {
         let mut swapped = original.clone();
         swapped.swap(a, b);
-        let expected = expected_category(&swapped, &envelope);
         let ctx = format!("{a} ⇄ {b}");
-        refused(
-            &app,
-            &logs,
-            &header_of(&pairs_for(NAME, &swapped)),
-            expected,
-            &ctx,
-        )
-        .await;
+        app.refused_pieces(&swapped, &envelope, &ctx).await;
     }
     // The names swapped instead of the values: the same bytes in the same order once the
     // decoder sorts by index, so it still opens (order in the header does not matter).
     let mut pairs = pairs_for(NAME, &original);
     pairs.reverse();
-    accepted(&app, &logs, &header_of(&pairs), "alice", "header order").await;
+    app.accepted(&header_of(&pairs), "alice", "header order")
+        .await;
 }
 
 #[actix_web::test]
 async fn chunks_spliced_from_two_valid_sessions_are_refused() {
-    let (logs, _guard) = Logs::install();
-    let clock = TestClock::new();
-    let app = node(rig(&clock).build().unwrap()).await;
-    let a = pieces(&values(&session(&app, "alice", 7000).await, NAME));
-    let b = pieces(&values(&session(&app, "mallory", 7000).await, NAME));
+    let app = target().await;
+    let a = app.session_pieces("alice", 7000).await;
+    let b = app.session_pieces("mallory", 7000).await;
     assert_eq!((a.len(), b.len()), (3, 3));
     let envelope = envelope_of(&a);
     for mask in 1..7u32 {
@@ -1439,34 +1368,24 @@ async fn chunks_spliced_from_two_valid_sessions_are_refused() {
             .map(|i| if mask & (1 << i) != 0 { &b[i] } else { &a[i] }.clone())
             .collect();
         // Same key, so the header always parses: only the tag can catch the splice.
-        let expected = expected_category(&spliced, &envelope);
         let ctx = format!("mask {mask:03b}");
-        refused(
-            &app,
-            &logs,
-            &header_of(&pairs_for(NAME, &spliced)),
-            expected,
-            &ctx,
-        )
-        .await;
+        app.refused_pieces(&spliced, &envelope, &ctx).await;
     }
 }
 
 #[actix_web::test]
 async fn leftover_higher_chunk_is_refused() {
-    let (logs, _guard) = Logs::install();
-    let clock = TestClock::new();
-    let app = node(rig(&clock).build().unwrap()).await;
-    let one = session(&app, "alice", 0).await;
-    let three = session(&app, "alice", 7000).await;
+    let app = target().await;
+    let one = app.session("alice", 0).await;
+    let three = app.session("alice", 7000).await;
     for (jar, leftover) in [(&one, 1), (&one, 31), (&three, 3), (&three, 5)] {
         let cookie = format!("{}; {NAME}.{leftover}=AAAA", jar.header());
         let ctx = format!("{} chunks + .{leftover}", jar.0.len());
-        refused(&app, &logs, cookie.as_bytes(), "chunk.extra", &ctx).await;
+        app.refused(cookie.as_bytes(), "chunk.extra", &ctx).await;
     }
     // The next write expires the leftover in the same response.
     let cookie = format!("{}; {NAME}.5=AAAA", one.header());
-    let r = send(&app, "/login?user=alice", &[cookie.as_bytes()]).await;
+    let r = app.send("/login?user=alice", &[cookie.as_bytes()]).await;
     assert_eq!(r.status, 200);
     assert!(
         r.set_cookie
@@ -1481,36 +1400,28 @@ async fn leftover_higher_chunk_is_refused() {
 /// identical copies count once, distinct ones form at most 8 candidate sets.
 #[actix_web::test]
 async fn same_chunk_name_twice_is_bounded() {
-    let (logs, _guard) = Logs::install();
-    let clock = TestClock::new();
-    let mw = rig(&clock).build().unwrap();
-    let stats = mw.stats();
-    let app = node(mw).await;
-    let jar = session(&app, "alice", 7000).await;
+    let app = target().await;
+    let jar = app.session("alice", 7000).await;
     let valid = pairs_for(NAME, &pieces(&values(&jar, NAME)));
     let garbage = |i: usize| "Q".repeat(100 + i);
 
     // Identical copies of every chunk: one session.
     let mut twice = valid.clone();
     twice.extend(valid.clone());
-    accepted(&app, &logs, &header_of(&twice), "alice", "identical copies").await;
+    app.accepted(&header_of(&twice), "alice", "identical copies")
+        .await;
 
     // A second, different value for chunk 1: two candidates, the valid one opens.
     let mut pairs = valid.clone();
     pairs.push((chunk_name(NAME, 1), garbage(0)));
-    accepted(&app, &logs, &header_of(&pairs), "alice", "two values of .1").await;
+    app.accepted(&header_of(&pairs), "alice", "two values of .1")
+        .await;
 
     // Valid first, then 50 more values of chunk 1: only 4 are kept, 4 candidates.
     let mut pairs = valid.clone();
     pairs.extend((0..50).map(|i| (chunk_name(NAME, 1), garbage(i))));
-    accepted(
-        &app,
-        &logs,
-        &header_of(&pairs),
-        "alice",
-        "50 more values of .1",
-    )
-    .await;
+    let ctx = "50 more values of .1";
+    app.accepted(&header_of(&pairs), "alice", ctx).await;
 
     // Four values of chunk 1 before the valid one: the valid one is not kept (bounded, so a
     // planted flood can hide a session but cannot make us try more than 8 sets). The error
@@ -1520,7 +1431,8 @@ async fn same_chunk_name_twice_is_bounded() {
     let original = pieces(&values(&jar, NAME));
     let last = [original[0].clone(), garbage(3), original[2].clone()];
     let expected = expected_category(&last, &envelope_of(&original));
-    refused(&app, &logs, &header_of(&pairs), expected, "valid .1 fifth").await;
+    app.refused(&header_of(&pairs), expected, "valid .1 fifth")
+        .await;
 
     // 3 values of chunks 1 and 2 each: 9 candidate sets > 8.
     let mut pairs = valid.clone();
@@ -1528,38 +1440,30 @@ async fn same_chunk_name_twice_is_bounded() {
         pairs.push((chunk_name(NAME, 1), garbage(i)));
         pairs.push((chunk_name(NAME, 2), garbage(i)));
     }
-    refused(&app, &logs, &header_of(&pairs), "chunk.candidates", "3 × 3").await;
+    app.refused(&header_of(&pairs), "chunk.candidates", "3 × 3")
+        .await;
     // 4 first chunks with 2 values of chunk 1 each: exactly 8, still tried.
-    let two = pairs_for(
-        NAME,
-        &pieces(&values(&session(&app, "bob", 3200).await, NAME)),
-    );
+    let two = pairs_for(NAME, &app.session_pieces("bob", 3200).await);
     let mut pairs = two.clone();
     for i in 0..3 {
         pairs.push((NAME.to_owned(), format!("2.{}", garbage(i))));
     }
     pairs.push((chunk_name(NAME, 1), garbage(9)));
-    accepted(&app, &logs, &header_of(&pairs), "bob", "4 × 2 = 8 sets").await;
+    app.accepted(&header_of(&pairs), "bob", "4 × 2 = 8 sets")
+        .await;
     pairs.push((chunk_name(NAME, 1), garbage(10)));
-    refused(
-        &app,
-        &logs,
-        &header_of(&pairs),
-        "chunk.candidates",
-        "4 × 3 = 12 sets",
-    )
-    .await;
-    assert_eq!(rejected(&stats, "chunk.candidates"), 2);
+    let ctx = "4 × 3 = 12 sets";
+    app.refused(&header_of(&pairs), "chunk.candidates", ctx)
+        .await;
+    assert_eq!(rejected(&app.stats, "chunk.candidates"), 2);
 }
 
 /// Names that look like `<name>.1` but are not byte-for-byte canonical are unrelated cookies:
 /// they neither count as a chunk nor as a leftover.
 #[actix_web::test]
 async fn look_alike_chunk_names_are_not_ours() {
-    let (logs, _guard) = Logs::install();
-    let clock = TestClock::new();
-    let app = node(rig(&clock).build().unwrap()).await;
-    let jar = session(&app, "alice", 3200).await;
+    let app = target().await;
+    let jar = app.session("alice", 3200).await;
     let values = values(&jar, NAME);
     assert_eq!(values.len(), 2);
     for look_alike in [
@@ -1582,33 +1486,24 @@ async fn look_alike_chunk_names_are_not_ours() {
         // Instead of the real chunk 1: chunk 1 is missing.
         let mut cookie = format!("{NAME}={}; ", values[0]).into_bytes();
         cookie.extend_from_slice(format!("{look_alike}={}", values[1]).as_bytes());
-        refused(&app, &logs, &cookie, "chunk.missing", look_alike).await;
+        app.refused(&cookie, "chunk.missing", look_alike).await;
         // Next to the real chunks: ignored (not a leftover, not a duplicate).
         let mut cookie = jar.header().into_bytes();
         cookie.extend_from_slice(format!("; {look_alike}=AAAA").as_bytes());
-        accepted(&app, &logs, &cookie, "alice", look_alike).await;
+        app.accepted(&cookie, "alice", look_alike).await;
     }
     // Look-alikes of the base name: no cookie of ours at all.
     for look_alike in ["__host-s", "__Host-S", "__Host-s\u{a0}", "_Host-s"] {
-        logs.take();
         let cookie = format!("{look_alike}={}", values[0]);
-        let r = send(&app, "/whoami", &[cookie.as_bytes()]).await;
-        assert_eq!(r.status, 401, "{look_alike}");
-        assert_eq!(logs.take(), vec![], "{look_alike}");
+        app.ignored(cookie.as_bytes(), look_alike).await;
     }
     // ASCII whitespace around a name is trimmed, as RFC 6265 §5.2 asks of user agents: a
     // trailing space or tab *is* chunk 1 (browsers never send one; a proxy that adds one does
     // not break the session).
     for spaced in ["__Host-s.1 ", "__Host-s.1\t", " __Host-s.1"] {
         let cookie = format!("{NAME}={}; {spaced}={}", values[0], values[1]);
-        accepted(
-            &app,
-            &logs,
-            cookie.as_bytes(),
-            "alice",
-            &format!("{spaced:?}"),
-        )
-        .await;
+        let ctx = format!("{spaced:?}");
+        app.accepted(cookie.as_bytes(), "alice", &ctx).await;
     }
 }
 
@@ -1617,114 +1512,62 @@ async fn look_alike_chunk_names_are_not_ours() {
 /// same count is not an attack (the decoder only concatenates) and still opens.
 #[actix_web::test]
 async fn multi_chunk_envelope_presented_as_single_chunk_is_refused() {
-    let (logs, _guard) = Logs::install();
-    let clock = TestClock::new();
+    let bench = Bench::new();
     // A small per-cookie budget so that both chunks together fit in one 4096-byte cookie.
-    let app = node(rig(&clock).cookie_budget(2000).build().unwrap()).await;
-    let jar = session(&app, "alice", 1500).await;
-    let two = pieces(&values(&jar, NAME));
+    let app = bench.node(bench.rig().cookie_budget(2000)).await;
+    let two = app.session_pieces("alice", 1500).await;
     assert_eq!(two.len(), 2);
     let joined = vec![two.concat()];
     assert!(joined[0].len() < 4000);
-    refused(
-        &app,
-        &logs,
-        &header_of(&pairs_for(NAME, &joined)),
-        "aead.tag",
-        "2 as 1",
-    )
-    .await;
+    app.refused(&cookie_of(&joined), "aead.tag", "2 as 1").await;
 
-    let jar = session(&app, "alice", 100).await;
-    let one = pieces(&values(&jar, NAME));
+    let one = app.session_pieces("alice", 100).await;
     assert_eq!(one.len(), 1);
     let (a, b) = one[0].split_at(one[0].len() / 2);
     let split = vec![a.to_owned(), b.to_owned()];
-    refused(
-        &app,
-        &logs,
-        &header_of(&pairs_for(NAME, &split)),
-        "aead.tag",
-        "1 as 2",
-    )
-    .await;
+    app.refused(&cookie_of(&split), "aead.tag", "1 as 2").await;
 
     let (a, b) = joined[0].split_at(joined[0].len() / 3);
     let recut = vec![a.to_owned(), b.to_owned()];
-    accepted(
-        &app,
-        &logs,
-        &header_of(&pairs_for(NAME, &recut)),
-        "alice",
-        "re-cut",
-    )
-    .await;
+    app.accepted(&cookie_of(&recut), "alice", "re-cut").await;
 }
 
 /// Every chunk within 4096 bytes, the sum over the node's total budget: refused before
 /// decoding (`chunk.total`).
 #[actix_web::test]
 async fn total_over_budget_while_each_chunk_fits_is_refused() {
-    let (logs, _guard) = Logs::install();
-    let clock = TestClock::new();
-    let big = node(rig(&clock).build().unwrap()).await;
-    let jar = session(&big, "alice", 7000).await;
+    let bench = Bench::new();
+    let big = bench.node(bench.rig()).await;
+    let jar = big.session("alice", 7000).await;
     let values = values(&jar, NAME);
     assert!(values.len() == 3 && values.iter().all(|v| v.len() <= 4096));
-    let small = node(
-        builder(ring(Algorithm::default()), &clock)
-            .total_budget(6144)
-            .build()
-            .unwrap(),
-    )
-    .await;
-    refused(
-        &small,
-        &logs,
-        jar.header().as_bytes(),
-        "chunk.total",
-        "12 KB > 6144",
-    )
-    .await;
+    let small = bench.builder(ring(Algorithm::default())).total_budget(6144);
+    let small = bench.node(small).await;
+    let (cookie, ctx) = (jar.header(), "12 KB > 6144");
+    small.refused(cookie.as_bytes(), "chunk.total", ctx).await;
 }
 
 #[actix_web::test]
 async fn two_hundred_cookies_with_our_chunk_names_are_refused_early() {
-    let (logs, _guard) = Logs::install();
-    let clock = TestClock::new();
-    let app = node(rig(&clock).build().unwrap()).await;
-    let jar = session(&app, "alice", 0).await;
+    let app = target().await;
+    let jar = app.session("alice", 0).await;
     let mut pairs: Pairs = (0..200)
         .map(|i| (chunk_name(NAME, 1 + i % 31), format!("v{i}")))
         .collect();
     pairs.insert(0, (NAME.to_owned(), values(&jar, NAME)[0].clone()));
-    refused(
-        &app,
-        &logs,
-        &header_of(&pairs),
-        "chunk.too_many",
-        "200 × .N",
-    )
-    .await;
+    app.refused(&header_of(&pairs), "chunk.too_many", "200 × .N")
+        .await;
     let same: Pairs = (0..200)
         .map(|i| (NAME.to_owned(), format!("1.{i}")))
         .collect();
-    refused(
-        &app,
-        &logs,
-        &header_of(&same),
-        "chunk.too_many",
-        "200 × base",
-    )
-    .await;
+    app.refused(&header_of(&same), "chunk.too_many", "200 × base")
+        .await;
 }
 
 #[actix_web::test]
 async fn two_hundred_cookies_sharing_our_prefix_do_not_hide_the_session() {
-    let (logs, _guard) = Logs::install();
-    let clock = TestClock::new();
-    let app = node(rig(&clock).build().unwrap()).await;
-    let jar = session(&app, "alice", 3200).await;
+    let app = target().await;
+    let jar = app.session("alice", 3200).await;
     let mut cookie = String::new();
     for i in 0..200 {
         let name = match i % 4 {
@@ -1736,14 +1579,8 @@ async fn two_hundred_cookies_sharing_our_prefix_do_not_hide_the_session() {
         cookie.push_str(&format!("{name}=v{i}; "));
     }
     cookie.push_str(&jar.header());
-    accepted(
-        &app,
-        &logs,
-        cookie.as_bytes(),
-        "alice",
-        "200 look-alike prefixes",
-    )
-    .await;
+    let ctx = "200 look-alike prefixes";
+    app.accepted(cookie.as_bytes(), "alice", ctx).await;
 }
 
 // =============================================================================================
@@ -1791,16 +1628,9 @@ async fn cookie_header_of_200_kb_is_answered_431_by_actix() {
     let mw = rig(&clock).build().unwrap();
     let stats = mw.stats();
     // A valid session for this keyring and name, sealed offline.
-    let codec = Codec::new(SessionConfig::new().cookie_name(NAME)).unwrap();
-    let mut state = codec.new_state(clock.now(), &mut rand::rng());
-    state.insert("user", "alice").unwrap();
+    let (codec, ring, now, state) = alice_codec(SessionConfig::new());
     let ours = codec
-        .seal(
-            &ring(Algorithm::default()),
-            &state,
-            clock.now(),
-            &mut rand::rng(),
-        )
+        .seal(&ring, &state, now, &mut rand::rng())
         .unwrap()
         .iter()
         .map(|c| format!("{}={}", c.name(), c.value()))
@@ -1851,10 +1681,8 @@ async fn cookie_header_of_200_kb_is_answered_431_by_actix() {
 
 #[actix_web::test]
 async fn hundred_kb_of_unrelated_cookies_still_find_the_session() {
-    let (logs, _guard) = Logs::install();
-    let clock = TestClock::new();
-    let app = node(rig(&clock).build().unwrap()).await;
-    let jar = session(&app, "alice", 3200).await;
+    let app = target().await;
+    let jar = app.session("alice", 3200).await;
     let noise = |n: usize| -> String {
         (0..n)
             .map(|i| format!("n{i}={}", "y".repeat(40)))
@@ -1866,7 +1694,8 @@ async fn hundred_kb_of_unrelated_cookies_still_find_the_session() {
         parts.retain(|p| !p.is_empty());
         let cookie = parts.join("; ");
         assert!(cookie.len() > 100 * 1024);
-        accepted(&app, &logs, cookie.as_bytes(), "alice", "100 KB of noise").await;
+        let ctx = "100 KB of noise";
+        app.accepted(cookie.as_bytes(), "alice", ctx).await;
     }
 }
 
@@ -1876,96 +1705,31 @@ async fn hundred_kb_of_unrelated_cookies_still_find_the_session() {
 /// would refuse it), while a compressible value under the cap is stored.
 #[actix_web::test]
 async fn handler_storing_64_kb_fails_closed() {
-    let (logs, _guard) = Logs::install();
-    let clock = TestClock::new();
-    let mw = builder(ring(Algorithm::default()), &clock).build().unwrap();
-    let stats = mw.stats();
-    let app = node(mw).await;
-    let mut jar = session(&app, "alice", 3500).await;
+    let bench = Bench::new();
+    let app = bench.node(bench.builder(ring(Algorithm::default()))).await;
+    let mut jar = app.session("alice", 3500).await;
     assert_eq!(jar.0.len(), 2);
-    let old_blob = get(&app, &mut jar, "/blob").await.1;
+    let old_blob = app.get(&mut jar, "/blob").await.1;
     for uri in ["/set?bytes=65536", "/zeros?bytes=65537"] {
-        let before = jar.clone();
-        logs.take();
-        let (status, body, set) = get(&app, &mut jar, uri).await;
-        assert_eq!((status, body.as_str(), set.len()), (500, "", 0), "{uri}");
-        assert_eq!(jar.0, before.0, "{uri}: cookies untouched");
-        let events = logs.take();
+        let events = app.fails_closed(&mut jar, uri).await;
         assert_eq!(events.len(), 1, "{uri}: {events:?}");
         assert_eq!(events[0].0, Level::ERROR, "{uri}");
-        assert_eq!(get(&app, &mut jar, "/blob").await.1, old_blob, "{uri}");
-        assert_eq!(get(&app, &mut jar, "/whoami").await.1, "alice");
+        assert_eq!(app.get(&mut jar, "/blob").await.1, old_blob, "{uri}");
+        assert_eq!(app.get(&mut jar, "/whoami").await.1, "alice");
     }
-    assert_eq!(stats.overflows(), 2);
-    let (status, _, set) = get(&app, &mut jar, "/zeros?bytes=60000").await;
+    assert_eq!(app.stats.overflows(), 2);
+    let (status, _, set) = app.get(&mut jar, "/zeros?bytes=60000").await;
     assert_eq!((status, set.len()), (200, 2), "one cookie, one removal");
-    assert_eq!(get(&app, &mut jar, "/blob").await.1.len(), 60_000);
-}
-
-/// Largest blob (random characters) that still fits in at most `chunks` cookies.
-async fn largest_with<S, B>(app: &S, chunks: usize) -> usize
-where
-    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
-    B: MessageBody,
-{
-    let fits = |bytes: usize| async move {
-        let mut jar = session(app, "alice", 0).await;
-        let (status, _, set) = get(app, &mut jar, &format!("/set?bytes={bytes}")).await;
-        status == 200 && set.len() <= chunks
-    };
-    let (mut lo, mut hi) = (0usize, 40_000usize);
-    assert!(fits(lo).await && !fits(hi).await);
-    while hi - lo > 1 {
-        let mid = (lo + hi) / 2;
-        if fits(mid).await {
-            lo = mid;
-        } else {
-            hi = mid;
-        }
-    }
-    lo
-}
-
-/// Grows a session byte by byte around `boundary` and checks every Set-Cookie line: at most
-/// `budget` bytes, name+value at most 4096, every chunk but the last filled exactly to the
-/// binding limit, and the session round-trips.
-async fn check_lines_around<S, B>(app: &S, logs: &Logs, boundary: usize, budget: usize)
-where
-    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
-    B: MessageBody,
-{
-    for bytes in boundary.saturating_sub(6)..=boundary + 6 {
-        let ctx = format!("budget {budget}, {bytes} bytes");
-        let mut jar = session(app, "alice", 0).await;
-        let (status, _, lines) = get(app, &mut jar, &format!("/set?bytes={bytes}")).await;
-        assert_eq!(status, 200, "{ctx}");
-        for (i, line) in lines.iter().enumerate() {
-            let c = cookie::Cookie::parse(line.as_str()).unwrap();
-            let name_value = c.name().len() + c.value().len();
-            let attrs = line.len() - c.name().len() - 1 - c.value().len();
-            assert!(line.len() <= budget, "{ctx}: line {i} is {}", line.len());
-            assert!(name_value <= 4096, "{ctx}: name+value {name_value}");
-            if i + 1 < lines.len() {
-                // Greedy: full up to whichever limit binds first.
-                let full = (budget - 1 - attrs).min(4096);
-                assert_eq!(name_value, full, "{ctx}: chunk {i} not full");
-            }
-        }
-        assert_eq!(get(app, &mut jar, "/whoami").await.1, "alice", "{ctx}");
-        assert_eq!(get(app, &mut jar, "/blob").await.1.len(), bytes, "{ctx}");
-        assert!(logs.take().iter().all(|e| e.1.is_none()), "{ctx}");
-    }
+    assert_eq!(app.get(&mut jar, "/blob").await.1.len(), 60_000);
 }
 
 /// The default budget (4050 per line), around the sizes where 1, 2 and 3 chunks fill up.
 #[actix_web::test]
 async fn set_cookie_lines_at_every_chunk_boundary_stay_within_budgets() {
-    let (logs, _guard) = Logs::install();
-    let clock = TestClock::new();
-    let app = node(rig(&clock).build().unwrap()).await;
+    let app = target().await;
     for chunks in 1..=3 {
-        let boundary = largest_with(&app, chunks).await;
-        check_lines_around(&app, &logs, boundary, 4050).await;
+        let boundary = app.largest_with(chunks).await;
+        app.check_lines_around(boundary, 4050).await;
     }
 }
 
@@ -1973,42 +1737,29 @@ async fn set_cookie_lines_at_every_chunk_boundary_stay_within_budgets() {
 /// never exceeds 4096 (from 4138 on the browser limit binds, not the budget).
 #[actix_web::test]
 async fn cookie_budgets_4095_4096_4097_and_above_bound_every_line() {
-    let (logs, _guard) = Logs::install();
-    let clock = TestClock::new();
+    let bench = Bench::new();
     for budget in [4095, 4096, 4097, 4136, 4137, 4138, 8192] {
-        let app = node(rig(&clock).cookie_budget(budget).build().unwrap()).await;
-        let boundary = largest_with(&app, 1).await;
-        check_lines_around(&app, &logs, boundary, budget).await;
+        let app = bench.node(bench.rig().cookie_budget(budget)).await;
+        let boundary = app.largest_with(1).await;
+        app.check_lines_around(boundary, budget).await;
     }
     // With Max-Age in the attributes too.
-    let app = node(
-        rig(&clock)
-            .cookie_budget(4097)
-            .persistent(Duration::from_secs(3600))
-            .build()
-            .unwrap(),
-    )
-    .await;
-    let boundary = largest_with(&app, 1).await;
-    check_lines_around(&app, &logs, boundary, 4097).await;
+    let persistent = bench.rig().persistent(Duration::from_secs(3600));
+    let app = bench.node(persistent.cookie_budget(4097)).await;
+    let boundary = app.largest_with(1).await;
+    app.check_lines_around(boundary, 4097).await;
 }
 
 /// The largest session the default total budget (6144) allows is stored and read back; one
 /// byte more fails closed.
 #[actix_web::test]
 async fn largest_session_under_the_total_budget_and_one_byte_more() {
-    let (logs, _guard) = Logs::install();
-    let clock = TestClock::new();
-    let app = node(
-        builder(ring(Algorithm::default()), &clock)
-            .compression_threshold(None)
-            .build()
-            .unwrap(),
-    )
-    .await;
-    let largest = largest_with(&app, 32).await;
-    let mut jar = session(&app, "alice", 0).await;
-    let (status, _, lines) = get(&app, &mut jar, &format!("/set?bytes={largest}")).await;
+    let bench = Bench::new();
+    let defaults = bench.builder(ring(Algorithm::default()));
+    let app = bench.node(defaults.compression_threshold(None)).await;
+    let largest = app.largest_with(32).await;
+    let mut jar = app.session("alice", 0).await;
+    let (status, _, lines) = app.get(&mut jar, &format!("/set?bytes={largest}")).await;
     assert_eq!(status, 200);
     let pairs: usize = lines
         .iter()
@@ -2020,13 +1771,10 @@ async fn largest_session_under_the_total_budget_and_one_byte_more() {
     let header = pairs + 2 * (lines.len() - 1);
     assert!(header <= 6144 && header > 6144 - 8, "{header}");
     assert!(lines.iter().all(|l| l.len() <= 4050));
-    assert_eq!(get(&app, &mut jar, "/blob").await.1.len(), largest);
-    let before = jar.clone();
-    logs.take();
-    let (status, body, set) = get(&app, &mut jar, &format!("/set?bytes={}", largest + 1)).await;
-    assert_eq!((status, body.as_str(), set.len()), (500, "", 0));
-    assert_eq!(jar.0, before.0);
-    assert_eq!(get(&app, &mut jar, "/blob").await.1.len(), largest);
+    assert_eq!(app.get(&mut jar, "/blob").await.1.len(), largest);
+    app.fails_closed(&mut jar, &format!("/set?bytes={}", largest + 1))
+        .await;
+    assert_eq!(app.get(&mut jar, "/blob").await.1.len(), largest);
 }
 
 // =============================================================================================
@@ -2042,72 +1790,44 @@ async fn largest_session_under_the_total_budget_and_one_byte_more() {
 /// the cap, not malformed input, that refuses the bomb.
 #[actix_web::test]
 async fn lz4_bomb_is_refused_at_the_inflation_cap() {
-    let (logs, _guard) = Logs::install();
-    let clock = TestClock::new();
+    let bench = Bench::new();
     let zeros = vec![0u8; 500_000];
     let block = lz4_flex::block::compress(&zeros);
     assert!(block.len() < 2100, "{}", block.len());
     let cookie = crafted(&[("blob", lz4_frame(500_000, &block)), alice()]);
-    let capped = node(rig(&clock).build().unwrap()).await;
-    refused(
-        &capped,
-        &logs,
-        &cookie,
-        "compression",
-        "500 KB bomb, 64 KiB cap",
-    )
-    .await;
+    let capped = bench.node(bench.rig()).await;
+    let ctx = "500 KB bomb, 64 KiB cap";
+    capped.refused(&cookie, "compression", ctx).await;
     // The stored "alice" counts too (6 bytes of value): 500,006 bytes in all.
-    let raised = node(rig(&clock).max_inflated(500_006).build().unwrap()).await;
-    accepted(
-        &raised,
-        &logs,
-        &cookie,
-        "alice",
-        "cap raised to fit exactly",
-    )
-    .await;
-    let one_short = node(rig(&clock).max_inflated(500_005).build().unwrap()).await;
-    refused(
-        &one_short,
-        &logs,
-        &cookie,
-        "compression",
-        "cap one byte short",
-    )
-    .await;
+    let raised = bench.capped(500_006).await;
+    let exact = "cap raised to fit exactly";
+    raised.accepted(&cookie, "alice", exact).await;
+    let one_short = bench.capped(500_005).await;
+    let short = "cap one byte short";
+    one_short.refused(&cookie, "compression", short).await;
 }
 
 /// A claim within the cap whose block inflates to far more: LZ4 writes into the claimed
 /// buffer only, and fails.
 #[actix_web::test]
 async fn lz4_block_inflating_past_its_claimed_size_is_refused() {
-    let (logs, _guard) = Logs::install();
-    let clock = TestClock::new();
-    let app = node(rig(&clock).build().unwrap()).await;
-    let roomy = node(rig(&clock).max_inflated(600_000).build().unwrap()).await;
+    let bench = Bench::new();
+    let app = bench.node(bench.rig()).await;
+    let roomy = bench.capped(600_000).await;
     let block = lz4_flex::block::compress(&vec![0u8; 500_000]);
     for claimed in [0, 1, 60_000, 499_999] {
-        let app = &roomy;
         let cookie = crafted(&[("blob", lz4_frame(claimed, &block)), alice()]);
-        refused(
-            app,
-            &logs,
-            &cookie,
-            "compression",
-            &format!("claims {claimed}"),
-        )
-        .await;
+        let ctx = format!("claims {claimed}");
+        roomy.refused(&cookie, "compression", &ctx).await;
     }
     let cookie = crafted(&[("blob", lz4_frame(60_000, &block)), alice()]);
-    refused(&app, &logs, &cookie, "compression", "default cap").await;
+    app.refused(&cookie, "compression", "default cap").await;
 }
 
 /// Each value under the cap, their sum over it: the budget is per session, not per value.
 #[actix_web::test]
 async fn values_summing_past_the_cap_are_refused() {
-    let (logs, _guard) = Logs::install();
-    let clock = TestClock::new();
+    let bench = Bench::new();
     let block = lz4_flex::block::compress(&vec![0u8; 40_000]);
     let entries = [
         ("blob", lz4_frame(40_000, &block)),
@@ -2115,27 +1835,28 @@ async fn values_summing_past_the_cap_are_refused() {
         alice(),
     ];
     let cookie = crafted(&entries);
-    let app = node(rig(&clock).build().unwrap()).await;
-    refused(&app, &logs, &cookie, "compression", "80 KB in two values").await;
-    let raised = node(rig(&clock).max_inflated(80_006).build().unwrap()).await;
-    accepted(&raised, &logs, &cookie, "alice", "cap raised").await;
+    let app = bench.node(bench.rig()).await;
+    let two_values = "80 KB in two values";
+    app.refused(&cookie, "compression", two_values).await;
+    let raised = bench.capped(80_006).await;
+    raised.accepted(&cookie, "alice", "cap raised").await;
     // Stored values count against the cap too.
     let stored_big = crafted(&[
         ("blob", lz4_frame(40_000, &block)),
         ("blob2", stored(&vec![b's'; 3000])),
         alice(),
     ]);
-    let tight = node(rig(&clock).max_inflated(42_000).build().unwrap()).await;
-    refused(&tight, &logs, &stored_big, "compression", "stored + lz4").await;
+    let tight = bench.capped(42_000).await;
+    let both = "stored + lz4";
+    tight.refused(&stored_big, "compression", both).await;
 }
 
 /// A zlib (deflate) bomb, 1 MB of zeros in about 1 KB: the format has no deflate, so the
 /// frame's first byte is an unknown compression id and nothing is ever inflated.
 #[actix_web::test]
 async fn deflate_bomb_with_an_unknown_compression_id_is_never_inflated() {
-    let (logs, _guard) = Logs::install();
-    let clock = TestClock::new();
-    let app = node(rig(&clock).max_inflated(2_000_000).build().unwrap()).await;
+    let bench = Bench::new();
+    let app = bench.capped(2_000_000).await;
     let zlib = miniz_oxide::deflate::compress_to_vec_zlib(&vec![0u8; 1_000_000], 10);
     assert!(zlib.len() < 2000, "{}", zlib.len());
     let mut framed = vec![2];
@@ -2149,7 +1870,7 @@ async fn deflate_bomb_with_an_unknown_compression_id_is_never_inflated() {
         ("bare zlib", zlib),
     ] {
         let cookie = crafted(&[("blob", frame), alice()]);
-        refused(&app, &logs, &cookie, "compression", ctx).await;
+        app.refused(&cookie, "compression", ctx).await;
     }
 }
 
@@ -2158,9 +1879,8 @@ async fn deflate_bomb_with_an_unknown_compression_id_is_never_inflated() {
 /// non-canonical encodings are refused.
 #[actix_web::test]
 async fn forged_size_prefix_0x7fffffff_is_not_representable() {
-    let (logs, _guard) = Logs::install();
-    let clock = TestClock::new();
-    let app = node(rig(&clock).max_inflated(1 << 20).build().unwrap()).await;
+    let bench = Bench::new();
+    let app = bench.capped(1 << 20).await;
     let block = lz4_flex::block::compress(&[0u8; 1000]);
     let mut forged = Vec::new();
     varint(0x7FFF_FFFF, &mut forged);
@@ -2182,50 +1902,41 @@ async fn forged_size_prefix_0x7fffffff_is_not_representable() {
         ("unterminated", vec![0x80, 0x80, 0x80, 0x80]),
     ] {
         let cookie = crafted(&[("blob", frame(&prefix)), alice()]);
-        refused(&app, &logs, &cookie, "compression", ctx).await;
+        app.refused(&cookie, "compression", ctx).await;
     }
     let cookie = crafted(&[("blob", frame(&[0xe8, 0x07])), alice()]);
-    accepted(&app, &logs, &cookie, "alice", "1000, canonical").await;
+    app.accepted(&cookie, "alice", "1000, canonical").await;
 }
 
 #[actix_web::test]
 async fn wrong_claimed_sizes_are_refused() {
-    let (logs, _guard) = Logs::install();
-    let clock = TestClock::new();
-    let app = node(rig(&clock).build().unwrap()).await;
+    let app = target().await;
     let text = "the quick brown fox ".repeat(50);
     let user = pc_string(&text);
     let block = lz4_flex::block::compress(&user);
     let actual = user.len() as u64;
     for claimed in [0, 1, actual - 1, actual + 1, 2 * actual, 65_536] {
         let cookie = crafted(&[("user", lz4_frame(claimed, &block))]);
-        refused(
-            &app,
-            &logs,
-            &cookie,
-            "compression",
-            &format!("claims {claimed}"),
-        )
-        .await;
+        let ctx = format!("claims {claimed}");
+        app.refused(&cookie, "compression", &ctx).await;
     }
     let cookie = crafted(&[("user", lz4_frame(actual, &block))]);
-    accepted(&app, &logs, &cookie, &text, "claims the truth").await;
+    app.accepted(&cookie, &text, "claims the truth").await;
 }
 
 #[actix_web::test]
 async fn unknown_compression_id_is_refused() {
-    let (logs, _guard) = Logs::install();
-    let clock = TestClock::new();
-    let app = node(rig(&clock).build().unwrap()).await;
+    let app = target().await;
     let user = pc_string("alice");
     for id in [2u8, 3, 0x7f, 0x80, 0xff] {
         let mut frame = vec![id];
         frame.extend_from_slice(&user);
         let cookie = crafted(&[("user", frame)]);
-        refused(&app, &logs, &cookie, "compression", &format!("id {id:#x}")).await;
+        let ctx = format!("id {id:#x}");
+        app.refused(&cookie, "compression", &ctx).await;
     }
     let cookie = crafted(&[("user", Vec::new())]);
-    refused(&app, &logs, &cookie, "compression", "empty frame").await;
+    app.refused(&cookie, "compression", "empty frame").await;
 }
 
 // =============================================================================================
@@ -2236,72 +1947,49 @@ async fn unknown_compression_id_is_refused() {
 /// its tag is perfectly valid.
 #[actix_web::test]
 async fn replay_after_absolute_expiry_is_refused() {
-    let (logs, _guard) = Logs::install();
-    let clock = TestClock::new();
-    let app = node(
-        rig(&clock)
-            .lifetime(Duration::from_secs(3600))
-            .idle_timeout(None)
-            .build()
-            .unwrap(),
-    )
-    .await;
-    let captured = session(&app, "alice", 3200).await.header();
-    clock.advance(3599);
-    accepted(&app, &logs, captured.as_bytes(), "alice", "last second").await;
-    clock.advance(1);
-    refused(
-        &app,
-        &logs,
-        captured.as_bytes(),
-        "time.expired",
-        "at expiry",
-    )
-    .await;
-    clock.advance(365 * 86_400);
-    refused(
-        &app,
-        &logs,
-        captured.as_bytes(),
-        "time.expired",
-        "a year on",
-    )
-    .await;
+    let bench = Bench::new();
+    let lifetime = bench.rig().lifetime(Duration::from_secs(3600));
+    let app = bench.node(lifetime.idle_timeout(None)).await;
+    let captured = app.session("alice", 3200).await.header();
+    bench.clock.advance(3599);
+    let ctx = "last second";
+    app.accepted(captured.as_bytes(), "alice", ctx).await;
+    bench.clock.advance(1);
+    let ctx = "at expiry";
+    app.refused(captured.as_bytes(), "time.expired", ctx).await;
+    bench.clock.advance(365 * 86_400);
+    let ctx = "a year on";
+    app.refused(captured.as_bytes(), "time.expired", ctx).await;
 }
 
 #[actix_web::test]
 async fn idle_timeout_passed_is_refused() {
-    let (logs, _guard) = Logs::install();
-    let clock = TestClock::new();
-    let app = node(
-        rig(&clock)
-            .idle_timeout(Some(Duration::from_secs(600)))
-            .renew_interval(Duration::from_secs(60))
-            .build()
-            .unwrap(),
-    )
-    .await;
-    let captured = session(&app, "alice", 0).await.header();
-    clock.advance(599);
-    accepted(&app, &logs, captured.as_bytes(), "alice", "idle 599 s").await;
-    clock.advance(1);
-    refused(&app, &logs, captured.as_bytes(), "time.idle", "idle 600 s").await;
+    let bench = Bench::new();
+    let idle = bench.rig().idle_timeout(Some(Duration::from_secs(600)));
+    let idle = idle.renew_interval(Duration::from_secs(60));
+    let app = bench.node(idle).await;
+    let captured = app.session("alice", 0).await.header();
+    bench.clock.advance(599);
+    let ctx = "idle 599 s";
+    app.accepted(captured.as_bytes(), "alice", ctx).await;
+    bench.clock.advance(1);
+    let ctx = "idle 600 s";
+    app.refused(captured.as_bytes(), "time.idle", ctx).await;
 }
 
 /// A session sealed by a node whose clock runs ahead: tolerated up to the skew (60 s), refused
 /// beyond.
 async fn issued_ahead_by(ahead: u64) -> (u16, Vec<Event>) {
-    let (logs, _guard) = Logs::install();
-    let clock = TestClock::new();
+    let bench = Bench::new();
     let fast = TestClock::new();
     fast.advance(ahead);
-    let app = node(rig(&clock).build().unwrap()).await;
-    let fast_node = node(rig(&fast).build().unwrap()).await;
-    let jar = session(&fast_node, "alice", 0).await;
-    logs.take();
-    let r = send(&app, "/whoami", &[jar.header().as_bytes()]).await;
+    let app = bench.node(bench.rig()).await;
+    let fast_node = bench.node(rig(&fast)).await;
+    let jar = fast_node.session("alice", 0).await;
+    app.events();
+    let r = app.send("/whoami", &[jar.header().as_bytes()]).await;
     assert!(r.set_cookie.is_empty());
-    (r.status, logs.take())
+    (r.status, app.events())
 }
 
 #[actix_web::test]
@@ -2335,34 +2023,29 @@ async fn issued_at_within_the_clock_skew_is_accepted() {
 /// keeps only that one. The planted pre-login cookie never becomes authenticated.
 #[actix_web::test]
 async fn login_renews_the_session_id_and_drops_pre_login_entries() {
-    let (logs, _guard) = Logs::install();
-    let clock = TestClock::new();
-    let app = node(rig(&clock).build().unwrap()).await;
+    let app = target().await;
     let mut jar = Jar::default();
-    get(&app, &mut jar, "/cart").await;
+    app.get(&mut jar, "/cart").await;
     let planted = jar.header();
-    let anonymous = get(&app, &mut jar, "/id").await.1;
+    let anonymous = app.get(&mut jar, "/id").await.1;
     assert_eq!(anonymous.len(), 32);
-    get(&app, &mut jar, "/login?user=alice").await;
-    let logged_in = get(&app, &mut jar, "/id").await.1;
+    app.get(&mut jar, "/login?user=alice").await;
+    let logged_in = app.get(&mut jar, "/id").await.1;
     assert_ne!(logged_in, anonymous);
-    assert_eq!(get(&app, &mut jar, "/entries").await.1, "user");
-    assert_eq!(get(&app, &mut jar, "/whoami").await.1, "alice");
+    assert_eq!(app.get(&mut jar, "/entries").await.1, "user");
+    assert_eq!(app.get(&mut jar, "/whoami").await.1, "alice");
     // The attacker's copy of the pre-login cookie is still just the anonymous session.
-    let r = send(&app, "/whoami", &[planted.as_bytes()]).await;
+    let r = app.send("/whoami", &[planted.as_bytes()]).await;
     assert_eq!(r.status, 401);
-    assert_eq!(
-        send(&app, "/id", &[planted.as_bytes()]).await.body,
-        anonymous
-    );
+    assert_eq!(app.send("/id", &[planted.as_bytes()]).await.body, anonymous);
 
     let mut jar = Jar::default();
-    get(&app, &mut jar, "/cart").await;
-    let anonymous = get(&app, &mut jar, "/id").await.1;
-    get(&app, &mut jar, "/login-keep?user=bob").await;
-    assert_ne!(get(&app, &mut jar, "/id").await.1, anonymous);
-    assert_eq!(get(&app, &mut jar, "/entries").await.1, "cart,user");
-    assert!(logs.take().iter().all(|e| e.1.is_none()));
+    app.get(&mut jar, "/cart").await;
+    let anonymous = app.get(&mut jar, "/id").await.1;
+    app.get(&mut jar, "/login-keep?user=bob").await;
+    assert_ne!(app.get(&mut jar, "/id").await.1, anonymous);
+    assert_eq!(app.get(&mut jar, "/entries").await.1, "cart,user");
+    assert!(app.events().iter().all(|e| e.1.is_none()));
 }
 
 /// Rolling deploy: new nodes know (and seal with) key 2, old nodes only key 1. A cookie sealed
@@ -2370,42 +2053,48 @@ async fn login_renews_the_session_id_and_drops_pre_login_entries() {
 /// 500; the old node's own write replaces it, and a new node migrates an old cookie.
 #[actix_web::test]
 async fn rolling_deploy_cookie_sealed_by_a_key_only_new_nodes_know() {
-    let (logs, _guard) = Logs::install();
-    let clock = TestClock::new();
+    let bench = Bench::new();
     let alg = Algorithm::default();
-    let now = clock.now();
+    let now = bench.clock.now();
     let new_ring = Keyring::new(vec![key(1, alg, 0), key(2, alg, T0 - 10)], now).unwrap();
-    let new_node = node(builder(new_ring, &clock).build().unwrap()).await;
-    let old_node = node(builder(ring(alg), &clock).build().unwrap()).await;
-    let mut jar = session(&new_node, "alice", 0).await;
-    refused(
-        &old_node,
-        &logs,
-        jar.header().as_bytes(),
-        "key.unknown",
-        "new → old",
-    )
-    .await;
-    let r = send(&old_node, "/untouched", &[jar.header().as_bytes()]).await;
+    let new_node = bench.node(bench.builder(new_ring)).await;
+    let old_node = bench.node(bench.builder(ring(alg))).await;
+    let mut jar = new_node.session("alice", 0).await;
+    let cookie = jar.header();
+    let ctx = "new → old";
+    old_node
+        .refused(cookie.as_bytes(), "key.unknown", ctx)
+        .await;
+    let r = old_node.send("/untouched", &[cookie.as_bytes()]).await;
     assert_eq!((r.status, r.set_cookie.len()), (200, 0));
-    let (status, _, set) = get(&old_node, &mut jar, "/login?user=alice").await;
+    let (status, _, set) = old_node.get(&mut jar, "/login?user=alice").await;
     assert_eq!((status, set.len()), (200, 1));
     // The new node opens the old node's cookie and re-seals it under key 2 on a mere read.
-    let (status, body, set) = get(&new_node, &mut jar, "/whoami").await;
+    let (status, body, set) = new_node.get(&mut jar, "/whoami").await;
     assert_eq!((status, body.as_str(), set.len()), (200, "alice", 1));
-    accepted(
-        &new_node,
-        &logs,
-        jar.header().as_bytes(),
-        "alice",
-        "migrated",
-    )
-    .await;
+    let cookie = jar.header();
+    new_node
+        .accepted(cookie.as_bytes(), "alice", "migrated")
+        .await;
 }
 
 // =============================================================================================
 // Domains
 // =============================================================================================
+
+/// The cookie name of [`parent_domain_node`].
+const PARENT_NAME: &str = "__Secure-s";
+
+/// A node whose cookies are for example.com and every subdomain (16 KiB total budget).
+async fn parent_domain_node() -> Target<NodeApp!()> {
+    let bench = Bench::new();
+    let builder = bench
+        .builder(ring(Algorithm::default()))
+        .cookie_name(PARENT_NAME)
+        .cookie_domain(Some("example.com".into()))
+        .total_budget(16 * 1024);
+    bench.node(builder).await
+}
 
 /// Cookie tossing: a sibling subdomain plants its own valid session for the parent domain with
 /// a longer Path, so browsers send it first. Two different authentic sessions: neither is
@@ -2413,39 +2102,23 @@ async fn rolling_deploy_cookie_sealed_by_a_key_only_new_nodes_know() {
 /// planted session that does not open is not ambiguous.
 #[actix_web::test]
 async fn cookie_tossing_from_a_sibling_subdomain_is_ambiguous() {
-    let (logs, _guard) = Logs::install();
-    let clock = TestClock::new();
-    let name = "__Secure-s";
-    let app = node(
-        builder(ring(Algorithm::default()), &clock)
-            .cookie_name(name)
-            .cookie_domain(Some("example.com".into()))
-            .total_budget(16 * 1024)
-            .build()
-            .unwrap(),
-    )
-    .await;
+    let app = parent_domain_node().await;
     for bytes in [0, 3200] {
-        let victim = session(&app, "alice", bytes).await;
-        let planted = session(&app, "mallory", bytes).await;
+        let victim = app.session("alice", bytes).await;
+        let planted = app.session("mallory", bytes).await;
         let both = format!("{}; {}", planted.header(), victim.header());
-        refused(
-            &app,
-            &logs,
-            both.as_bytes(),
-            "ambiguous",
-            &format!("{bytes}"),
-        )
-        .await;
+        let ctx = format!("{bytes}");
+        app.refused(both.as_bytes(), "ambiguous", &ctx).await;
         let twice = format!("{}; {}", victim.header(), victim.header());
-        accepted(&app, &logs, twice.as_bytes(), "alice", "same session twice").await;
-        let mut forged = pieces(&values(&planted, name));
+        let ctx = "same session twice";
+        app.accepted(twice.as_bytes(), "alice", ctx).await;
+        let mut forged = pieces(&values(&planted, PARENT_NAME));
         let other = if &forged[0][10..11] == "A" { "B" } else { "A" };
         forged[0].replace_range(10..11, other);
-        let forged = header_of(&pairs_for(name, &forged));
+        let forged = header_of(&pairs_for(PARENT_NAME, &forged));
         let mut cookie = forged;
         cookie.extend_from_slice(format!("; {}", victim.header()).as_bytes());
-        accepted(&app, &logs, &cookie, "alice", "planted garbage").await;
+        app.accepted(&cookie, "alice", "planted garbage").await;
     }
 }
 
@@ -2455,24 +2128,13 @@ async fn cookie_tossing_from_a_sibling_subdomain_is_ambiguous() {
 /// session won silently; now the leftover rule only applies to a lone first cookie.
 #[actix_web::test]
 async fn cookie_tossing_with_another_chunk_count_is_ambiguous() {
-    let (logs, _guard) = Logs::install();
-    let clock = TestClock::new();
-    let name = "__Secure-s";
-    let app = node(
-        builder(ring(Algorithm::default()), &clock)
-            .cookie_name(name)
-            .cookie_domain(Some("example.com".into()))
-            .total_budget(16 * 1024)
-            .build()
-            .unwrap(),
-    )
-    .await;
+    let app = parent_domain_node().await;
     for (victim_bytes, planted_bytes) in [(0, 3200), (3200, 0)] {
-        let victim = session(&app, "alice", victim_bytes).await;
-        let planted = session(&app, "mallory", planted_bytes).await;
+        let victim = app.session("alice", victim_bytes).await;
+        let planted = app.session("mallory", planted_bytes).await;
         let both = format!("{}; {}", planted.header(), victim.header());
         let ctx = format!("planted {planted_bytes} over {victim_bytes}");
-        refused(&app, &logs, both.as_bytes(), "ambiguous", &ctx).await;
+        app.refused(both.as_bytes(), "ambiguous", &ctx).await;
     }
 }
 
@@ -2488,12 +2150,8 @@ async fn cookie_tossing_with_another_chunk_count_is_ambiguous() {
 /// carried our cookie (none otherwise), no Set-Cookie, responses that never grow.
 #[actix_web::test]
 async fn garbage_cookie_shapes_at_volume_log_nothing_loud() {
-    let (logs, _guard) = Logs::install();
-    let clock = TestClock::new();
-    let mw = rig(&clock).build().unwrap();
-    let stats = mw.stats();
-    let app = node(mw).await;
-    let valid = pieces(&values(&session(&app, "alice", 3200).await, NAME));
+    let app = target().await;
+    let valid = app.session_pieces("alice", 3200).await;
     let envelope = envelope_of(&valid);
     let mut rng = StdRng::seed_from_u64(0x5eed);
     let mut shapes = [0usize; 10];
@@ -2558,12 +2216,12 @@ async fn garbage_cookie_shapes_at_volume_log_nothing_loud() {
             _ => format!("{NAME}x=1; =2; {NAME}; x{NAME}=3; {NAME}.0=4").into_bytes(),
         };
         let ours = shape != 9;
-        logs.take();
-        let r = send(&app, "/whoami", &[&cookie]).await;
+        app.events();
+        let r = app.send("/whoami", &[&cookie]).await;
         assert_eq!((r.status, r.set_cookie.len()), (401, 0), "shape {shape}");
         assert!(r.body.is_empty());
         header_counts.insert(r.header_count);
-        let events = logs.take();
+        let events = app.events();
         assert!(
             events.iter().all(|e| e.0 > Level::WARN),
             "shape {shape}: {events:?}"
@@ -2572,6 +2230,6 @@ async fn garbage_cookie_shapes_at_volume_log_nothing_loud() {
         expected_rejections += u64::from(ours);
     }
     assert_eq!(header_counts.len(), 1, "responses never grow");
-    assert_eq!(stats.rejected_total(), expected_rejections);
+    assert_eq!(app.stats.rejected_total(), expected_rejections);
     assert!(shapes.iter().all(|&n| n == 1000));
 }

@@ -69,24 +69,23 @@ fn open_header_corpus() {
     }
 }
 
-#[test]
-fn envelope_corpus() {
-    replay("envelope", fuzzing::envelope);
+/// One test per target, replaying its corpus through `fuzzing::<target>`.
+macro_rules! corpus_tests {
+    ($($test:ident: $target:ident,)*) => {
+        $(
+            #[test]
+            fn $test() {
+                replay(stringify!($target), fuzzing::$target);
+            }
+        )*
+    };
 }
 
-#[test]
-fn payload_corpus() {
-    replay("payload", fuzzing::payload);
-}
-
-#[test]
-fn keyring_json_corpus() {
-    replay("keyring_json", fuzzing::keyring_json);
-}
-
-#[test]
-fn roundtrip_corpus() {
-    replay("roundtrip", fuzzing::roundtrip);
+corpus_tests! {
+    envelope_corpus: envelope,
+    payload_corpus: payload,
+    keyring_json_corpus: keyring_json,
+    roundtrip_corpus: roundtrip,
 }
 
 /// A few structured inputs beyond the corpus, so an empty or garbage input is covered even

@@ -4,7 +4,9 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use sealed_session::{Algorithm, Codec, KeyId, Keyring, SessionConfig, SessionMiddleware};
+use sealed_session::{
+    Algorithm, Codec, KeyId, Keyring, SessionConfig, SessionMiddleware, SessionMiddlewareBuilder,
+};
 
 use crate::support::*;
 
@@ -22,6 +24,13 @@ async fn wait_for(mw: &SessionMiddleware, done: impl Fn(&Keyring) -> bool) {
         );
         actix_web::rt::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// The suite's builder ([`on_test_clock`]) for the keyring file at `path`, re-read every
+/// `interval`.
+fn reloading(path: &Path, clock: &TestClock, interval: Duration) -> SessionMiddlewareBuilder {
+    let from_file = SessionMiddleware::builder_from_file(path).unwrap();
+    on_test_clock(from_file, clock).reload_interval(interval)
 }
 
 fn sealed_with(jar: &Jar, ring: &Keyring, clock: &TestClock) -> KeyId {
@@ -52,12 +61,7 @@ async fn rotation_never_logs_anyone_out_and_retirement_rejects_old_cookies() {
     let b = key(2, Algorithm::XChaCha20Poly1305, T0 + 3600);
     let ring_a = Keyring::new(vec![a.clone()], clock.now()).unwrap();
     write(&path, &ring_a);
-    let c = clock.clone();
-    let mw = SessionMiddleware::builder_from_file(&path)
-        .unwrap()
-        .cookie_name("__Host-s")
-        .clock(move || c.now())
-        .reload_interval(Duration::from_millis(25))
+    let mw = reloading(&path, &clock, Duration::from_millis(25))
         .idle_timeout(None)
         .build()
         .unwrap();
@@ -115,12 +119,7 @@ async fn hot_reload_ignores_truncated_and_garbage_files() {
     let path = temp_keyring_path("reload");
     let ring_a = Keyring::new(vec![key(1, Algorithm::default(), 0)], clock.now()).unwrap();
     write(&path, &ring_a);
-    let c = clock.clone();
-    let mw = SessionMiddleware::builder_from_file(&path)
-        .unwrap()
-        .cookie_name("__Host-s")
-        .clock(move || c.now())
-        .reload_interval(Duration::from_millis(20))
+    let mw = reloading(&path, &clock, Duration::from_millis(20))
         .build()
         .unwrap();
     let app = app(mw.clone()).await;

@@ -48,20 +48,28 @@ pub fn ring(alg: Algorithm) -> Keyring {
 
 /// The builder every acceptance test starts from: plain-http friendly name, test clock.
 pub fn builder(keyring: Keyring, clock: &TestClock) -> SessionMiddlewareBuilder {
+    on_test_clock(SessionMiddleware::builder(keyring), clock)
+}
+
+/// `builder` with the suite's cookie name (`__Host-s`) and `clock`.
+pub fn on_test_clock(
+    builder: SessionMiddlewareBuilder,
+    clock: &TestClock,
+) -> SessionMiddlewareBuilder {
     let c = clock.clone();
-    SessionMiddleware::builder(keyring)
-        .cookie_name("__Host-s")
-        .clock(move || c.now())
+    builder.cookie_name("__Host-s").clock(move || c.now())
 }
 
+/// `?user=NAME` of the login routes.
 #[derive(Deserialize)]
-struct UserQuery {
-    user: String,
+pub struct UserQuery {
+    pub user: String,
 }
 
+/// `?bytes=N` of the routes that store a blob.
 #[derive(Deserialize)]
-struct BytesQuery {
-    bytes: usize,
+pub struct BytesQuery {
+    pub bytes: usize,
 }
 
 /// The demo's routes, plus `/touch-nothing` and `/set?bytes=N` (replace the blob).
@@ -102,6 +110,18 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         "/untouched",
         web::get().to(|| async { HttpResponse::Ok().body("hi") }),
     );
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+pub fn unhex(text: &str) -> Vec<u8> {
+    assert!(text.len() % 2 == 0, "odd hex length");
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
+        .collect()
 }
 
 pub fn random_text(n: usize) -> String {

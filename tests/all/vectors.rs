@@ -22,6 +22,8 @@ use rand::{Rng, SeedableRng};
 use sealed_session::{Codec, Keyring, SessionConfig, SessionState};
 use serde::{Deserialize, Serialize};
 
+use crate::support::{hex, unhex};
+
 const VECTORS_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/vectors/v1.json");
 /// Seconds since the Unix epoch used as "now" by most vectors (2027-01-15T08:00:00Z).
 const NOW: u64 = 1_800_000_000;
@@ -113,6 +115,13 @@ struct Pair {
     value: String,
 }
 
+fn pair(name: impl Into<String>, value: impl Into<String>) -> Pair {
+    Pair {
+        name: name.into(),
+        value: value.into(),
+    }
+}
+
 impl VectorConfig {
     fn new(cookie_name: &str, total_budget: usize) -> Self {
         VectorConfig {
@@ -193,18 +202,6 @@ fn secs(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).unwrap().as_secs()
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn unhex(text: &str) -> Vec<u8> {
-    assert!(text.len() % 2 == 0, "odd hex length");
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
-        .collect()
-}
-
 /// An RNG that hands out one fixed nonce: the only randomness `Codec::seal` draws.
 struct FixedNonce(Vec<u8>);
 
@@ -222,6 +219,20 @@ impl rand::RngCore for FixedNonce {
 }
 
 impl rand::CryptoRng for FixedNonce {}
+
+/// `state` sealed at `now` with the one `nonce`, as the cookies' (name, value) pairs.
+fn seal_pairs(
+    codec: &Codec,
+    ring: &Keyring,
+    state: &SessionState,
+    now: u64,
+    nonce: Vec<u8>,
+) -> Vec<Pair> {
+    let cookies = codec
+        .seal(ring, state, at(now), &mut FixedNonce(nonce))
+        .unwrap();
+    cookies.iter().map(|c| pair(c.name(), c.value())).collect()
+}
 
 fn keyring(json: &serde_json::Value, now: u64) -> Keyring {
     Keyring::from_json(&serde_json::to_vec(json).unwrap(), at(now)).unwrap()
@@ -462,16 +473,7 @@ fn valid_vectors_reproduce_byte_for_byte() {
         let ring = keyring(&v.keyring, v.now);
         let codec = v.config.codec();
         let state = v.state.to_state();
-        let cookies = codec
-            .seal(&ring, &state, at(v.now), &mut FixedNonce(unhex(&v.nonce)))
-            .unwrap();
-        let got: Vec<Pair> = cookies
-            .iter()
-            .map(|c| Pair {
-                name: c.name().to_owned(),
-                value: c.value().to_owned(),
-            })
-            .collect();
+        let got = seal_pairs(&codec, &ring, &state, v.now, unhex(&v.nonce));
         assert_eq!(got, v.cookies, "{}: cookies differ", v.name);
 
         let opened = codec
@@ -610,6 +612,11 @@ fn ring_json(keys: Vec<serde_json::Value>) -> serde_json::Value {
     serde_json::json!({ "version": 1, "keys": keys })
 }
 
+/// A keyring of one key, active since [`KEY_TIME`], with the secret of `seed`.
+fn single_key_ring(id: &str, alg: u8, seed: u8) -> serde_json::Value {
+    ring_json(vec![key_json(id, alg, secret_bytes(seed), false, KEY_TIME)])
+}
+
 fn key_id_hex(alg: u8) -> String {
     format!("5e55{alg:02x}{:02x}", 0xa0 + alg)
 }
@@ -681,16 +688,7 @@ impl Gen {
     ) -> ValidVector {
         let codec = config.codec();
         let kr = keyring(&ring, NOW);
-        let cookies = codec
-            .seal(&kr, state, at(NOW), &mut FixedNonce(nonce.clone()))
-            .unwrap();
-        let cookies: Vec<Pair> = cookies
-            .iter()
-            .map(|c| Pair {
-                name: c.name().to_owned(),
-                value: c.value().to_owned(),
-            })
-            .collect();
+        let cookies = seal_pairs(&codec, &kr, state, NOW, nonce.clone());
         let opened = codec
             .open(&kr, pairs_of(&cookies), at(NOW))
             .unwrap()
@@ -745,14 +743,17 @@ impl Gen {
     }
 }
 
+/// `envelope` armored as the single chunk of `v`'s cookie.
+fn single_chunk(v: &ValidVector, envelope: &[u8]) -> Vec<Pair> {
+    let value = format!("1.{}", URL_SAFE_NO_PAD.encode(envelope));
+    vec![pair(v.config.cookie_name.clone(), value)]
+}
+
 /// Re-armors an envelope edited by `f` as a single chunk.
 fn edit_envelope(v: &ValidVector, f: impl FnOnce(&mut Vec<u8>)) -> Vec<Pair> {
     let mut env = unhex(&v.envelope);
     f(&mut env);
-    vec![Pair {
-        name: v.config.cookie_name.clone(),
-        value: format!("1.{}", URL_SAFE_NO_PAD.encode(&env)),
-    }]
+    single_chunk(v, &env)
 }
 
 /// A single-chunk cookie sealing `plaintext` (any bytes) under the vector's key, as a
@@ -764,10 +765,7 @@ fn seal_plaintext(v: &ValidVector, plaintext: &[u8]) -> Vec<Pair> {
     let aad = spec::aad(&v.config.cookie_name, 1, &header);
     let mut env = header;
     env.extend(spec::seal(alg, &secret, &nonce, &aad, plaintext));
-    vec![Pair {
-        name: v.config.cookie_name.clone(),
-        value: format!("1.{}", URL_SAFE_NO_PAD.encode(&env)),
-    }]
+    single_chunk(v, &env)
 }
 
 fn generate() -> VectorFile {
@@ -778,13 +776,7 @@ fn generate() -> VectorFile {
     let mut smalls = BTreeMap::new();
     let mut larges = BTreeMap::new();
     for alg in [1u8, 2, 3] {
-        let ring = ring_json(vec![key_json(
-            &key_id_hex(alg),
-            alg,
-            secret_bytes(alg),
-            false,
-            KEY_TIME,
-        )]);
+        let ring = single_key_ring(&key_id_hex(alg), alg, alg);
         let s = g.valid(
             &format!("{}/small", alg_name(alg)),
             "Three small entries, one cookie, nothing compressed.",
@@ -807,13 +799,7 @@ fn generate() -> VectorFile {
     }
     {
         let alg = 3;
-        let ring = ring_json(vec![key_json(
-            &key_id_hex(alg),
-            alg,
-            secret_bytes(alg),
-            false,
-            KEY_TIME,
-        )]);
+        let ring = single_key_ring(&key_id_hex(alg), alg, alg);
         let empty = SessionState::from_parts(
             [0xee; 16],
             at(NOW),
@@ -851,13 +837,7 @@ fn generate() -> VectorFile {
         g.valid("xaes256gcm/edge-cases", "Empty key with empty value, non-ASCII key, a 32-byte value compressed at threshold 16, issued_at 0, a 5-byte varint expiry.", ring, config, nonce_for(alg, 0x5a), &edge);
         // secret_bytes(0) makes the top bit of AES_K(0^128) one, exercising the 0x87 branch
         // of the XAES-256-GCM subkey derivation (the other XAES keys here leave it zero).
-        let msb_ring = ring_json(vec![key_json(
-            "5e5503b0",
-            3,
-            secret_bytes(0),
-            false,
-            KEY_TIME,
-        )]);
+        let msb_ring = single_key_ring("5e5503b0", 3, 0);
         g.valid(
             "xaes256gcm/derivation-msb-set",
             "An XAES-256-GCM key whose L = AES-256_K(0^128) has its top bit set, so K1 = (L << 1) xor 0x87.",
@@ -928,10 +908,7 @@ fn generate() -> VectorFile {
         "A chunk at an index at or above the declared count.",
         "chunk.extra",
         |v| {
-            v.cookies.push(Pair {
-                name: format!("{name}.1"),
-                value: "AAAA".into(),
-            });
+            v.cookies.push(pair(format!("{name}.1"), "AAAA"));
         },
     );
     g.invalid(
@@ -940,10 +917,7 @@ fn generate() -> VectorFile {
         "A chunk value longer than 4096 bytes.",
         "chunk.too_long",
         |v| {
-            v.cookies.push(Pair {
-                name: format!("{name}.1"),
-                value: "A".repeat(4097),
-            });
+            v.cookies.push(pair(format!("{name}.1"), "A".repeat(4097)));
         },
     );
     g.invalid(
@@ -962,10 +936,7 @@ fn generate() -> VectorFile {
         "aead.tag",
         |v| {
             v.cookies[0].value.replace_range(..1, "2");
-            v.cookies.push(Pair {
-                name: format!("{name}.1"),
-                value: "AAAA".into(),
-            });
+            v.cookies.push(pair(format!("{name}.1"), "AAAA"));
         },
     );
     g.invalid(
@@ -1108,13 +1079,7 @@ fn generate() -> VectorFile {
         "The keyring has no key with the envelope's id.",
         "key.unknown",
         |v| {
-            v.keyring = ring_json(vec![key_json(
-                "00000001",
-                3,
-                secret_bytes(3),
-                false,
-                KEY_TIME,
-            )]);
+            v.keyring = single_key_ring("00000001", 3, 3);
         },
     );
     g.invalid(
@@ -1137,13 +1102,7 @@ fn generate() -> VectorFile {
         "The key with that id is an AES-256-GCM key.",
         "key.algorithm_mismatch",
         |v| {
-            v.keyring = ring_json(vec![key_json(
-                &key_id_hex(3),
-                2,
-                secret_bytes(3),
-                false,
-                KEY_TIME,
-            )]);
+            v.keyring = single_key_ring(&key_id_hex(3), 2, 3);
         },
     );
     g.invalid(
@@ -1152,13 +1111,7 @@ fn generate() -> VectorFile {
         "Same id and algorithm, another secret.",
         "aead.tag",
         |v| {
-            v.keyring = ring_json(vec![key_json(
-                &key_id_hex(3),
-                3,
-                secret_bytes(7),
-                false,
-                KEY_TIME,
-            )]);
+            v.keyring = single_key_ring(&key_id_hex(3), 3, 7);
         },
     );
     g.invalid(
@@ -1385,25 +1338,11 @@ fn generate() -> VectorFile {
 
 /// A second session like `m`, sealed under the same key with another nonce.
 fn generate_other(m: &ValidVector) -> Vec<Pair> {
-    let codec = m.config.codec();
     let ring = keyring(&m.keyring, m.now);
     let state = large_state(99);
-    let cookies = codec
-        .seal(
-            &ring,
-            &state,
-            at(m.now),
-            &mut FixedNonce(nonce_for(3, 0xc3)),
-        )
-        .unwrap();
+    let cookies = seal_pairs(&m.config.codec(), &ring, &state, m.now, nonce_for(3, 0xc3));
     assert_eq!(cookies.len(), m.cookies.len());
     cookies
-        .iter()
-        .map(|c| Pair {
-            name: c.name().to_owned(),
-            value: c.value().to_owned(),
-        })
-        .collect()
 }
 
 /// Writes docs/vectors/v1.json when `SEALED_SESSION_WRITE_VECTORS=1`; otherwise checks that
@@ -1426,21 +1365,20 @@ fn write_vectors() {
     let committed = load();
     // Published vectors must still be generated identically (new ones may be appended).
     for (a, b) in committed.valid.iter().zip(&generated.valid) {
-        assert_eq!(
-            serde_json::to_value(a).unwrap(),
-            serde_json::to_value(b).unwrap(),
-            "{}",
-            a.name
-        );
+        assert_same_json(a, b, &a.name);
     }
     for (a, b) in committed.invalid.iter().zip(&generated.invalid) {
-        assert_eq!(
-            serde_json::to_value(a).unwrap(),
-            serde_json::to_value(b).unwrap(),
-            "{}",
-            a.name
-        );
+        assert_same_json(a, b, &a.name);
     }
+}
+
+#[track_caller]
+fn assert_same_json<T: Serialize>(a: &T, b: &T, name: &str) {
+    assert_eq!(
+        serde_json::to_value(a).unwrap(),
+        serde_json::to_value(b).unwrap(),
+        "{name}"
+    );
 }
 
 /// The keyring example in docs/FORMAT.md (section 8) loads, and means what the text says.

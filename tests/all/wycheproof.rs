@@ -13,6 +13,8 @@ use sealed_session::Algorithm;
 use sealed_session::codec::floor::RawAead;
 use serde::Deserialize;
 
+use crate::support::unhex;
+
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct File {
@@ -43,14 +45,6 @@ struct Case {
     result: String,
 }
 
-fn unhex(text: &str) -> Vec<u8> {
-    assert!(text.len() % 2 == 0, "odd hex length");
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
-        .collect()
-}
-
 fn load(name: &str) -> File {
     let path: PathBuf = [
         env!("CARGO_MANIFEST_DIR"),
@@ -70,6 +64,16 @@ struct Counts {
     valid: usize,
     invalid: usize,
     skipped: usize,
+}
+
+impl Counts {
+    fn of(valid: usize, invalid: usize, skipped: usize) -> Counts {
+        Counts {
+            valid,
+            invalid,
+            skipped,
+        }
+    }
 }
 
 /// Runs one file; `supported_iv` is the only IV length (bytes) the wrapper takes for this
@@ -129,37 +133,27 @@ fn run(file: &File, algorithm: Algorithm, supported_iv: usize) -> Counts {
     counts
 }
 
+/// [`run`] on the file `name`, whose header must name `label`.
+fn run_file(name: &str, label: &str, algorithm: Algorithm, supported_iv: usize) -> Counts {
+    let file = load(name);
+    assert_eq!(file.algorithm, label);
+    run(&file, algorithm, supported_iv)
+}
+
 #[test]
 fn wycheproof_aes_256_gcm_through_the_cipher_wrapper() {
-    let file = load("aes_gcm_test.json");
-    assert_eq!(file.algorithm, "AES-GCM");
-    let counts = run(&file, Algorithm::Aes256Gcm, 12);
+    let counts = run_file("aes_gcm_test.json", "AES-GCM", Algorithm::Aes256Gcm, 12);
     // 105 tests in the 256-bit groups: 39 valid and 27 invalid with 96-bit IVs, 2 invalid
     // with an empty IV (refused), 37 valid with other IV sizes (skipped).
-    assert_eq!(
-        counts,
-        Counts {
-            valid: 39,
-            invalid: 29,
-            skipped: 37
-        }
-    );
+    assert_eq!(counts, Counts::of(39, 29, 37));
 }
 
 #[test]
 fn wycheproof_xchacha20_poly1305_through_the_cipher_wrapper() {
-    let file = load("xchacha20_poly1305_test.json");
-    assert_eq!(file.algorithm, "XCHACHA20-POLY1305");
-    let counts = run(&file, Algorithm::XChaCha20Poly1305, 24);
+    let name = "xchacha20_poly1305_test.json";
+    let counts = run_file(name, "XCHACHA20-POLY1305", Algorithm::XChaCha20Poly1305, 24);
     // 246 valid, 60 invalid with 192-bit nonces, 9 invalid nonce sizes (refused).
-    assert_eq!(
-        counts,
-        Counts {
-            valid: 246,
-            invalid: 69,
-            skipped: 0
-        }
-    );
+    assert_eq!(counts, Counts::of(246, 69, 0));
 }
 
 /// The wrapper really passes the associated data: every valid vector with non-empty AAD

@@ -23,24 +23,23 @@ Usage: python3 tests/browser/browser_test.py [--demo PATH]
 Prints `browser: N passed, M failed` and exits 1 when M > 0.
 """
 
-import argparse
-import atexit
 import base64
-import http.client
 import json
 import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.dont_write_bytecode = True  # no __pycache__ next to the shared module
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
+import realparts  # noqa: E402
+from realparts import Proc, check, free_port, http_get, log, wait_port  # noqa: E402
+
 DOMAIN = "example.test"
 COOKIE = "session"  # COOKIE_SECURE=0: plain name even with a Domain
 USER = "alice"
@@ -56,67 +55,8 @@ CHROME_ARGS = [
     f"--host-resolver-rules=MAP *.{DOMAIN} 127.0.0.1, MAP {DOMAIN} 127.0.0.1",
 ]
 
-PASSED = 0
-FAILED = 0
-FAILURES = []
-
-
-def log(msg):
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
-
-
-def check(ok, what):
-    global PASSED, FAILED
-    if ok:
-        PASSED += 1
-    else:
-        FAILED += 1
-        FAILURES.append(what)
-        log(f"FAIL: {what}")
-    return ok
-
 
 # --------------------------------------------------------------------------- processes
-
-PROCS = []
-
-
-class Proc:
-    def __init__(self, name, argv, env=None, log_path=None):
-        self.name, self.argv, self.env, self.log_path = name, argv, env, log_path
-        self.popen = None
-
-    def start(self):
-        out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
-        try:
-            self.popen = subprocess.Popen(self.argv, env=self.env, stdout=out, stderr=subprocess.STDOUT,
-                                          stdin=subprocess.DEVNULL, start_new_session=True)
-        finally:
-            if out is not subprocess.DEVNULL:
-                out.close()
-        PROCS.append(self)
-        return self
-
-    @property
-    def pid(self):
-        return self.popen.pid if self.popen else None
-
-    def alive(self):
-        return self.popen is not None and self.popen.poll() is None
-
-    def stop(self, timeout=10):
-        """SIGTERM to this PID, bounded wait, then SIGKILL to the same PID."""
-        if not self.alive():
-            return
-        try:
-            os.kill(self.popen.pid, signal.SIGTERM)
-            self.popen.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.kill(self.popen.pid, signal.SIGKILL)
-            self.popen.wait(timeout=timeout)
-        except ProcessLookupError:
-            pass
-
 
 def descendants(pid):
     """PIDs whose parent chain leads to pid (read from /proc), deepest last."""
@@ -157,30 +97,7 @@ def cleanup():
                 os.kill(pid, signal.SIGTERM)
             except ProcessLookupError:
                 pass
-    for p in reversed(PROCS):
-        try:
-            p.stop()
-        except Exception as e:
-            print(f"cleanup: could not stop {p.name} (pid {p.pid}): {e}", file=sys.stderr)
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port, proc, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and not proc.alive():
-            return False
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return True
-        except OSError:
-            time.sleep(0.1)
-    return False
+    realparts.stop_all()
 
 
 # --------------------------------------------------------------------------- install
@@ -197,19 +114,16 @@ def ensure_browser():
         return chrome, driver
     if os.geteuid() != 0:
         raise RuntimeError("chromium/chromedriver are missing and this is not root: apt-get install chromium chromium-driver")
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    for attempt in range(2):
-        if attempt == 1:
-            log("apt-get update")
-            subprocess.run(["apt-get", "update"], env=env, timeout=600, check=False)
-        log("installing chromium chromium-driver with apt-get (this can take a few minutes)")
-        r = subprocess.run(["apt-get", "install", "-y", "--no-install-recommends", "chromium", "chromium-driver"],
-                           env=env, timeout=1800, capture_output=True, text=True)
+
+    def both():
         chrome, driver = find_browser()
-        if r.returncode == 0 and chrome and driver:
-            return chrome, driver
-        print(r.stdout[-2000:], r.stderr[-2000:], file=sys.stderr)
-    raise RuntimeError("could not install chromium and chromium-driver")
+        return (chrome, driver) if chrome and driver else None
+
+    installed = realparts.apt_install([["chromium", "chromium-driver"]], both, timeout=1800,
+                                      note=" (this can take a few minutes)")
+    if not installed:
+        raise RuntimeError("could not install chromium and chromium-driver")
+    return installed
 
 
 # --------------------------------------------------------------------------- WebDriver
@@ -271,8 +185,8 @@ class Browser:
 
 
 def chunk_cookies(cookies):
-    named = {c["name"]: c for c in cookies if c["name"] == COOKIE or re.fullmatch(re.escape(COOKIE) + r"\.\d+", c["name"])}
-    return [named[n] for n in sorted(named, key=lambda n: 0 if n == COOKIE else int(n.rsplit(".", 1)[1]))]
+    named = {c["name"]: c for c in cookies}
+    return [named[n] for n in realparts.chunk_names(named, COOKIE)]
 
 
 def estimated_line(c):
@@ -281,16 +195,6 @@ def estimated_line(c):
 
 
 # --------------------------------------------------------------------------- the test
-
-def direct_get(port, path, host):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    try:
-        conn.request("GET", path, headers={"Host": host})
-        r = conn.getresponse()
-        return r.status, r.read().decode("utf-8", "replace"), r.msg.get_all("Set-Cookie") or []
-    finally:
-        conn.close()
-
 
 def run_test(tmp, demo, chrome, driver, budget):
     port = free_port()
@@ -303,7 +207,7 @@ def run_test(tmp, demo, chrome, driver, budget):
     if not check(wait_port(port, node), f"demo listens on 127.0.0.1:{port}"):
         raise RuntimeError("the demo did not start")
     # The demo sets what the test expects: Domain=example.test, plain name, no Secure.
-    status, _, set_cookies = direct_get(port, f"/login?user={USER}", f"a.{DOMAIN}:{port}")
+    status, _, set_cookies, _ = http_get(port, f"/login?user={USER}", {"Host": f"a.{DOMAIN}:{port}"})
     line = set_cookies[0] if set_cookies else ""
     check(status == 200 and line.startswith(f"{COOKIE}=") and f"Domain={DOMAIN}" in line
           and "Secure" not in line and "HttpOnly" in line,
@@ -420,61 +324,21 @@ def run_test(tmp, demo, chrome, driver, budget):
     check(text.startswith("not logged in"), f"whoami after logout: {text!r}")
 
 
-def dump_logs(tmp):
-    for name in sorted(os.listdir(tmp)):
-        if name.endswith(".log"):
-            with open(os.path.join(tmp, name), "rb") as f:
-                lines = f.read().decode("utf-8", "replace").splitlines()
-            print(f"----- {name} (last {min(len(lines), 60)} of {len(lines)} lines)")
-            for line in lines[-60:]:
-                print(line[:400])
-
-
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    target = os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target")
-    ap.add_argument("--demo", default=os.environ.get("DEMO_BIN") or os.path.join(target, "debug", "examples", "demo"))
-    args = ap.parse_args()
-
-    if os.environ.get("SEALED_SESSION_SKIP_BROWSER") == "1":
-        print("#" * 72)
-        print("### browser test SKIPPED by SEALED_SESSION_SKIP_BROWSER=1 (nothing was tested)")
-        print("#" * 72)
+    args = realparts.parse_args(__doc__)
+    if realparts.skipped("browser", "SEALED_SESSION_SKIP_BROWSER"):
         return 0
-
-    started = time.monotonic()
-    if not os.access(args.demo, os.X_OK):
-        print(f"browser: {args.demo} is missing; run `cargo build --example demo` first")
-        print("browser: 0 passed, 1 failed")
+    if realparts.missing("browser", (args.demo,), "cargo build --example demo"):
         return 1
     budget = int(os.environ.get("SESSION_MAX_BYTES", "16384"))
-    tmp = tempfile.mkdtemp(prefix="sealed-session-browser-")
-    atexit.register(cleanup)
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda s, f: sys.exit(128 + s))
-    try:
+
+    def body(tmp):
         chrome, driver = ensure_browser()
         log(f"{subprocess.run([driver, '--version'], capture_output=True, text=True, timeout=30).stdout.strip()}; "
             f"browser {chrome}; demo {args.demo}; tmp {tmp}")
         run_test(tmp, os.path.abspath(args.demo), chrome, driver, budget)
-    except Exception as e:
-        import traceback
-        traceback.print_exc()
-        check(False, f"test aborted: {e!r}")
-    finally:
-        cleanup()
-        if FAILED:
-            print("----- failures:")
-            for f in FAILURES[:50]:
-                print("  " + f)
-            dump_logs(tmp)
-        if os.environ.get("KEEP_TMP") == "1":
-            log(f"kept {tmp}")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
-    log(f"took {time.monotonic() - started:.1f} s")
-    print(f"browser: {PASSED} passed, {FAILED} failed")
-    return 1 if FAILED else 0
+
+    return realparts.run_in_tmp("browser", body, cleanup, log_lines=60)
 
 
 if __name__ == "__main__":

@@ -24,8 +24,6 @@ Usage: python3 tests/cluster/cluster_test.py [--demo PATH] [--cli PATH]
 Prints `cluster: N passed, M failed` and exits 1 when M > 0.
 """
 
-import argparse
-import atexit
 import datetime
 import http.client
 import json
@@ -33,109 +31,24 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.dont_write_bytecode = True  # no __pycache__ next to the shared module
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
+import realparts  # noqa: E402
+from realparts import ROOT, Proc, check, free_port, http_get, log, wait_port  # noqa: E402
+
 RELOAD_SECS = 2
 ACTIVATE_IN = 8  # > RELOAD_SECS: every node knows the pending key before it seals
 COOKIE = "session"  # COOKIE_SECURE=0 and no domain
 USER = "alice"
 NODES = ("n1", "n2", "n3")
 
-PASSED = 0
-FAILED = 0
-FAILURES = []
-
-
-def log(msg):
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
-
-
-def check(ok, what):
-    global PASSED, FAILED
-    if ok:
-        PASSED += 1
-    else:
-        FAILED += 1
-        FAILURES.append(what)
-        log(f"FAIL: {what}")
-    return ok
-
-
-# --------------------------------------------------------------------------- processes
-
-PROCS = []  # every process this test started, stopped by PID in cleanup()
-
-
-class Proc:
-    def __init__(self, name, argv, env=None, log_path=None, cwd=None):
-        self.name, self.argv, self.env, self.log_path, self.cwd = name, argv, env, log_path, cwd
-        self.popen = None
-
-    def start(self):
-        out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
-        try:
-            self.popen = subprocess.Popen(
-                self.argv, env=self.env, stdout=out, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, cwd=self.cwd, start_new_session=True)
-        finally:
-            if out is not subprocess.DEVNULL:
-                out.close()
-        if self not in PROCS:
-            PROCS.append(self)
-        return self
-
-    @property
-    def pid(self):
-        return self.popen.pid if self.popen else None
-
-    def alive(self):
-        return self.popen is not None and self.popen.poll() is None
-
-    def stop(self, sig=signal.SIGTERM, timeout=10):
-        """Signals this PID only, waits (bounded), then SIGKILLs the same PID."""
-        if not self.alive():
-            return
-        try:
-            os.kill(self.popen.pid, sig)
-            self.popen.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.kill(self.popen.pid, signal.SIGKILL)
-            self.popen.wait(timeout=timeout)
-        except ProcessLookupError:
-            pass
-
 
 def cleanup():
-    for p in reversed(PROCS):
-        try:
-            p.stop(sig=signal.SIGQUIT if p.name == "nginx" else signal.SIGTERM)
-        except Exception as e:  # keep stopping the others
-            print(f"cleanup: could not stop {p.name} (pid {p.pid}): {e}", file=sys.stderr)
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port, proc, timeout=30.0):
-    """Bounded poll until 127.0.0.1:port accepts a connection (or proc died)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and not proc.alive():
-            return False
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return True
-        except OSError:
-            time.sleep(0.1)
-    return False
+    realparts.stop_all(lambda p: signal.SIGQUIT if p.name == "nginx" else signal.SIGTERM)
 
 
 def run(argv, timeout=60, check_rc=True, input=None):
@@ -160,19 +73,10 @@ def ensure_nginx():
         return found
     if os.geteuid() != 0:
         raise RuntimeError("nginx is missing and this is not root: apt-get install nginx-light")
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    for attempt in range(2):
-        if attempt == 1:
-            log("apt-get update")
-            subprocess.run(["apt-get", "update"], env=env, timeout=600, check=False)
-        for pkg in ("nginx", "nginx-light"):
-            log(f"installing {pkg} with apt-get")
-            r = subprocess.run(["apt-get", "install", "-y", "--no-install-recommends", pkg],
-                               env=env, timeout=900, capture_output=True, text=True)
-            if r.returncode == 0 and find_nginx():
-                return find_nginx()
-            print(r.stdout[-2000:], r.stderr[-2000:], file=sys.stderr)
-    raise RuntimeError("could not install nginx")
+    installed = realparts.apt_install([["nginx"], ["nginx-light"]], find_nginx, timeout=900)
+    if not installed:
+        raise RuntimeError("could not install nginx")
+    return installed
 
 
 TEMPLATE = os.path.join(ROOT, "examples", "cluster", "nginx.conf")
@@ -256,8 +160,7 @@ class Jar:
 
     def chunks(self):
         """The session's chunk cookies in index order."""
-        names = [n for n in self.cookies if n == COOKIE or re.fullmatch(re.escape(COOKIE) + r"\.\d+", n)]
-        return sorted(names, key=lambda n: 0 if n == COOKIE else int(n.rsplit(".", 1)[1]))
+        return realparts.chunk_names(self.cookies, COOKIE)
 
 
 class Resp:
@@ -273,19 +176,13 @@ def get(port, path, jar=None, store=True, timeout=10):
     headers = {"Host": "localhost", "Connection": "close"}
     if jar is not None and jar.cookies:
         headers["Cookie"] = jar.header()
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
-        conn.request("GET", path, headers=headers)
-        r = conn.getresponse()
-        body = r.read().decode("utf-8", "replace")
-        set_cookies = r.msg.get_all("Set-Cookie") or []
-        if jar is not None and store:
-            jar.update(set_cookies)
-        return Resp(r.status, body, r.getheader("X-Node"), set_cookies)
+        status, body, set_cookies, r = http_get(port, path, headers, timeout)
     except (OSError, http.client.HTTPException) as e:
         return Resp(0, "", None, [], error=repr(e))
-    finally:
-        conn.close()
+    if jar is not None and store:
+        jar.update(set_cookies)
+    return Resp(status, body, r.getheader("X-Node"), set_cookies)
 
 
 # --------------------------------------------------------------------------- the test
@@ -330,6 +227,19 @@ def expect_user(resp, what):
                  f"{what}: expected 200 {USER!r}, got {resp!r}")
 
 
+def whoami_nodes(port, jar, count, what, each=None):
+    """`count` GET /whoami as `jar`, each answered for USER (`what #i`), then each(i, resp);
+    returns the set of nodes that answered."""
+    seen = set()
+    for i in range(count):
+        resp = get(port, "/whoami", jar)
+        expect_user(resp, f"{what} #{i}")
+        seen.add(resp.node)
+        if each:
+            each(i, resp)
+    return seen
+
+
 def run_test(c, nginx_bin):
     # One keyring for the whole fleet.
     r = run([c.cli, "keys", "init", "--keyring", c.keyring])
@@ -370,11 +280,7 @@ def run_test(c, nginx_bin):
     before_rotation = jar.copy()
 
     # Any node serves any request.
-    seen = set()
-    for i in range(60):
-        resp = get(port, "/whoami", jar)
-        expect_user(resp, f"whoami #{i}")
-        seen.add(resp.node)
+    seen = whoami_nodes(port, jar, 60, "whoami")
     check(seen == set(NODES), f"60 requests reached all three nodes: {sorted(map(str, seen))}")
     log(f"60 x /whoami over {sorted(seen)}")
 
@@ -382,11 +288,7 @@ def run_test(c, nginx_bin):
     victim = "n2"
     c.nodes[victim].stop()
     check(not c.nodes[victim].alive(), f"{victim} stopped")
-    seen = set()
-    for i in range(12):
-        resp = get(port, "/whoami", jar)
-        expect_user(resp, f"whoami while {victim} is down #{i}")
-        seen.add(resp.node)
+    seen = whoami_nodes(port, jar, 12, f"whoami while {victim} is down")
     check(victim not in seen, f"{victim} answered nothing while down: {sorted(map(str, seen))}")
     c.start_node(victim)
     check(wait_port(c.ports[victim], c.nodes[victim]), f"{victim} restarted")
@@ -437,12 +339,8 @@ def run_test(c, nginx_bin):
     # A cookie saved before the rotation still opens while its key is open-only.
     for i in range(3):
         expect_user(get(port, "/whoami", before_rotation, store=False), f"pre-rotation cookie, key open-only #{i}")
-    seen = set()
-    for i in range(9):
-        resp = get(port, "/whoami", jar)
-        expect_user(resp, f"whoami after activation #{i}")
-        seen.add(resp.node)
-        check(not resp.set_cookies, f"no further re-seal once under {new_key} (#{i}, {resp.node})")
+    seen = whoami_nodes(port, jar, 9, "whoami after activation", lambda i, resp: check(
+        not resp.set_cookies, f"no further re-seal once under {new_key} (#{i}, {resp.node})"))
     check(seen == set(NODES), f"all nodes open the re-sealed session: {sorted(map(str, seen))}")
 
     # Retire the old key; wait for every node to reload; pre-rotation cookies stop opening.
@@ -483,11 +381,7 @@ def run_test(c, nginx_bin):
     check(len(chunks) >= 3, f">= 3 chunk cookies after growing to 7500 characters: {chunks}")
     check(jar.cookies[COOKIE].startswith(f"{len(chunks)}."), "the first chunk announces the chunk count")
     check(cookie_bytes > 8192, f"the Cookie header ({cookie_bytes} bytes) exceeds stock nginx's 8 KB buffer")
-    seen = set()
-    for i in range(30):
-        resp = get(port, "/whoami", jar)
-        expect_user(resp, f"whoami with {len(chunks)} chunks #{i}")
-        seen.add(resp.node)
+    seen = whoami_nodes(port, jar, 30, f"whoami with {len(chunks)} chunks")
     check(seen == set(NODES), f"every node opens the chunked session: {sorted(map(str, seen))}")
     check(c.inspect_key(jar) == new_key, "inspect opens the chunked session")
 
@@ -513,64 +407,19 @@ def run_test(c, nginx_bin):
         check(resp.status == 401, f"whoami after logout answers 401 (#{i}): {resp!r}")
 
 
-def dump_logs(tmp):
-    for name in sorted(os.listdir(tmp)):
-        if name.endswith(".log"):
-            path = os.path.join(tmp, name)
-            with open(path, "rb") as f:
-                lines = f.read().decode("utf-8", "replace").splitlines()
-            print(f"----- {name} (last {min(len(lines), 80)} of {len(lines)} lines)")
-            for line in lines[-80:]:
-                print(line[:400])
-
-
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    target = os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target")
-    ap.add_argument("--demo", default=os.environ.get("DEMO_BIN") or os.path.join(target, "debug", "examples", "demo"))
-    ap.add_argument("--cli", default=os.environ.get("SEALED_SESSION_BIN") or os.path.join(target, "debug", "sealed-session"))
-    args = ap.parse_args()
-
-    if os.environ.get("SEALED_SESSION_SKIP_CLUSTER") == "1":
-        print("#" * 72)
-        print("### cluster test SKIPPED by SEALED_SESSION_SKIP_CLUSTER=1 (nothing was tested)")
-        print("#" * 72)
+    args = realparts.parse_args(__doc__, cli=True)
+    if realparts.skipped("cluster", "SEALED_SESSION_SKIP_CLUSTER"):
         return 0
+    if realparts.missing("cluster", (args.demo, args.cli), "cargo build --example demo --bin sealed-session"):
+        return 1
 
-    started = time.monotonic()
-    for path in (args.demo, args.cli):
-        if not os.access(path, os.X_OK):
-            print(f"cluster: {path} is missing; run `cargo build --example demo --bin sealed-session` first")
-            print("cluster: 0 passed, 1 failed")
-            return 1
-    tmp = tempfile.mkdtemp(prefix="sealed-session-cluster-")
-    atexit.register(cleanup)
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda s, f: sys.exit(128 + s))
-    crashed = None
-    try:
+    def body(tmp):
         nginx_bin = ensure_nginx()
         log(f"{run([nginx_bin, '-v']).stderr.strip()}; demo {args.demo}; cli {args.cli}; tmp {tmp}")
         run_test(Cluster(tmp, os.path.abspath(args.demo), os.path.abspath(args.cli)), nginx_bin)
-    except Exception as e:  # a crash is a failure, reported with the logs
-        import traceback
-        traceback.print_exc()
-        crashed = e
-        check(False, f"test aborted: {e!r}")
-    finally:
-        cleanup()
-        if FAILED:
-            print("----- failures:")
-            for f in FAILURES[:50]:
-                print("  " + f)
-            dump_logs(tmp)
-        if os.environ.get("KEEP_TMP") == "1":
-            log(f"kept {tmp}")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
-    log(f"took {time.monotonic() - started:.1f} s")
-    print(f"cluster: {PASSED} passed, {FAILED} failed")
-    return 1 if FAILED else 0
+
+    return realparts.run_in_tmp("cluster", body, cleanup, log_lines=80)
 
 
 if __name__ == "__main__":
