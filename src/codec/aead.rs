@@ -49,27 +49,13 @@ impl Cipher {
         aad: &[u8],
         buf: &mut Vec<u8>,
     ) -> Result<(), OpenError> {
-        let tag = match self {
-            Cipher::Xaes(key) => {
-                let (gcm, inner_nonce) = key.derive(nonce)?;
-                gcm.encrypt_inout_detached(&inner_nonce.into(), aad, buf.as_mut_slice().into())
-            }
-            Cipher::XChaCha(c) => {
-                let nonce = nonce.try_into().map_err(|_| OpenError)?;
-                c.encrypt_inout_detached(nonce, aad, buf.as_mut_slice().into())
-            }
-            Cipher::Aes(c) => {
-                let nonce = nonce.try_into().map_err(|_| OpenError)?;
-                c.encrypt_inout_detached(nonce, aad, buf.as_mut_slice().into())
-            }
-        }
-        .map_err(|_| OpenError)?;
-        buf.extend_from_slice(tag.as_slice());
+        let tag = self.seal_detached(nonce, aad, buf)?;
+        buf.extend_from_slice(&tag);
         Ok(())
     }
 
     /// Verifies the trailing tag of `buf` and decrypts in place; on success `buf` holds the
-    /// plaintext. The tag is checked (in constant time) before any plaintext is released.
+    /// plaintext.
     pub(crate) fn open(
         &self,
         nonce: &[u8],
@@ -78,7 +64,46 @@ impl Cipher {
     ) -> Result<(), OpenError> {
         let body_len = buf.len().checked_sub(TAG_LEN).ok_or(OpenError)?;
         let (body, tag) = buf.split_at_mut(body_len);
-        let tag: [u8; TAG_LEN] = (&*tag).try_into().map_err(|_| OpenError)?;
+        self.open_detached(nonce, aad, body, tag)?;
+        buf.truncate(body_len);
+        Ok(())
+    }
+
+    /// Encrypts `body` in place and returns the tag.
+    pub(crate) fn seal_detached(
+        &self,
+        nonce: &[u8],
+        aad: &[u8],
+        body: &mut [u8],
+    ) -> Result<[u8; TAG_LEN], OpenError> {
+        let tag = match self {
+            Cipher::Xaes(key) => {
+                let (gcm, inner_nonce) = key.derive(nonce)?;
+                gcm.encrypt_inout_detached(&inner_nonce.into(), aad, body.into())
+            }
+            Cipher::XChaCha(c) => {
+                let nonce = nonce.try_into().map_err(|_| OpenError)?;
+                c.encrypt_inout_detached(nonce, aad, body.into())
+            }
+            Cipher::Aes(c) => {
+                let nonce = nonce.try_into().map_err(|_| OpenError)?;
+                c.encrypt_inout_detached(nonce, aad, body.into())
+            }
+        }
+        .map_err(|_| OpenError)?;
+        Ok(tag.into())
+    }
+
+    /// Verifies `tag` over `body` and decrypts `body` in place. The tag is checked (in constant
+    /// time) before any plaintext is released; on failure `body` is left unusable.
+    pub(crate) fn open_detached(
+        &self,
+        nonce: &[u8],
+        aad: &[u8],
+        body: &mut [u8],
+        tag: &[u8],
+    ) -> Result<(), OpenError> {
+        let tag: [u8; TAG_LEN] = tag.try_into().map_err(|_| OpenError)?;
         match self {
             Cipher::Xaes(key) => {
                 let (gcm, inner_nonce) = key.derive(nonce)?;
@@ -93,9 +118,7 @@ impl Cipher {
                 c.decrypt_inout_detached(nonce, aad, body.into(), &tag.into())
             }
         }
-        .map_err(|_| OpenError)?;
-        buf.truncate(body_len);
-        Ok(())
+        .map_err(|_| OpenError)
     }
 }
 

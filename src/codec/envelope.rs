@@ -8,7 +8,7 @@ use crate::keyring::{Algorithm, KeyId};
 /// The only envelope version this build writes or reads.
 pub(crate) const VERSION: u8 = 1;
 /// Version, algorithm and key id.
-const FIXED_HEADER: usize = 6;
+pub(crate) const FIXED_HEADER: usize = 6;
 /// Domain separation for the associated data.
 const AAD_LABEL: &[u8] = b"sealed-session/v1";
 

@@ -130,7 +130,7 @@ impl Codec {
             let mut opened = match hit {
                 Some(opened) => opened,
                 None => {
-                    let (opened, _) = self.open_candidate(keyring, single)?;
+                    let opened = self.open_candidate(keyring, single)?;
                     memo.insert(ring, single.count, &single.pieces, opened.clone());
                     opened
                 }
@@ -142,19 +142,20 @@ impl Codec {
             opened.needs_reseal = keyring.sealing_key(now).id() != opened.key_id;
             return Ok(Some(opened));
         }
-        let mut found: Option<(Opened, Vec<u8>)> = None;
+        let mut found: Option<Opened> = None;
         let mut last_err = DecodeError::Tag;
         for candidate in &candidates {
             match self.open_candidate(keyring, candidate) {
-                Ok((opened, plaintext)) => match &found {
-                    Some((_, seen)) if *seen != plaintext => return Err(DecodeError::Ambiguous),
+                Ok(opened) => match &found {
+                    // Two authentic sets that are not the same session: trust neither.
+                    Some(seen) if seen.state != opened.state => return Err(DecodeError::Ambiguous),
                     Some(_) => {}
-                    None => found = Some((opened, plaintext)),
+                    None => found = Some(opened),
                 },
                 Err(e) => last_err = e,
             }
         }
-        let (mut opened, _) = found.ok_or(last_err)?;
+        let mut opened = found.ok_or(last_err)?;
         self.check_times(&opened.state, now)?;
         opened.needs_reseal = keyring.sealing_key(now).id() != opened.key_id;
         Ok(Some(opened))
@@ -229,7 +230,14 @@ impl Codec {
             .get_mut(..aead::nonce_len(algorithm))
             .ok_or(EncodeError::Seal)?;
         rng.fill_bytes(nonce);
-        let mut envelope = envelope::write_header(algorithm, key.id(), nonce, 0);
+        // Room for the keys, the framed values and their length prefixes, so postcard never
+        // has to grow the buffer.
+        let keys_len = state
+            .entries
+            .keys()
+            .fold(0usize, |n, k| n.saturating_add(k.len()).saturating_add(8));
+        let body_len = framed.len().saturating_add(keys_len).saturating_add(64);
+        let mut envelope = envelope::write_header(algorithm, key.id(), nonce, body_len);
         let header_len = envelope.len();
         let mut envelope = payload::encode(&payload, std::mem::take(&mut envelope))
             .map_err(|_| EncodeError::Serialize)?;
@@ -244,13 +252,13 @@ impl Codec {
         let count = u8::try_from(plan.count()).map_err(|_| EncodeError::Seal)?;
 
         // aead::seal in place after the header.
-        let (header, _) = envelope.split_at(header_len);
+        let (header, body) = envelope.split_at_mut(header_len);
         let aad = envelope::aad(self.names.base(), count, header);
-        let mut body = envelope.split_off(header_len);
-        key.cipher()
-            .seal(nonce, &aad, &mut body)
+        let tag = key
+            .cipher()
+            .seal_detached(nonce, &aad, body)
             .map_err(|_| EncodeError::Seal)?;
-        envelope.extend_from_slice(&body);
+        envelope.extend_from_slice(&tag);
 
         let armored = armor::encode(&envelope);
         Ok(chunk::split(&self.names, &armored, &plan)
@@ -292,7 +300,7 @@ impl Codec {
         &self,
         keyring: &Keyring,
         candidate: &chunk::Candidate<'_>,
-    ) -> Result<(Opened, Vec<u8>), DecodeError> {
+    ) -> Result<Opened, DecodeError> {
         // armor::decode (strict: any byte outside the alphabet fails here)
         let mut bytes = match candidate.pieces.as_slice() {
             [single] => armor::decode(single)?,
@@ -308,16 +316,17 @@ impl Codec {
             return Err(DecodeError::AlgorithmMismatch);
         }
         let aad = envelope::aad(self.names.base(), candidate.count, env.header);
-        let nonce = env.nonce.to_vec();
-        let header_len = env.header_len;
-        let key_id = env.key_id;
-        let mut body = bytes.split_off(header_len);
+        let (header_len, key_id) = (env.header_len, env.key_id);
+        let (header, sealed) = bytes.split_at_mut(header_len);
+        let nonce = header.get(envelope::FIXED_HEADER..).unwrap_or(&[]);
+        let body_len = sealed.len().saturating_sub(aead::TAG_LEN);
+        let (body, tag) = sealed.split_at_mut(body_len);
         key.cipher()
-            .open(&nonce, &aad, &mut body)
+            .open_detached(nonce, &aad, body, tag)
             .map_err(|_| DecodeError::Tag)?;
 
         // payload::decode, then compress::inflate each value within the cap.
-        let payload = payload::decode(&body)?;
+        let payload = payload::decode(body)?;
         let mut budget = self.config.max_inflated;
         let mut state = SessionState {
             id: payload.id,
@@ -342,7 +351,7 @@ impl Codec {
             chunk_lengths: candidate.pieces.iter().map(|p| p.len()).collect(),
             compressed,
         };
-        Ok((opened, body))
+        Ok(opened)
     }
 
     fn check_times(&self, state: &SessionState, now: SystemTime) -> Result<(), DecodeError> {
