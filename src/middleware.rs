@@ -245,7 +245,7 @@ impl Shared {
     /// by category and counted.
     pub(crate) fn open<'a>(
         &self,
-        memo: &Memo,
+        memo: &RefCell<OpenCache>,
         pairs: impl Iterator<Item = (&'a [u8], &'a [u8])>,
     ) -> Option<Opened> {
         let ring = self.keyring();
@@ -283,27 +283,26 @@ where
     type Future = Ready<Result<Self::Transform, Self::InitError>>;
 
     fn new_transform(&self, service: S) -> Self::Future {
-        let memo = Rc::new(RefCell::new(OpenCache::new(
-            self.shared.memo_entries,
-            MEMO_BYTES,
-        )));
-        ready(Ok(SessionService {
-            service,
+        let worker = Rc::new(Worker {
             shared: Arc::clone(&self.shared),
-            memo,
-        }))
+            memo: RefCell::new(OpenCache::new(self.shared.memo_entries, MEMO_BYTES)),
+        });
+        ready(Ok(SessionService { service, worker }))
     }
 }
 
 /// The per-worker service produced by [`SessionMiddleware`].
 pub struct SessionService<S> {
     service: S,
-    shared: Arc<Shared>,
-    memo: Memo,
+    worker: Rc<Worker>,
 }
 
-/// A worker's memo of opened sessions (see `codec::cache`).
-pub(crate) type Memo = Rc<RefCell<OpenCache>>;
+/// What one worker shares with its requests: the middleware's state and the worker's memo
+/// of opened sessions (see `codec::cache`). One `Rc` clone per request, no atomics.
+pub(crate) struct Worker {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) memo: RefCell<OpenCache>,
+}
 
 /// Most bytes (cookies and values) one worker's memo holds.
 const MEMO_BYTES: usize = 16 * 1024 * 1024;
@@ -321,7 +320,7 @@ where
 
     fn call(&self, req: ServiceRequest) -> Self::Future {
         req.extensions_mut()
-            .insert(Installed(Arc::clone(&self.shared), Rc::clone(&self.memo)));
+            .insert(Installed(Rc::clone(&self.worker)));
         SessionFuture {
             fut: self.service.call(req),
         }

@@ -17,7 +17,7 @@ use std::future::{Ready, ready};
 
 use crate::codec::cookie_pairs;
 use crate::error::{SessionGetError, SessionInsertError};
-use crate::middleware::{Memo, Shared};
+use crate::middleware::{Shared, Worker};
 use crate::state::{SessionState, decode_value};
 
 /// What happened to the session during this request; tells the middleware what to write.
@@ -43,8 +43,7 @@ pub enum SessionStatus {
 pub struct Session(Rc<RefCell<Inner>>);
 
 pub(crate) struct Inner {
-    shared: Arc<Shared>,
-    memo: Memo,
+    worker: Rc<Worker>,
     cookie_headers: Vec<HeaderValue>,
     loaded: bool,
     pub(crate) state: Option<SessionState>,
@@ -55,7 +54,7 @@ pub(crate) struct Inner {
 
 /// Marks a request as handled by the middleware, with the worker's memo of opened sessions.
 #[derive(Clone)]
-pub(crate) struct Installed(pub(crate) Arc<Shared>, pub(crate) Memo);
+pub(crate) struct Installed(pub(crate) Rc<Worker>);
 
 impl Session {
     /// Reads `key` as `T`: `Ok(None)` when absent.
@@ -190,8 +189,8 @@ impl Session {
     /// re-insert any pre-login entry you mean to keep).
     pub fn renew(&self) {
         let mut inner = self.loaded();
-        let now = inner.shared.now();
-        let lifetime = inner.shared.codec.config().session_lifetime();
+        let now = inner.worker.shared.now();
+        let lifetime = inner.worker.shared.codec.config().session_lifetime();
         let mut rng = rand::rng();
         match inner.state.as_mut() {
             Some(state) => state.renew(now, lifetime, &mut rng),
@@ -223,10 +222,9 @@ impl Session {
         if let Some(session) = extensions.get::<Session>() {
             return Some(session.clone());
         }
-        let Installed(shared, memo) = extensions.get::<Installed>()?.clone();
+        let Installed(worker) = extensions.get::<Installed>()?.clone();
         let session = Session(Rc::new(RefCell::new(Inner {
-            shared,
-            memo,
+            worker,
             cookie_headers: headers(),
             loaded: false,
             state: None,
@@ -238,7 +236,7 @@ impl Session {
     }
 
     pub(crate) fn shared(&self) -> Arc<Shared> {
-        Arc::clone(&self.0.borrow().shared)
+        Arc::clone(&self.0.borrow().worker.shared)
     }
 
     pub(crate) fn inner(&self) -> std::cell::RefMut<'_, Inner> {
@@ -250,10 +248,10 @@ impl Session {
         let mut inner = self.0.borrow_mut();
         if !inner.loaded {
             inner.loaded = true;
-            let shared = Arc::clone(&inner.shared);
+            let worker = Rc::clone(&inner.worker);
             let headers = std::mem::take(&mut inner.cookie_headers);
-            let opened = shared.open(
-                &inner.memo,
+            let opened = worker.shared.open(
+                &worker.memo,
                 cookie_pairs(headers.iter().map(HeaderValue::as_bytes)),
             );
             if let Some(opened) = opened {
@@ -267,7 +265,7 @@ impl Session {
 
 impl Inner {
     fn state_or_new(&mut self) -> &mut SessionState {
-        let shared = &self.shared;
+        let shared = &self.worker.shared;
         self.state.get_or_insert_with(|| {
             SessionState::new(
                 shared.now(),
