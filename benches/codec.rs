@@ -50,13 +50,9 @@ fn session(size: usize) -> SessionState {
     s
 }
 
+/// The default configuration (compression from 256-byte values) with room for 16 KiB.
 fn codec() -> Codec {
-    Codec::new(
-        SessionConfig::new()
-            .total_budget(32 * 1024)
-            .compression_threshold(std::env::var("THRESH").ok().map(|v| v.parse().unwrap())),
-    )
-    .unwrap()
+    Codec::new(SessionConfig::new().total_budget(32 * 1024)).unwrap()
 }
 
 fn seal_open(c: &mut Criterion) {

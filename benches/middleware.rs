@@ -66,11 +66,13 @@ macro_rules! handlers {
     };
 }
 
-fn ours() -> SessionMiddleware {
-    let ring = Keyring::generate(Algorithm::default(), SystemTime::now()).unwrap();
+/// Ours with the default configuration but a 16 KiB budget; `memo` sessions remembered per
+/// worker (0: every request opens its cookies from scratch).
+fn ours(ring: Keyring, memo: usize) -> SessionMiddleware {
     SessionMiddleware::builder(ring)
         .cookie_name("__Host-s")
         .total_budget(16 * 1024)
+        .open_memo_capacity(memo)
         .build()
         .unwrap()
 }
@@ -137,15 +139,18 @@ fn bench_app<S, B>(
 fn requests(c: &mut Criterion) {
     let rt = actix_web::rt::Runtime::new().unwrap();
 
-    let ours_app = rt.block_on(test::init_service(App::new().wrap(ours()).configure(
-        handlers!(
-            sealed_session::Session,
-            get,
-            |s: &sealed_session::Session, n: u64| {
-                let _ = s.insert("n", n);
-            }
-        ),
-    )));
+    let ring = Keyring::generate(Algorithm::default(), SystemTime::now()).unwrap();
+    let ours_app = rt.block_on(test::init_service(
+        App::new()
+            .wrap(ours(ring.clone(), 4096))
+            .configure(handlers!(
+                sealed_session::Session,
+                get,
+                |s: &sealed_session::Session, n: u64| {
+                    let _ = s.insert("n", n);
+                }
+            )),
+    ));
     let small = rt.block_on(cookie_for(&ours_app, SMALL));
     let medium = rt.block_on(cookie_for(&ours_app, MEDIUM));
     let large = rt.block_on(cookie_for(&ours_app, LARGE));
@@ -175,10 +180,33 @@ fn requests(c: &mut Criterion) {
         &[
             ("/untouched:a", Some(small.clone())),
             ("/read:b-100B", Some(small.clone())),
-            ("/write:c-100B", Some(small)),
+            ("/write:c-100B", Some(small.clone())),
             ("/read:d-2KB", Some(medium.clone())),
-            ("/write:e-2KB", Some(medium)),
-            ("/read:f-10KB", Some(large)),
+            ("/write:e-2KB", Some(medium.clone())),
+            ("/read:f-10KB", Some(large.clone())),
+        ],
+    ); // The same cookies through a middleware without the open memo: every request decodes.
+    let nomemo_app = rt.block_on(test::init_service(
+        App::new().wrap(ours(ring, 0)).configure(handlers!(
+            sealed_session::Session,
+            get,
+            |s: &sealed_session::Session, n: u64| {
+                let _ = s.insert("n", n);
+            }
+        )),
+    ));
+    bench_app(
+        c,
+        &rt,
+        "sealed-session-nomemo",
+        &nomemo_app,
+        &[
+            ("/untouched:a", Some(small.clone())),
+            ("/read:b-100B", Some(small.clone())),
+            ("/write:c-100B", Some(small.clone())),
+            ("/read:d-2KB", Some(medium.clone())),
+            ("/write:e-2KB", Some(medium.clone())),
+            ("/read:f-10KB", Some(large.clone())),
         ],
     );
 
