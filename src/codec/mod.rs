@@ -192,11 +192,7 @@ impl Codec {
 
         // compress::deflate each value, then payload::encode.
         let threshold = self.config.compression_threshold.unwrap_or(usize::MAX);
-        let raw_len = state
-            .entries
-            .values()
-            .fold(0usize, |n, v| n.saturating_add(v.len()));
-        let mut framed = Vec::with_capacity(raw_len.saturating_add(8));
+        let mut framed = Vec::with_capacity(size.saturating_add(8));
         let mut ends = Vec::with_capacity(state.entries.len());
         for value in state.entries.values() {
             compress::deflate(value, threshold, &mut framed);
