@@ -17,7 +17,7 @@ use std::time::{Duration, SystemTime};
 use actix_web::HttpMessage;
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
-use actix_web::http::header::{CACHE_CONTROL, COOKIE, HeaderValue};
+use actix_web::http::header::{CACHE_CONTROL, COOKIE, HeaderValue, SET_COOKIE};
 use actix_web::{HttpResponse, HttpResponseBuilder, http::StatusCode};
 use cookie::SameSite;
 use std::future::{Ready, ready};
@@ -384,7 +384,7 @@ fn write_session<B>(
     };
     let (status, needs_reseal) = (inner.status, inner.needs_reseal);
     let cookies = match (status, inner.state.as_mut()) {
-        (SessionStatus::Purged, _) => shared.codec.removal_cookies(present(), 0),
+        (SessionStatus::Purged, _) => shared.codec.removal_lines(present(), 0),
         (SessionStatus::Changed | SessionStatus::Renewed, Some(state)) => {
             state.touch(now);
             match seal(shared, state, now) {
@@ -414,17 +414,20 @@ fn write_session<B>(
         cookies.len()
     };
     let removals = if sealed > 0 {
-        shared.codec.removal_cookies(present(), sealed)
+        shared.codec.removal_lines(present(), sealed)
     } else {
         Vec::new()
     };
     drop(inner);
-    let response = res.response_mut();
-    for cookie in cookies.iter().chain(&removals) {
-        response.add_cookie(cookie)?;
+    let headers = res.response_mut().headers_mut();
+    let any = !cookies.is_empty() || !removals.is_empty();
+    for line in cookies.into_iter().chain(removals) {
+        let value =
+            HeaderValue::try_from(line).map_err(actix_web::error::ErrorInternalServerError)?;
+        headers.append(SET_COOKIE, value);
     }
-    if !cookies.is_empty() || !removals.is_empty() {
-        mark_private(response.headers_mut());
+    if any {
+        mark_private(headers);
     }
     Ok(None)
 }
@@ -433,10 +436,10 @@ fn seal(
     shared: &Shared,
     state: &crate::SessionState,
     now: SystemTime,
-) -> Result<Vec<cookie::Cookie<'static>>, HttpResponse> {
+) -> Result<Vec<String>, HttpResponse> {
     match shared
         .codec
-        .seal(&shared.keyring(), state, now, &mut rand::rng())
+        .seal_lines(&shared.keyring(), state, now, &mut rand::rng())
     {
         Ok(cookies) => {
             shared.stats.sealed.fetch_add(1, Ordering::Relaxed);

@@ -63,8 +63,8 @@ pub struct Opened {
 pub struct Codec {
     config: SessionConfig,
     names: chunk::Names,
-    /// Bytes the rendered attributes (without Max-Age) add to `name=value`.
-    attrs_len: usize,
+    /// The rendered attributes (without Max-Age) that follow `name=value` in every line.
+    attrs: String,
 }
 
 impl Codec {
@@ -75,17 +75,12 @@ impl Codec {
     pub fn new(config: SessionConfig) -> Result<Self, ConfigError> {
         config.validate()?;
         let names = chunk::Names::new(&config.cookie_name);
-        let mut codec = Codec {
+        let attrs = render_attributes(&config);
+        Ok(Codec {
             config,
             names,
-            attrs_len: 0,
-        };
-        codec.attrs_len = codec
-            .cookie(String::new(), String::new(), None)
-            .to_string()
-            .len()
-            .saturating_sub(1);
-        Ok(codec)
+            attrs,
+        })
     }
 
     /// The configuration in force.
@@ -173,6 +168,25 @@ impl Codec {
         now: SystemTime,
         rng: &mut impl CryptoRng,
     ) -> Result<Vec<Cookie<'static>>, EncodeError> {
+        let lines = self.seal_lines(keyring, state, now, rng)?;
+        lines
+            .into_iter()
+            .map(|line| Cookie::parse(line).map_err(|_| EncodeError::Seal))
+            .collect()
+    }
+
+    /// [`Codec::seal`], rendered: the `Set-Cookie` header values themselves, in chunk order
+    /// (what the middleware sends; no cookie object on the hot path).
+    ///
+    /// # Errors
+    /// As [`Codec::seal`].
+    pub fn seal_lines(
+        &self,
+        keyring: &Keyring,
+        state: &SessionState,
+        now: SystemTime,
+        rng: &mut impl CryptoRng,
+    ) -> Result<Vec<String>, EncodeError> {
         let key = keyring.sealing_key(now);
         let algorithm = key.algorithm();
 
@@ -259,22 +273,24 @@ impl Codec {
         let armored = armor::encode(&envelope);
         Ok(chunk::split(&self.names, &armored, &plan)
             .into_iter()
-            .map(|(name, value)| self.cookie(name.to_owned(), value, max_age))
+            .map(|(name, value)| self.line(name, &value, max_age))
             .collect())
     }
 
     /// Removal cookies (empty, `Max-Age=0`, same Domain/Path/Secure/SameSite) for every chunk
     /// in `present` at index `keep` or above: what a shrink or a purge leaves behind.
     pub fn removal_cookies(&self, present: ChunkSet, keep: usize) -> Vec<Cookie<'static>> {
+        self.removal_lines(present, keep)
+            .into_iter()
+            .filter_map(|line| Cookie::parse(line).ok())
+            .collect()
+    }
+
+    /// [`Codec::removal_cookies`], rendered as `Set-Cookie` header values.
+    pub fn removal_lines(&self, present: ChunkSet, keep: usize) -> Vec<String> {
         present
             .indices_from(keep)
-            .map(|i| {
-                self.cookie(
-                    self.names.get(i).to_owned(),
-                    String::new(),
-                    Some(Duration::ZERO),
-                )
-            })
+            .map(|i| self.line(self.names.get(i), "", Some(Duration::ZERO)))
             .collect()
     }
 
@@ -376,33 +392,57 @@ impl Codec {
         Some(cap.min(Duration::from_secs(left)))
     }
 
-    fn cookie(&self, name: String, value: String, max_age: Option<Duration>) -> Cookie<'static> {
-        let c = &self.config;
-        let mut cookie = Cookie::new(name, value);
-        cookie.set_path(c.path.clone());
-        if let Some(domain) = &c.domain {
-            cookie.set_domain(domain.clone());
-        }
-        cookie.set_secure(c.secure);
-        cookie.set_http_only(c.http_only);
-        cookie.set_same_site(c.same_site);
+    /// One `Set-Cookie` header value: `name=value`, the attributes, and Max-Age if any.
+    fn line(&self, name: &str, value: &str, max_age: Option<Duration>) -> String {
+        let capacity = name
+            .len()
+            .saturating_add(value.len())
+            .saturating_add(self.attributes_len(max_age))
+            .saturating_add(1);
+        let mut line = String::with_capacity(capacity);
+        line.push_str(name);
+        line.push('=');
+        line.push_str(value);
+        line.push_str(&self.attrs);
         if let Some(age) = max_age {
-            let secs = i64::try_from(age.as_secs()).unwrap_or(i64::MAX);
-            cookie.set_max_age(cookie::time::Duration::seconds(secs));
+            line.push_str("; Max-Age=");
+            line.push_str(&age.as_secs().to_string());
         }
-        cookie
+        line
     }
 
-    /// Bytes the rendered attributes add to `name=value` in a `Set-Cookie` line: measured
-    /// once at construction, plus `; Max-Age=<seconds>` when present.
+    /// Bytes the rendered attributes add to `name=value` in a `Set-Cookie` line, Max-Age
+    /// included when present.
     fn attributes_len(&self, max_age: Option<Duration>) -> usize {
         let max_age_len = max_age.map_or(0, |age| {
             "; Max-Age="
                 .len()
                 .saturating_add(decimal_len(age.as_secs()))
         });
-        self.attrs_len.saturating_add(max_age_len)
+        self.attrs.len().saturating_add(max_age_len)
     }
+}
+
+/// The attributes every line carries, sent explicitly (SameSite above all: only Chrome
+/// defaults to Lax). The configuration was validated, so no value needs escaping.
+fn render_attributes(config: &SessionConfig) -> String {
+    let mut attrs = format!("; Path={}", config.path);
+    if let Some(domain) = &config.domain {
+        attrs.push_str("; Domain=");
+        attrs.push_str(domain);
+    }
+    if config.secure {
+        attrs.push_str("; Secure");
+    }
+    if config.http_only {
+        attrs.push_str("; HttpOnly");
+    }
+    attrs.push_str(match config.same_site {
+        SameSite::Strict => "; SameSite=Strict",
+        SameSite::Lax => "; SameSite=Lax",
+        SameSite::None => "; SameSite=None",
+    });
+    attrs
 }
 
 fn decimal_len(n: u64) -> usize {
