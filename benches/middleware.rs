@@ -140,20 +140,23 @@ fn requests(c: &mut Criterion) {
     let rt = actix_web::rt::Runtime::new().unwrap();
 
     let ring = Keyring::generate(Algorithm::default(), SystemTime::now()).unwrap();
-    let ours_app = rt.block_on(test::init_service(
-        App::new()
-            .wrap(ours(ring.clone(), 4096))
-            .configure(handlers!(
-                sealed_session::Session,
-                get,
-                |s: &sealed_session::Session, n: u64| {
-                    let _ = s.insert("n", n);
-                }
-            )),
-    ));
-    let small = rt.block_on(cookie_for(&ours_app, SMALL));
-    let medium = rt.block_on(cookie_for(&ours_app, MEDIUM));
-    let large = rt.block_on(cookie_for(&ours_app, LARGE));
+    let ours_app = |memo: usize| {
+        rt.block_on(test::init_service(
+            App::new()
+                .wrap(ours(ring.clone(), memo))
+                .configure(handlers!(
+                    sealed_session::Session,
+                    get,
+                    |s: &sealed_session::Session, n: u64| {
+                        let _ = s.insert("n", n);
+                    }
+                )),
+        ))
+    };
+    let memo_app = ours_app(4096);
+    let small = rt.block_on(cookie_for(&memo_app, SMALL));
+    let medium = rt.block_on(cookie_for(&memo_app, MEDIUM));
+    let large = rt.block_on(cookie_for(&memo_app, LARGE));
     eprintln!(
         "sealed-session cookie header bytes: {} / {} / {}",
         small.len(),
@@ -172,43 +175,17 @@ fn requests(c: &mut Criterion) {
         &bare,
         &[("/untouched:a", Some(small.clone()))],
     );
-    bench_app(
-        c,
-        &rt,
-        "sealed-session",
-        &ours_app,
-        &[
-            ("/untouched:a", Some(small.clone())),
-            ("/read:b-100B", Some(small.clone())),
-            ("/write:c-100B", Some(small.clone())),
-            ("/read:d-2KB", Some(medium.clone())),
-            ("/write:e-2KB", Some(medium.clone())),
-            ("/read:f-10KB", Some(large.clone())),
-        ],
-    ); // The same cookies through a middleware without the open memo: every request decodes.
-    let nomemo_app = rt.block_on(test::init_service(
-        App::new().wrap(ours(ring, 0)).configure(handlers!(
-            sealed_session::Session,
-            get,
-            |s: &sealed_session::Session, n: u64| {
-                let _ = s.insert("n", n);
-            }
-        )),
-    ));
-    bench_app(
-        c,
-        &rt,
-        "sealed-session-nomemo",
-        &nomemo_app,
-        &[
-            ("/untouched:a", Some(small.clone())),
-            ("/read:b-100B", Some(small.clone())),
-            ("/write:c-100B", Some(small.clone())),
-            ("/read:d-2KB", Some(medium.clone())),
-            ("/write:e-2KB", Some(medium.clone())),
-            ("/read:f-10KB", Some(large.clone())),
-        ],
-    );
+    let cases = [
+        ("/untouched:a", Some(small.clone())),
+        ("/read:b-100B", Some(small.clone())),
+        ("/write:c-100B", Some(small.clone())),
+        ("/read:d-2KB", Some(medium.clone())),
+        ("/write:e-2KB", Some(medium.clone())),
+        ("/read:f-10KB", Some(large)),
+    ];
+    bench_app(c, &rt, "sealed-session", &memo_app, &cases);
+    // The same cookies through a middleware without the open memo: every request decodes.
+    bench_app(c, &rt, "sealed-session-nomemo", &ours_app(0), &cases);
 
     let theirs_app = rt.block_on(test::init_service(App::new().wrap(theirs()).configure(
         handlers!(
