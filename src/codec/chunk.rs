@@ -157,25 +157,31 @@ pub(crate) fn plan(
     })
 }
 
-/// Cuts `armored` by `plan`, returning `(name, value)` per chunk.
-pub(crate) fn split<'n>(names: &'n Names, armored: &str, plan: &Plan) -> Vec<(&'n str, String)> {
-    let mut out = Vec::with_capacity(plan.count());
+/// One chunk to send: its cookie name, the chunk count (first chunk only, written as the
+/// `<count>.` prefix of its value) and its share of the armored envelope.
+pub(crate) struct Piece<'n, 'a> {
+    pub(crate) name: &'n str,
+    pub(crate) count: Option<usize>,
+    pub(crate) armor: &'a str,
+}
+
+/// Cuts `armored` by `plan`, without copying.
+pub(crate) fn split<'n, 'a>(
+    names: &'n Names,
+    armored: &'a str,
+    plan: &'a Plan,
+) -> impl Iterator<Item = Piece<'n, 'a>> {
     let mut rest = armored;
-    for (i, &size) in plan.sizes.iter().enumerate() {
-        let (piece, tail) = rest.split_at(size.min(rest.len()));
+    plan.sizes.iter().enumerate().map(move |(i, &size)| {
+        let (armor, tail) = rest.split_at(size.min(rest.len()));
         rest = tail;
-        let value = if i == 0 {
-            let mut v = String::with_capacity(size.saturating_add(3));
-            v.push_str(&plan.count().to_string());
-            v.push('.');
-            v.push_str(piece);
-            v
-        } else {
-            piece.to_owned()
-        };
-        out.push((names.get(i), value));
-    }
-    out
+        let count = (i == 0).then_some(plan.count());
+        Piece {
+            name: names.get(i),
+            count,
+            armor,
+        }
+    })
 }
 
 /// Bytes `name=value` pairs occupy in a `Cookie` request header, `; `-separated.
@@ -458,9 +464,12 @@ mod tests {
             plan(&n, 10_000_000, 40, 4050, usize::MAX),
             Err(EncodeError::TooLarge { .. })
         ));
-        let pieces = split(&n, &"x".repeat(10_000), &p);
-        assert!(pieces[0].1.starts_with("3.x"));
-        assert_eq!(pieces[2].0, "__Host-s.2");
+        let armored = "x".repeat(10_000);
+        let pieces: Vec<_> = split(&n, &armored, &p).collect();
+        assert_eq!(pieces[0].count, Some(3));
+        assert!(pieces[1].count.is_none());
+        assert_eq!(pieces[2].name, "__Host-s.2");
+        assert_eq!(pieces.iter().map(|p| p.armor).collect::<String>(), armored);
     }
 
     #[test]

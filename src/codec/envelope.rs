@@ -79,20 +79,40 @@ pub(crate) const fn overhead(algorithm: Algorithm) -> usize {
 
 /// The associated data: label ‖ len(name) ‖ name ‖ chunk count ‖ header. A value moved to
 /// another cookie name, re-counted, re-labelled or given another key id fails the tag.
-pub(crate) fn aad(cookie_name: &str, chunk_count: u8, header: &[u8]) -> Vec<u8> {
-    let capacity = AAD_LABEL
-        .len()
-        .saturating_add(2)
-        .saturating_add(cookie_name.len())
-        .saturating_add(header.len());
-    let mut aad = Vec::with_capacity(capacity);
-    aad.extend_from_slice(AAD_LABEL);
-    // Cookie names are limited to 200 bytes by the configuration, so this never truncates.
-    aad.push(u8::try_from(cookie_name.len()).unwrap_or(u8::MAX));
-    aad.extend_from_slice(cookie_name.as_bytes());
-    aad.push(chunk_count);
-    aad.extend_from_slice(header);
-    aad
+/// `None` only for a cookie name over 200 bytes, which the configuration refuses.
+pub(crate) fn aad(cookie_name: &str, chunk_count: u8, header: &[u8]) -> Option<Aad> {
+    let mut aad = Aad {
+        buf: [0; AAD_MAX],
+        len: 0,
+    };
+    aad.push(AAD_LABEL)?;
+    aad.push(&[u8::try_from(cookie_name.len()).ok()?])?;
+    aad.push(cookie_name.as_bytes())?;
+    aad.push(&[chunk_count])?;
+    aad.push(header)?;
+    Some(aad)
+}
+
+/// Label, a name of up to 200 bytes, the count and the longest header fit in this.
+const AAD_MAX: usize = 256;
+
+/// The associated data, built on the stack (every request that opens or seals needs one).
+pub(crate) struct Aad {
+    buf: [u8; AAD_MAX],
+    len: usize,
+}
+
+impl Aad {
+    fn push(&mut self, bytes: &[u8]) -> Option<()> {
+        let end = self.len.checked_add(bytes.len())?;
+        self.buf.get_mut(self.len..end)?.copy_from_slice(bytes);
+        self.len = end;
+        Some(())
+    }
+
+    pub(crate) fn as_slice(&self) -> &[u8] {
+        self.buf.get(..self.len).unwrap_or(&[])
+    }
 }
 
 #[cfg(test)]
@@ -135,7 +155,11 @@ mod tests {
 
     #[test]
     fn aad_separates_names_and_counts() {
+        let aad =
+            |name, count, header| super::aad(name, count, header).unwrap().as_slice().to_vec();
         assert_ne!(aad("ab", 1, b"h"), aad("a", 1, b"bh"));
         assert_ne!(aad("a", 1, b"h"), aad("a", 2, b"h"));
+        assert!(super::aad(&"n".repeat(201), 1, &[0; 30]).is_some());
+        assert!(super::aad(&"n".repeat(256), 1, &[0; 30]).is_none());
     }
 }

@@ -27,6 +27,7 @@ pub(crate) mod compress;
 pub(crate) mod envelope;
 pub(crate) mod payload;
 
+use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -35,7 +36,7 @@ use rand::CryptoRng;
 use serde_bytes::Bytes;
 
 use crate::config::SessionConfig;
-use crate::error::{ConfigError, DecodeError, EncodeError};
+use crate::error::{ConfigError, DecodeError, EncodeError, EnvelopeError};
 use crate::keyring::{Algorithm, KeyId, Keyring, unix_seconds};
 use crate::state::{SCHEMA_VERSION, SessionState};
 pub use chunk::{ChunkSet, cookie_pairs};
@@ -263,17 +264,16 @@ impl Codec {
 
         // aead::seal in place after the header.
         let (header, body) = envelope.split_at_mut(header_len);
-        let aad = envelope::aad(self.names.base(), count, header);
+        let aad = envelope::aad(self.names.base(), count, header).ok_or(EncodeError::Seal)?;
         let tag = key
             .cipher()
-            .seal_detached(nonce, &aad, body)
+            .seal_detached(nonce, aad.as_slice(), body)
             .map_err(|_| EncodeError::Seal)?;
         envelope.extend_from_slice(&tag);
 
         let armored = armor::encode(&envelope);
         Ok(chunk::split(&self.names, &armored, &plan)
-            .into_iter()
-            .map(|(name, value)| self.line(name, &value, max_age))
+            .map(|piece| self.line(piece.name, piece.count, piece.armor, max_age))
             .collect())
     }
 
@@ -290,7 +290,7 @@ impl Codec {
     pub fn removal_lines(&self, present: ChunkSet, keep: usize) -> Vec<String> {
         present
             .indices_from(keep)
-            .map(|i| self.line(self.names.get(i), "", Some(Duration::ZERO)))
+            .map(|i| self.line(self.names.get(i), None, "", Some(Duration::ZERO)))
             .collect()
     }
 
@@ -327,14 +327,15 @@ impl Codec {
         if key.algorithm() != env.algorithm {
             return Err(DecodeError::AlgorithmMismatch);
         }
-        let aad = envelope::aad(self.names.base(), candidate.count, env.header);
+        let aad = envelope::aad(self.names.base(), candidate.count, env.header)
+            .ok_or(DecodeError::Envelope(EnvelopeError::TooShort))?;
         let (header_len, key_id) = (env.header_len, env.key_id);
         let (header, sealed) = bytes.split_at_mut(header_len);
         let nonce = header.get(envelope::FIXED_HEADER..).unwrap_or(&[]);
         let body_len = sealed.len().saturating_sub(aead::TAG_LEN);
         let (body, tag) = sealed.split_at_mut(body_len);
         key.cipher()
-            .open_detached(nonce, &aad, body, tag)
+            .open_detached(nonce, aad.as_slice(), body, tag)
             .map_err(|_| DecodeError::Tag)?;
 
         // payload::decode, then compress::inflate each value within the cap.
@@ -392,21 +393,31 @@ impl Codec {
         Some(cap.min(Duration::from_secs(left)))
     }
 
-    /// One `Set-Cookie` header value: `name=value`, the attributes, and Max-Age if any.
-    fn line(&self, name: &str, value: &str, max_age: Option<Duration>) -> String {
+    /// One `Set-Cookie` header value: `name=`, the chunk count prefix `<count>.` on the first
+    /// chunk, the armored piece, the attributes, and Max-Age if any.
+    fn line(
+        &self,
+        name: &str,
+        count: Option<usize>,
+        value: &str,
+        max_age: Option<Duration>,
+    ) -> String {
         let capacity = name
             .len()
             .saturating_add(value.len())
             .saturating_add(self.attributes_len(max_age))
-            .saturating_add(1);
+            .saturating_add(4);
         let mut line = String::with_capacity(capacity);
         line.push_str(name);
         line.push('=');
+        if let Some(count) = count {
+            // Writing to a String cannot fail.
+            let _ = write!(line, "{count}.");
+        }
         line.push_str(value);
         line.push_str(&self.attrs);
         if let Some(age) = max_age {
-            line.push_str("; Max-Age=");
-            line.push_str(&age.as_secs().to_string());
+            let _ = write!(line, "; Max-Age={}", age.as_secs());
         }
         line
     }
