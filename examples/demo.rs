@@ -8,9 +8,13 @@
 //! | `COOKIE_DOMAIN` | parent domain shared by subdomains | none (host-only) |
 //! | `COOKIE_SECURE` | `0` drops Secure for plain-http local testing | on |
 //! | `NODE_NAME` | sent back as `X-Node` | `demo` |
-//! | `SESSION_MAX_BYTES` | total cookie budget | 16384 |
+//! | `SESSION_MAX_BYTES` | total cookie budget (bytes of `Cookie` header the session may take) | 6144 |
 //!
 //! Routes: `GET /login?user=NAME`, `GET /whoami`, `GET /grow?bytes=N`, `GET /logout`, `GET /`.
+//!
+//! The default budget stays under curl's 8190-byte cookie cap and nginx's stock 8 KB request
+//! line, so the demo works with `curl -c jar -b jar` and behind a stock nginx request side;
+//! the real-parts tests pass a larger `SESSION_MAX_BYTES` to exercise several chunks.
 
 use std::time::{Duration, SystemTime};
 
@@ -23,6 +27,11 @@ use serde::Deserialize;
 
 /// The most a single `/grow` may add: far above any budget, small enough to allocate.
 const MAX_GROW: usize = 1 << 20;
+/// Under curl's 8190-byte cookie cap (FACTS.md) with room for the app's other cookies.
+const DEFAULT_MAX_BYTES: usize = 6144;
+/// curl sends at most this many bytes of cookies from its jar, and nginx's stock request line
+/// is about as long: past it the page warns.
+const CURL_COOKIE_CAP: usize = 8190;
 
 #[actix_web::main]
 async fn main() -> std::io::Result<()> {
@@ -38,7 +47,7 @@ async fn main() -> std::io::Result<()> {
     let domain = std::env::var("COOKIE_DOMAIN")
         .ok()
         .filter(|d| !d.is_empty());
-    let max_bytes: usize = env_or("SESSION_MAX_BYTES", 16 * 1024);
+    let max_bytes: usize = env_or("SESSION_MAX_BYTES", DEFAULT_MAX_BYTES);
     let reload = Duration::from_secs(env_or("SESSION_RELOAD_SECS", 5));
 
     let builder = match std::env::var("SESSION_KEYRING") {
@@ -69,6 +78,15 @@ async fn main() -> std::io::Result<()> {
         .map_err(|e| std::io::Error::other(e.to_string()))?;
 
     tracing::info!(port, node = %node, cookie = name, max_bytes, "demo listening on 127.0.0.1");
+    println!(
+        "sealed-session demo (node {node}) on http://127.0.0.1:{port}/\n  \
+         GET /                   the session, its entries and the cookies received\n  \
+         GET /login?user=NAME    log in (new session identity)\n  \
+         GET /whoami             the user, or 401\n  \
+         GET /grow?bytes=N       add N random characters to the session\n  \
+         GET /logout             purge the session (every chunk cookie expired)\n\
+         cookie {name}, budget {max_bytes} bytes of Cookie header"
+    );
     HttpServer::new(move || {
         App::new()
             .wrap(sessions.clone())
@@ -181,7 +199,20 @@ async fn index(req: HttpRequest, session: Session) -> HttpResponse {
             );
         }
     }
-    html += "</table><p><a href=\"/grow?bytes=3000\">grow by 3000</a> · <a href=\"/whoami\">whoami</a> · <a href=\"/logout\">log out</a></p>";
+    let session_bytes: usize = req
+        .headers()
+        .get_all(header::COOKIE)
+        .map(|v| v.as_bytes().len())
+        .sum();
+    html += &format!("</table><p>Cookie header: {session_bytes} bytes.</p>");
+    if session_bytes > CURL_COOKIE_CAP {
+        html += &format!(
+            "<p><b>Warning:</b> the cookies pass {CURL_COOKIE_CAP} bytes: curl's cookie jar \
+             silently stops sending some of them, and a stock nginx (8 KB request line) answers \
+             400. See docs/DEPLOY.md.</p>"
+        );
+    }
+    html += "<p><a href=\"/grow?bytes=3000\">grow by 3000</a> · <a href=\"/whoami\">whoami</a> · <a href=\"/logout\">log out</a></p>";
     HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
         .body(html)

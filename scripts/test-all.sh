@@ -1,78 +1,126 @@
 #!/usr/bin/env bash
 # The whole test suite: what the README's second command runs and what CI runs. Works on a
-# fresh machine: it installs what it needs (Debian packages through the Python tests, pip
-# packages for the independent decoder, cargo-fuzz for the fuzz smoke run).
+# fresh Debian machine with rustup's stable and nightly toolchains, python3, and root (for
+# apt-get) or nginx + Chromium + ChromeDriver already installed. It installs what it needs and
+# prints one `prerequisite:` line for each thing it installs: Debian packages (through the
+# Python tests), the Python packages of the independent decoder (in a virtual environment
+# under target/), and cargo-fuzz for the fuzz smoke run.
 #
-# Skips, only when asked (CI sets none of these):
+# Skips, only when asked (CI sets none of these); a skipped stage is counted in the summary:
 #   SEALED_SESSION_SKIP_CLUSTER=1  SEALED_SESSION_SKIP_BROWSER=1  SEALED_SESSION_SKIP_FUZZ=1
-set -euo pipefail
+set -uo pipefail
 cd "$(dirname "$0")/.."
 
 passed=0
 failed=0
+skipped=0
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 
 step() { printf '\n==> %s\n' "$*"; }
+prerequisite() { printf 'prerequisite: %s\n' "$*"; }
+# A stage that cannot produce its own closing line (a build, a lint) counts as one check.
+must() {
+  if "$@"; then passed=$((passed + 1)); else
+    echo "!!! FAILED: $*"
+    failed=$((failed + 1))
+  fi
+}
 
-# Adds the closing "N passed, M failed" lines of one runner's output to the totals.
+# Adds the closing "N passed, M failed" lines of one runner's output to the totals; a runner
+# that exited non-zero without reporting a failure (a crash, a compile error) counts as one.
 count() {
-  local p f closing
+  local status=$1 p f closing
   closing=$(grep -E '^(test result: |[a-z]+: [0-9]+ passed, |[0-9]+ passed, )' "$log" || true)
   p=$(grep -Eo '[0-9]+ passed' <<<"$closing" | awk '{s+=$1} END {print s+0}')
   f=$(grep -Eo '[0-9]+ failed' <<<"$closing" | awk '{s+=$1} END {print s+0}')
+  if [ "$status" -ne 0 ] && [ "$f" -eq 0 ]; then
+    echo "!!! the runner exited with status $status"
+    f=1
+  fi
   passed=$((passed + p))
   failed=$((failed + f))
 }
 
+skip() {
+  echo "!!! SKIPPED by $1=1: $2"
+  skipped=$((skipped + 1))
+}
+
 step "cargo fmt --check"
-cargo fmt --all -- --check
+must cargo fmt --all -- --check
 
 step "cargo clippy --all-targets -- -D warnings"
-cargo clippy --all-targets --locked -- -D warnings
+must cargo clippy --all-targets --locked -- -D warnings
 
-step "cargo test (unit, integration, CLI, vectors, proptests, fuzz corpus replay, doc tests)"
+step "cargo test (unit, integration, compat, CLI, vectors, proptests, fuzz corpus replay, doc tests)"
 cargo test --all-targets --locked 2>&1 | tee "$log"
-cargo test --doc --locked 2>&1 | tee -a "$log"
-count
+count "${PIPESTATUS[0]}"
+cargo test --doc --locked 2>&1 | tee "$log"
+count "${PIPESTATUS[0]}"
 
 step "independent Python decoder against docs/vectors/v1.json"
-if ! python3 -c 'import cryptography, lz4' 2>/dev/null; then
-  python3 -m pip install --quiet --disable-pip-version-check cryptography lz4
+venv=target/python-venv
+if ! "$venv/bin/python" -c 'import cryptography, lz4' 2>/dev/null; then
+  prerequisite "Python packages cryptography and lz4, in a virtual environment at $venv"
+  python3 -m venv "$venv" &&
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check cryptography lz4
 fi
-python3 tests/python/check_vectors.py 2>&1 | tee "$log"
-count
+"$venv/bin/python" tests/python/check_vectors.py 2>&1 | tee "$log"
+count "${PIPESTATUS[0]}"
 
 step "build the demo and the CLI for the real-parts tests"
-cargo build --locked --example demo --bin sealed-session
+must cargo build --locked --example demo --bin sealed-session
 
-step "nginx round-robin cluster"
-python3 tests/cluster/cluster_test.py 2>&1 | tee "$log"
-count
+if [ "${SEALED_SESSION_SKIP_CLUSTER:-}" = "1" ]; then
+  skip SEALED_SESSION_SKIP_CLUSTER "nginx round-robin cluster"
+else
+  step "nginx round-robin cluster"
+  python3 tests/cluster/cluster_test.py 2>&1 | tee "$log"
+  count "${PIPESTATUS[0]}"
+fi
 
-step "headless Chromium"
-python3 tests/browser/browser_test.py 2>&1 | tee "$log"
-count
+if [ "${SEALED_SESSION_SKIP_BROWSER:-}" = "1" ]; then
+  skip SEALED_SESSION_SKIP_BROWSER "headless Chromium"
+else
+  step "headless Chromium"
+  python3 tests/browser/browser_test.py 2>&1 | tee "$log"
+  count "${PIPESTATUS[0]}"
+fi
 
 if [ "${SEALED_SESSION_SKIP_FUZZ:-}" = "1" ]; then
-  echo "!!! SKIPPED by SEALED_SESSION_SKIP_FUZZ=1: fuzz smoke run"
+  skip SEALED_SESSION_SKIP_FUZZ "fuzz smoke run"
 else
   step "fuzz smoke run (every target, 20 s each, nightly)"
   if ! command -v cargo-fuzz >/dev/null 2>&1; then
+    prerequisite "cargo-fuzz (cargo install cargo-fuzz --locked)"
     cargo install cargo-fuzz --locked
   fi
   scratch=$(mktemp -d)
-  (cd fuzz && cargo +nightly fuzz build -O)
-  for target in $(cd fuzz && cargo +nightly fuzz list); do
-    # New inputs go to a scratch directory: the committed seeds stay as they are. ASan's
-    # quarantine is shrunk so it does not count against the 256 MB RSS limit (fuzz/README.md).
-    mkdir -p "$scratch/$target"
-    (cd fuzz && ASAN_OPTIONS=quarantine_size_mb=16 cargo +nightly fuzz run -O "$target" \
-      "$scratch/$target" "corpus/$target" -- -max_total_time=20 -rss_limit_mb=256 -timeout=1) 2>&1 | tail -n 2
-    passed=$((passed + 1))
-  done
+  if (cd fuzz && cargo +nightly fuzz build -O); then
+    for target in $(cd fuzz && cargo +nightly fuzz list); do
+      # New inputs go to a scratch directory: the committed seeds stay as they are. ASan's
+      # quarantine is shrunk so it does not count against the RSS limit (fuzz/README.md).
+      mkdir -p "$scratch/$target"
+      (cd fuzz && ASAN_OPTIONS=quarantine_size_mb=16 cargo +nightly fuzz run -O "$target" \
+        "$scratch/$target" "corpus/$target" -- -max_total_time=20 -rss_limit_mb=256 -timeout=1) \
+        >"$log" 2>&1
+      status=$?
+      if [ "$status" -eq 0 ]; then
+        printf 'fuzz %s: ok, %s\n' "$target" "$(grep -Eo '#[0-9]+ *DONE.*' "$log" | tail -n 1)"
+        passed=$((passed + 1))
+      else
+        printf 'fuzz %s: FAILED (exit %d); its output ends:\n' "$target" "$status"
+        tail -n 40 "$log"
+        failed=$((failed + 1))
+      fi
+    done
+  else
+    echo "!!! fuzz targets do not build"
+    failed=$((failed + 1))
+  fi
   rm -rf "$scratch"
 fi
 
-printf '\nsuite: %d passed, %d failed\n' "$passed" "$failed"
+printf '\nsuite: %d passed, %d failed, %d skipped\n' "$passed" "$failed" "$skipped"
 [ "$failed" -eq 0 ]

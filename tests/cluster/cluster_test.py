@@ -199,7 +199,7 @@ class Cluster:
                    SESSION_KEYRING=self.keyring, SESSION_RELOAD_SECS=str(RELOAD_SECS),
                    RUST_LOG="info,sealed_session=debug", NO_COLOR="1")
         env.pop("COOKIE_DOMAIN", None)
-        env.pop("SESSION_MAX_BYTES", None)
+        env["SESSION_MAX_BYTES"] = "16384"  # several chunks: above the demo's curl-safe default
         p = Proc(f"node {name}", [self.demo], env=env,
                  log_path=os.path.join(self.tmp, f"node-{name}.log")).start()
         self.nodes[name] = p

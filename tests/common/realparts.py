@@ -147,7 +147,8 @@ def apt_install(choices, found, timeout, note=""):
             log("apt-get update")
             subprocess.run(["apt-get", "update"], env=env, timeout=600, check=False)
         for packages in choices:
-            log(f"installing {' '.join(packages)} with apt-get{note}")
+            print(f"prerequisite: Debian packages {' '.join(packages)} (apt-get install){note}",
+                  flush=True)
             r = subprocess.run(["apt-get", "install", "-y", "--no-install-recommends", *packages],
                                env=env, timeout=timeout, capture_output=True, text=True)
             result = found() if r.returncode == 0 else None
