@@ -59,6 +59,20 @@ count "${PIPESTATUS[0]}"
 cargo test --doc --locked 2>&1 | tee "$log"
 count "${PIPESTATUS[0]}"
 
+step "the published crate: cargo package, then its own tests from the .crate alone"
+version=$(cargo metadata --no-deps --format-version 1 --locked |
+  python3 -c 'import json,sys; print(next(p["version"] for p in json.load(sys.stdin)["packages"] if p["name"] == "sealed-session"))')
+unpacked=target/package-check
+rm -rf "$unpacked" && mkdir -p "$unpacked"
+if cargo package --no-verify --allow-dirty --locked &&
+  tar -xzf "target/package/sealed-session-$version.crate" -C "$unpacked"; then
+  (cd "$unpacked/sealed-session-$version" && CARGO_TARGET_DIR="$PWD/../../../target" cargo test --locked) 2>&1 | tee "$log"
+  count "${PIPESTATUS[0]}"
+else
+  echo "!!! cargo package failed"
+  failed=$((failed + 1))
+fi
+
 step "independent Python decoder against docs/vectors/v1.json"
 venv=target/python-venv
 if ! "$venv/bin/python" -c 'import cryptography, lz4' 2>/dev/null; then
