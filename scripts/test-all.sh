@@ -50,28 +50,30 @@ skip() {
 step "cargo fmt --check"
 must cargo fmt --all -- --check
 
-step "cargo clippy --all-targets -- -D warnings"
-must cargo clippy --all-targets --locked -- -D warnings
+step "cargo clippy --workspace --all-targets -- -D warnings"
+must cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "cargo test (unit, integration, compat, CLI, vectors, proptests, fuzz corpus replay, doc tests)"
-cargo test --all-targets --locked 2>&1 | tee "$log"
+cargo test --workspace --all-targets --locked 2>&1 | tee "$log"
 count "${PIPESTATUS[0]}"
-cargo test --doc --locked 2>&1 | tee "$log"
+cargo test --workspace --doc --locked 2>&1 | tee "$log"
 count "${PIPESTATUS[0]}"
 
 step "the published crate: cargo package, then its own tests from the .crate alone"
 version=$(cargo metadata --no-deps --format-version 1 --locked |
   python3 -c 'import json,sys; print(next(p["version"] for p in json.load(sys.stdin)["packages"] if p["name"] == "sealed-session"))')
-unpacked=target/package-check
-rm -rf "$unpacked" && mkdir -p "$unpacked"
-if cargo package --no-verify --allow-dirty --locked &&
+# Unpacked outside the repository (inside it, cargo would take the crate for a member of
+# our workspace); built in our target directory so the dependencies are reused.
+unpacked=$(mktemp -d)
+if cargo package -p sealed-session --no-verify --allow-dirty --locked &&
   tar -xzf "target/package/sealed-session-$version.crate" -C "$unpacked"; then
-  (cd "$unpacked/sealed-session-$version" && CARGO_TARGET_DIR="$PWD/../../../target" cargo test --locked) 2>&1 | tee "$log"
+  (cd "$unpacked/sealed-session-$version" && CARGO_TARGET_DIR="$OLDPWD/target" cargo test --locked) 2>&1 | tee "$log"
   count "${PIPESTATUS[0]}"
 else
   echo "!!! cargo package failed"
   failed=$((failed + 1))
 fi
+rm -rf "$unpacked"
 
 step "independent Python decoder against docs/vectors/v1.json"
 venv=target/python-venv

@@ -1,7 +1,6 @@
 //! One integration binary (faster to link than one per file); each module is one concern.
 
 mod attacks;
-mod cli;
 mod corpus;
 mod middleware;
 mod proptests;

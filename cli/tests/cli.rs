@@ -1,6 +1,4 @@
 //! The `sealed-session` binary, run for real: every subcommand, its output and its errors.
-// The binary exists only with the `cli` feature.
-#![cfg(feature = "cli")]
 
 use std::fs;
 use std::io::Write as _;
@@ -16,7 +14,9 @@ use sealed_session::keyring::{Key, KeyId, Secret};
 use sealed_session::{Algorithm, Codec, Keyring, SessionConfig};
 use serde_json::Value;
 
-use crate::support::hex;
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
 
 const BIN: &str = env!("CARGO_BIN_EXE_sealed-session");
 
