@@ -59,6 +59,10 @@ count "${PIPESTATUS[0]}"
 cargo test --workspace --doc --locked 2>&1 | tee "$log"
 count "${PIPESTATUS[0]}"
 
+step "the framework-free core: the library without its default features (no actix-web)"
+cargo test -p sealed-session --no-default-features --lib --locked 2>&1 | tee "$log"
+count "${PIPESTATUS[0]}"
+
 step "the published crate: cargo package, then its own tests from the .crate alone"
 version=$(cargo metadata --no-deps --format-version 1 --locked |
   python3 -c 'import json,sys; print(next(p["version"] for p in json.load(sys.stdin)["packages"] if p["name"] == "sealed-session"))')

@@ -32,8 +32,11 @@ pub mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod keyring;
+#[cfg(feature = "actix")]
 mod middleware;
+#[cfg(feature = "actix")]
 mod reload;
+#[cfg(feature = "actix")]
 mod session;
 pub mod state;
 
@@ -41,9 +44,11 @@ pub use codec::{Codec, Opened};
 pub use config::SessionConfig;
 pub use error::{ConfigError, DecodeError, EncodeError, KeyringError};
 pub use keyring::{Algorithm, Key, KeyId, Keyring};
+#[cfg(feature = "actix")]
 pub use middleware::{
     Clock, SessionMiddleware, SessionMiddlewareBuilder, SessionService, SessionStats,
 };
+#[cfg(feature = "actix")]
 pub use session::{Session, SessionExt, SessionStatus};
 pub use state::SessionState;
 

@@ -7,6 +7,9 @@
 //! state are re-checked on every hit, and the memo is dropped whenever the keyring changes, so
 //! a hit answers exactly what a fresh open would.
 
+// The memo belongs to the framework adapters; the framework-free core only passes it through.
+#![cfg_attr(not(feature = "actix"), allow(dead_code))]
+
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
