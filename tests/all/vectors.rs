@@ -626,6 +626,211 @@ fn invalid_vectors_are_rejected_from_a_raw_header() {
     }
 }
 
+/// Every `opens` vector opens to its state (raw header lines parsed as §2.4 says).
+#[test]
+fn opens_vectors_open_to_their_state() {
+    let file = load();
+    assert!(file.opens.len() >= 10);
+    for v in &file.opens {
+        check_opens(v);
+    }
+}
+
+fn invalid_named<'a>(file: &'a VectorFile, name: &str) -> &'a InvalidVector {
+    file.invalid
+        .iter()
+        .find(|v| v.name == name)
+        .unwrap_or_else(|| panic!("no invalid vector {name}"))
+}
+
+fn opens_named<'a>(file: &'a VectorFile, name: &str) -> &'a OpenVector {
+    file.opens
+        .iter()
+        .find(|v| v.name == name)
+        .unwrap_or_else(|| panic!("no opens vector {name}"))
+}
+
+#[track_caller]
+fn assert_rejected(file: &VectorFile, name: &str, category: &str) {
+    let v = invalid_named(file, name);
+    assert_eq!(v.error, category, "{name}");
+    let got = open_input(&v.config, &v.keyring, v.now, &v.cookies, &v.headers);
+    assert_eq!(got.err().map(|e| e.category()), Some(category), "{name}");
+}
+
+/// Issue 9, A1: more distinct values of a chunk name than the cap is ambiguous; at the cap
+/// every value is tried.
+#[test]
+fn a1_vectors_cover_the_duplicate_cap() {
+    let file = load();
+    assert_rejected(&file, "chunk/five-values-of-chunk-0", "ambiguous");
+    assert_rejected(&file, "chunk/five-values-of-chunk-1", "ambiguous");
+    check_opens(opens_named(&file, "chunk/four-values-of-chunk-0"));
+}
+
+/// Issue 9, A7: vectors with a purpose label reproduce (their AAD ends with the label) and
+/// no other purpose, or none, opens them; a cookie without a label opens only without one.
+#[test]
+fn a7_purpose_vectors_bind_the_label() {
+    let file = load();
+    let labelled: Vec<&ValidVector> = file
+        .valid
+        .iter()
+        .filter(|v| v.config.purpose.is_some())
+        .collect();
+    assert!(labelled.len() >= 2);
+    for v in labelled {
+        let purpose = v.config.purpose.clone().unwrap();
+        let mut tail = vec![u8::try_from(purpose.len()).unwrap()];
+        tail.extend(purpose.as_bytes());
+        assert!(unhex(&v.aad).ends_with(&tail), "{}", v.name);
+        for other in [None, Some("shop".to_owned())] {
+            let mut config = v.config.clone();
+            config.purpose = other;
+            let got = open_input(&config, &v.keyring, v.now, &v.cookies, &[]);
+            assert_eq!(got.err().map(|e| e.category()), Some("aead.tag"));
+        }
+    }
+    // Without a label the AAD is the first release's: every published vector has none.
+    assert!(file.valid[..9].iter().all(|v| v.config.purpose.is_none()));
+    for name in ["purpose/missing", "purpose/unexpected", "purpose/other"] {
+        assert_rejected(&file, name, "aead.tag");
+    }
+}
+
+/// Issue 9, B1: LZ4 blocks from other compressors (the C library, literals only) decode.
+#[test]
+fn b1_blocks_of_other_compressors_open() {
+    let file = load();
+    for name in [
+        "lz4/c-library-block",
+        "lz4/literals-only-block",
+        "lz4/last-match-12-before-end",
+    ] {
+        check_opens(opens_named(&file, name));
+    }
+    // The C library's block really differs from what this crate's compressor writes.
+    let doc = "Lorem ipsum dolor sit amet, consectetur adipiscing elit. ".repeat(6);
+    let ours = lz4(doc.as_bytes());
+    assert_ne!(
+        hex(&ours),
+        "ff2a4c6f72656d20697073756d20646f6c6f722073697420616d65742c20636f6e73656374657475722061646970697363696e6720656c69742e203900ff06506c69742e20"
+    );
+}
+
+/// Issue 9, B2: every block breaking an end-of-block rule is refused; the blocks in the
+/// valid vectors (this crate's compressor) obey the rules.
+#[test]
+fn b2_end_of_block_rules_are_enforced() {
+    let file = load();
+    for (name, _, _, _) in BAD_BLOCKS {
+        assert_rejected(&file, name, "compression");
+    }
+    // lz4_flex alone decodes two of them: the check is ours, not the library's.
+    let mut out = [0u8; 21];
+    assert!(lz4_flex::block::decompress_into(BAD_BLOCKS[1].3, &mut out[..20]).is_ok());
+    assert!(lz4_flex::block::decompress_into(BAD_BLOCKS[2].3, &mut out).is_ok());
+    assert!(file.valid.iter().any(|v| !v.compressed.is_empty()));
+}
+
+/// Issue 9, B3: one set's errors disqualify that set only; the error reported is the last
+/// candidate's in the defined order; every combination counts towards the cap.
+#[test]
+fn b3_candidate_errors_and_order() {
+    let file = load();
+    assert_rejected(&file, "chunk/last-candidate-error", "key.unknown");
+    assert_rejected(&file, "chunk/last-candidate-error-reversed", "aead.tag");
+    assert_rejected(&file, "chunk/set-error-after-candidate", "aead.tag");
+    assert_rejected(
+        &file,
+        "chunk/candidates-count-every-combination",
+        "chunk.candidates",
+    );
+    check_opens(opens_named(&file, "chunk/bad-sets-beside-a-good-one"));
+}
+
+/// Issue 9, B5: raw `Cookie` header syntax: SP/HTAB only, no unquoting, pairs without `=`
+/// skipped, several lines read as one list.
+#[test]
+fn b5_cookie_header_syntax() {
+    let file = load();
+    for name in [
+        "header/tabs-and-spaces",
+        "header/vertical-tab-is-not-whitespace",
+        "header/pairs-without-equals",
+        "header/several-lines",
+    ] {
+        let v = opens_named(&file, name);
+        assert!(!v.headers.is_empty() && v.cookies.is_empty(), "{name}");
+        check_opens(v);
+    }
+    assert_eq!(opens_named(&file, "header/several-lines").headers.len(), 2);
+    assert_rejected(&file, "header/quoted-value", "chunk.count");
+    assert_rejected(&file, "header/quoted-chunk-1", "armor");
+    assert_rejected(&file, "header/form-feed-after-value", "armor");
+    assert_rejected(&file, "header/no-break-space-after-value", "armor");
+}
+
+/// Issue 9, B6: empty pieces are pieces; a lone one-chunk session beside any higher chunk
+/// name is `chunk.extra`.
+#[test]
+fn b6_empty_pieces_and_lone_higher_chunks() {
+    let file = load();
+    check_opens(opens_named(&file, "chunk/empty-first-piece"));
+    check_opens(opens_named(&file, "chunk/empty-last-piece"));
+    assert_rejected(&file, "chunk/extra-empty", "chunk.extra");
+    assert_rejected(&file, "chunk/extra", "chunk.extra");
+    assert_rejected(&file, "chunk/empty-pieces-recounted", "aead.tag");
+}
+
+/// Issue 9, B7: every vector carries every decoder setting that is not in the cookie, and
+/// vectors pin how each is applied at its limit.
+#[test]
+fn b7_every_vector_carries_the_decoder_settings() {
+    let text = std::fs::read_to_string(VECTORS_PATH).unwrap();
+    let raw: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let mut n = 0;
+    for kind in ["valid", "invalid", "opens"] {
+        for v in raw[kind].as_array().unwrap() {
+            let config = v["config"].as_object().unwrap();
+            for key in ["total_budget", "max_inflated", "clock_skew", "idle_timeout"] {
+                assert!(config.contains_key(key), "{}: {key}", v["name"]);
+            }
+            n += 1;
+        }
+    }
+    assert!(n > 100);
+    let file = load();
+    for name in [
+        "settings/total-budget-counts-pieces",
+        "settings/max-inflated-exact",
+        "settings/idle-timeout-null",
+        "settings/clock-skew-limit",
+    ] {
+        check_opens(opens_named(&file, name));
+    }
+    assert_rejected(&file, "settings/total-budget-one-short", "chunk.total");
+    assert_rejected(&file, "settings/max-inflated-one-short", "compression");
+    assert_rejected(&file, "settings/clock-skew-exceeded", "time.future");
+}
+
+/// Issue 9, B9: overlong payload varints open, an 11-byte or overflowing one does not; a
+/// compressed frame of raw length 0 is refused; base names may contain dots.
+#[test]
+fn b9_varints_empty_frames_and_dotted_names() {
+    let file = load();
+    check_opens(opens_named(&file, "payload/overlong-varints"));
+    assert_rejected(&file, "payload/varint-11-bytes", "payload");
+    assert_rejected(&file, "payload/varint-overflow", "payload");
+    assert_rejected(&file, "compression/raw-length-0", "compression");
+    let dotted = file
+        .valid
+        .iter()
+        .find(|v| v.name == "xaes256gcm/dotted-name")
+        .unwrap();
+    assert_eq!(dotted.cookies[1].name, "app.session.v2.1");
+}
+
 // ---------------------------------------------------------------------------------------
 // The generator.
 
