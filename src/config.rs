@@ -47,6 +47,7 @@ pub struct SessionConfig {
     pub(crate) compression_threshold: Option<usize>,
     pub(crate) max_inflated: usize,
     pub(crate) clock_skew: Duration,
+    pub(crate) purpose: Option<String>,
 }
 
 impl Default for SessionConfig {
@@ -67,6 +68,7 @@ impl Default for SessionConfig {
             compression_threshold: Some(256),
             max_inflated: 64 * 1024,
             clock_skew: Duration::from_secs(60),
+            purpose: None,
         }
     }
 }
@@ -181,6 +183,16 @@ impl SessionConfig {
         self
     }
 
+    /// A purpose label bound into every cookie (as Rails and ASP.NET Core do), e.g.
+    /// `Some("billing".into())`: apps that share a keyring but not a purpose refuse each
+    /// other's cookies even under the same cookie name. 1–200 bytes. Default `None`, which
+    /// seals exactly as before, so existing cookies keep opening; setting it later logs
+    /// everyone out once.
+    pub fn purpose(mut self, label: Option<String>) -> Self {
+        self.purpose = label;
+        self
+    }
+
     /// The cookie's base name.
     pub fn name(&self) -> &str {
         &self.cookie_name
@@ -223,6 +235,13 @@ impl SessionConfig {
         }
         if (name.starts_with("__Host-") || name.starts_with("__Secure-")) && !self.secure {
             return err("__Host- and __Secure- cookies require Secure; choose another name for plain-http testing".into());
+        }
+        if self
+            .purpose
+            .as_ref()
+            .is_some_and(|p| p.is_empty() || p.len() > 200)
+        {
+            return err("the purpose label must be 1-200 bytes".into());
         }
         if self.same_site == SameSite::None && !self.secure {
             return err("SameSite=None requires Secure".into());
@@ -349,6 +368,8 @@ mod tests {
             SessionConfig::new().lifetime(Duration::ZERO),
             SessionConfig::new().renew_interval(Duration::from_secs(3 * 3600)),
             SessionConfig::new().persistent(Duration::from_secs(401 * 86_400)),
+            SessionConfig::new().purpose(Some(String::new())),
+            SessionConfig::new().purpose(Some("p".repeat(201))),
         ];
         for c in bad {
             assert!(c.validate().is_err(), "{c:?}");

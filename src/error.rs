@@ -33,7 +33,8 @@ pub enum DecodeError {
     /// The session claims to be issued (or seen) in the future, beyond the allowed skew.
     FutureDated,
     /// Two different authentic sessions were presented (e.g. cookie tossing from a sibling
-    /// subdomain); neither is trusted.
+    /// subdomain), or more distinct values of one chunk name than are tried; neither is
+    /// trusted.
     Ambiguous,
 }
 

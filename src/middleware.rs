@@ -166,6 +166,8 @@ impl SessionMiddlewareBuilder {
         max_inflated(bytes: usize);
         /// See [`SessionConfig::clock_skew`].
         clock_skew(skew: Duration);
+        /// See [`SessionConfig::purpose`].
+        purpose(label: Option<String>);
     }
 
     /// Replaces the whole configuration.

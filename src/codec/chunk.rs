@@ -12,8 +12,9 @@ use crate::error::{ChunkError, DecodeError, EncodeError};
 pub const MAX_CHUNKS: usize = 32;
 /// Chromium and Firefox drop a cookie whose name and value together exceed this.
 pub const MAX_NAME_VALUE: usize = 4096;
-/// How many cookies of the same chunk name are kept (host-only and parent-domain copies,
-/// HTTP/2 split headers). More are ignored.
+/// How many distinct values of one chunk name are tried (host-only and parent-domain copies,
+/// HTTP/2 split headers). More make the request ambiguous: dropping the excess would let
+/// planted values push the real one out (issue 9, A1).
 const MAX_DUPLICATES: usize = 4;
 /// How many cookies that look like ours are looked at before the request is refused.
 const MAX_OUR_COOKIES: usize = 2 * MAX_CHUNKS;
@@ -215,6 +216,10 @@ pub(crate) struct Gathered<'a> {
 }
 
 /// Collects our chunk cookies from raw pairs. `Ok(None)` when none is present at all.
+///
+/// More than [`MAX_DUPLICATES`] distinct values for one chunk name is
+/// [`DecodeError::Ambiguous`]: no session, never a truncated choice (cookie tossing could
+/// otherwise plant junk values first so that only the attacker's session is kept).
 pub(crate) fn gather<'a>(
     names: &Names,
     pairs: impl IntoIterator<Item = (&'a [u8], &'a [u8])>,
@@ -222,6 +227,7 @@ pub(crate) fn gather<'a>(
     let mut slots: Vec<Vec<&'a [u8]>> = Vec::new();
     let mut seen = 0usize;
     let mut present = ChunkSet::default();
+    let mut overflow = false;
     for (name, value) in pairs {
         let Some(index) = names.index_of(name) else {
             continue;
@@ -239,10 +245,18 @@ pub(crate) fn gather<'a>(
             slots.resize_with(index.saturating_add(1), Vec::new);
         }
         if let Some(slot) = slots.get_mut(index) {
-            if slot.len() < MAX_DUPLICATES && !slot.contains(&value) {
-                slot.push(value);
+            if !slot.contains(&value) {
+                if slot.len() < MAX_DUPLICATES {
+                    slot.push(value);
+                } else {
+                    // Keep scanning: `chunk.too_many` and `chunk.too_long` still come first.
+                    overflow = true;
+                }
             }
         }
+    }
+    if overflow {
+        return Err(DecodeError::Ambiguous);
     }
     if present.is_empty() {
         return Ok(None);
@@ -261,6 +275,8 @@ impl<'a> Gathered<'a> {
         let firsts = self.slots.first().filter(|s| !s.is_empty());
         let firsts = firsts.ok_or(DecodeError::Chunk(ChunkError::MissingFirst))?;
         let mut out = Vec::new();
+        // Every combination counts towards `max_attempts`, within the total budget or not.
+        let mut formed = 0usize;
         let mut last_err = DecodeError::Chunk(ChunkError::BadCount);
         for first in firsts {
             let (count, piece0) = match split_count(first) {
@@ -287,8 +303,8 @@ impl<'a> Gathered<'a> {
                 .iter()
                 .map(Vec::len)
                 .try_fold(1usize, usize::checked_mul);
-            match combos {
-                Some(n) if n.saturating_add(out.len()) <= max_attempts => {}
+            match combos.and_then(|n| n.checked_add(formed)) {
+                Some(n) if n <= max_attempts => formed = n,
                 _ => return Err(DecodeError::Chunk(ChunkError::TooManyCandidates)),
             }
             // Odometer over the duplicate choices of chunks 1..count; `combos` bounds the turns.
@@ -362,11 +378,23 @@ pub fn cookie_pairs<'a>(
         .into_iter()
         .flat_map(|h| SplitSemicolons { rest: Some(h) })
         .filter_map(|pair| {
-            let pair = pair.trim_ascii();
+            let pair = trim_ows(pair);
             let eq = memchr::memchr(b'=', pair)?;
             let (name, value) = pair.split_at(eq);
-            Some((name.trim_ascii(), value.get(1..)?.trim_ascii()))
+            Some((trim_ows(name), trim_ows(value.get(1..)?)))
         })
+}
+
+/// Strips RFC 6265 optional whitespace (SP and HTAB, nothing else: FORMAT.md §2.4) from
+/// both ends. VT, FF, CR, LF and non-ASCII spaces stay part of the name or value.
+fn trim_ows(mut bytes: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = bytes {
+        bytes = rest;
+    }
+    while let [rest @ .., b' ' | b'\t'] = bytes {
+        bytes = rest;
+    }
+    bytes
 }
 
 /// Splits a header value at `;` with a vectorized search: a session of several chunks makes
@@ -534,6 +562,168 @@ mod tests {
             gather(&n, [(&b"__Host-s"[..], &long[..])]),
             Err(DecodeError::Chunk(ChunkError::TooLong))
         ));
+    }
+
+    /// `n` distinct values of chunk `at` (the attacker's authentic-looking one at `position`,
+    /// the others junk) next to one value of every other chunk of a `count`-chunk set.
+    fn tossed(count: usize, at: usize, n: usize, position: usize) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let n_ = names();
+        let mut pairs = Vec::new();
+        for i in 0..count {
+            let value = if i == 0 {
+                format!("{count}.victim0")
+            } else {
+                format!("victim{i}")
+            };
+            if i != at {
+                pairs.push((n_.get(i).as_bytes().to_vec(), value.into_bytes()));
+            }
+        }
+        let mut planted: Vec<Vec<u8>> = (0..n)
+            .map(|j| {
+                let v = if j == position {
+                    "attacker".to_owned()
+                } else {
+                    format!("junk{j}")
+                };
+                if at == 0 { format!("{count}.{v}") } else { v }.into_bytes()
+            })
+            .collect();
+        // The victim's own value comes last, as a browser sends the shorter Path last.
+        if let Some(last) = planted.last_mut() {
+            *last = if at == 0 {
+                format!("{count}.victim0")
+            } else {
+                format!("victim{at}")
+            }
+            .into_bytes();
+        }
+        let mut out: Vec<_> = planted
+            .drain(..)
+            .map(|v| (n_.get(at).as_bytes().to_vec(), v))
+            .collect();
+        out.extend(pairs);
+        out
+    }
+
+    fn gathered(pairs: &[(Vec<u8>, Vec<u8>)]) -> Result<Option<Gathered<'_>>, DecodeError> {
+        gather(
+            &names(),
+            pairs.iter().map(|(a, b)| (a.as_slice(), b.as_slice())),
+        )
+    }
+
+    #[test]
+    fn a1_more_distinct_values_than_the_cap_is_ambiguous_never_truncated() {
+        // (count, chunk index flooded, most values that keep the request under 64 cookies)
+        for (count, at) in [(1, 0), (3, 0), (3, 1), (5, 2)] {
+            let most = MAX_OUR_COOKIES - (count - 1);
+            for n in MAX_DUPLICATES + 1..=most {
+                for position in 0..n - 1 {
+                    let pairs = tossed(count, at, n, position);
+                    assert_eq!(
+                        gathered(&pairs).err(),
+                        Some(DecodeError::Ambiguous),
+                        "count {count}, chunk {at}, {n} values, attacker at {position}"
+                    );
+                }
+            }
+            // One more value crosses the 64-cookie bound first: still no session.
+            let pairs = tossed(count, at, most + 1, 0);
+            assert_eq!(
+                gathered(&pairs).err(),
+                Some(DecodeError::Chunk(ChunkError::TooMany))
+            );
+            // At the cap every value is kept and tried, the victim's included.
+            for position in 0..MAX_DUPLICATES - 1 {
+                let pairs = tossed(count, at, MAX_DUPLICATES, position);
+                let g = gathered(&pairs).unwrap().unwrap();
+                let c = g.candidates(8, 10_000).unwrap();
+                assert_eq!(c.len(), MAX_DUPLICATES, "count {count}, chunk {at}");
+                let victim = if at == 0 {
+                    "victim0".to_owned()
+                } else {
+                    format!("victim{at}")
+                };
+                assert!(
+                    c.iter()
+                        .any(|c| c.pieces.get(at) == Some(&victim.as_bytes())),
+                    "the victim's value is a candidate"
+                );
+            }
+        }
+        // Identical copies still count once, however many.
+        let mut pairs = tossed(3, 1, 2, 0);
+        for _ in 0..40 {
+            pairs.push((b"__Host-s.1".to_vec(), b"victim1".to_vec()));
+        }
+        assert!(gathered(&pairs).unwrap().is_some());
+    }
+
+    #[test]
+    fn a1_the_flood_may_come_after_the_victim_too() {
+        // The victim's set first, then 4 planted values of chunk 1: 5 distinct → ambiguous.
+        let mut pairs = vec![
+            (b"__Host-s".to_vec(), b"2.ab".to_vec()),
+            (b"__Host-s.1".to_vec(), b"cd".to_vec()),
+        ];
+        for j in 0..4 {
+            pairs.push((b"__Host-s.1".to_vec(), format!("junk{j}").into_bytes()));
+        }
+        assert_eq!(gathered(&pairs).err(), Some(DecodeError::Ambiguous));
+        pairs.pop();
+        assert_eq!(
+            gathered(&pairs)
+                .unwrap()
+                .unwrap()
+                .candidates(8, 100)
+                .unwrap()
+                .len(),
+            4
+        );
+    }
+
+    #[test]
+    fn b3_every_combination_counts_towards_the_candidate_cap() {
+        // Two chunk-0 values whose sets each form 4 combinations; the first set's are all over
+        // the total budget. All 8 count: a ninth is `chunk.candidates`.
+        let pairs: Vec<(Vec<u8>, Vec<u8>)> = vec![
+            (
+                b"__Host-s".to_vec(),
+                b"3.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa".to_vec(),
+            ),
+            (b"__Host-s".to_vec(), b"3.a".to_vec()),
+            (b"__Host-s.1".to_vec(), b"b".to_vec()),
+            (b"__Host-s.1".to_vec(), b"c".to_vec()),
+            (b"__Host-s.2".to_vec(), b"d".to_vec()),
+            (b"__Host-s.2".to_vec(), b"e".to_vec()),
+        ];
+        let g = gathered(&pairs).unwrap().unwrap();
+        assert_eq!(g.candidates(8, 20).unwrap().len(), 4);
+        assert_eq!(
+            g.candidates(7, 20).err(),
+            Some(DecodeError::Chunk(ChunkError::TooManyCandidates))
+        );
+    }
+
+    #[test]
+    fn b5_only_space_and_tab_are_trimmed() {
+        let raw: &[u8] = b" \t__Host-s\t= 1.x\t ;\x0b__Host-s=1.y; __Host-s=\x0c1.z\r";
+        let pairs: Vec<_> = cookie_pairs([raw]).collect();
+        assert_eq!(
+            pairs,
+            vec![
+                (&b"__Host-s"[..], &b"1.x"[..]),
+                (&b"\x0b__Host-s"[..], &b"1.y"[..]),
+                (&b"__Host-s"[..], &b"\x0c1.z\r"[..]),
+            ]
+        );
+        // Quotes are part of the value; a pair without `=` is no cookie at all.
+        let pairs: Vec<_> = cookie_pairs([&b"__Host-s=\"1.x\"; __Host-s"[..]]).collect();
+        assert_eq!(pairs, vec![(&b"__Host-s"[..], &b"\"1.x\""[..])]);
+        // Several header lines are one list of pairs, in order.
+        let pairs: Vec<_> = cookie_pairs([&b"a=1"[..], &b"b=2; c=3"[..]]).collect();
+        assert_eq!(pairs.len(), 3);
     }
 
     #[test]

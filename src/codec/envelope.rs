@@ -77,10 +77,18 @@ pub(crate) const fn overhead(algorithm: Algorithm) -> usize {
         .saturating_add(TAG_LEN)
 }
 
-/// The associated data: label ‖ len(name) ‖ name ‖ chunk count ‖ header. A value moved to
-/// another cookie name, re-counted, re-labelled or given another key id fails the tag.
-/// `None` only for a cookie name over 200 bytes, which the configuration refuses.
-pub(crate) fn aad(cookie_name: &str, chunk_count: u8, header: &[u8]) -> Option<Aad> {
+/// The associated data: label ‖ len(name) ‖ name ‖ chunk count ‖ header, then, only when the
+/// application set a purpose label, ‖ len(purpose) ‖ purpose. A value moved to another
+/// cookie name or application purpose, re-counted, re-labelled or given another key id fails
+/// the tag. Without a purpose the AAD is exactly the one of the first release, so those
+/// cookies keep opening. `None` only for a name or purpose over 255 bytes, which the
+/// configuration refuses (both are capped at 200).
+pub(crate) fn aad(
+    cookie_name: &str,
+    purpose: Option<&str>,
+    chunk_count: u8,
+    header: &[u8],
+) -> Option<Aad> {
     let mut aad = Aad {
         buf: [0; AAD_MAX],
         len: 0,
@@ -90,11 +98,16 @@ pub(crate) fn aad(cookie_name: &str, chunk_count: u8, header: &[u8]) -> Option<A
     aad.push(cookie_name.as_bytes())?;
     aad.push(&[chunk_count])?;
     aad.push(header)?;
+    if let Some(purpose) = purpose {
+        aad.push(&[u8::try_from(purpose.len()).ok()?])?;
+        aad.push(purpose.as_bytes())?;
+    }
     Some(aad)
 }
 
-/// Label, a name of up to 200 bytes, the count and the longest header fit in this.
-const AAD_MAX: usize = 256;
+/// Label, a name and a purpose of up to 200 bytes each, the count and the longest header fit
+/// in this.
+const AAD_MAX: usize = 512;
 
 /// The associated data, built on the stack (every request that opens or seals needs one).
 pub(crate) struct Aad {
@@ -155,11 +168,34 @@ mod tests {
 
     #[test]
     fn aad_separates_names_and_counts() {
-        let aad =
-            |name, count, header| super::aad(name, count, header).unwrap().as_slice().to_vec();
+        let aad = |name, count, header| {
+            super::aad(name, None, count, header)
+                .unwrap()
+                .as_slice()
+                .to_vec()
+        };
         assert_ne!(aad("ab", 1, b"h"), aad("a", 1, b"bh"));
         assert_ne!(aad("a", 1, b"h"), aad("a", 2, b"h"));
-        assert!(super::aad(&"n".repeat(201), 1, &[0; 30]).is_some());
-        assert!(super::aad(&"n".repeat(256), 1, &[0; 30]).is_none());
+        assert!(super::aad(&"n".repeat(201), None, 1, &[0; 30]).is_some());
+        assert!(super::aad(&"n".repeat(256), None, 1, &[0; 30]).is_none());
+    }
+
+    #[test]
+    fn a7_purpose_is_appended_and_absent_purpose_is_the_old_aad() {
+        let header = [1u8, 3, 9, 9, 9, 9, 7, 7];
+        let old: Vec<u8> = [&b"sealed-session/v1"[..], &[2], b"ab", &[1], &header].concat();
+        let aad = |purpose| {
+            super::aad("ab", purpose, 1, &header)
+                .unwrap()
+                .as_slice()
+                .to_vec()
+        };
+        assert_eq!(aad(None), old);
+        let mut labelled = old.clone();
+        labelled.extend_from_slice(b"\x07billing");
+        assert_eq!(aad(Some("billing")), labelled);
+        assert_ne!(aad(Some("billing")), aad(Some("shop")));
+        assert!(super::aad(&"n".repeat(200), Some(&"p".repeat(200)), 1, &[0; 30]).is_some());
+        assert!(super::aad("n", Some(&"p".repeat(256)), 1, &[0; 30]).is_none());
     }
 }

@@ -89,6 +89,11 @@ impl Codec {
         &self.config
     }
 
+    /// The purpose label bound in the associated data, if any (FORMAT.md §4.1).
+    fn purpose(&self) -> Option<&str> {
+        self.config.purpose.as_deref()
+    }
+
     /// A fresh, empty session issued at `now` with the configured lifetime.
     pub fn new_state(&self, now: SystemTime, rng: &mut impl CryptoRng) -> SessionState {
         SessionState::new(now, self.config.lifetime, rng)
@@ -264,7 +269,8 @@ impl Codec {
 
         // aead::seal in place after the header.
         let (header, body) = envelope.split_at_mut(header_len);
-        let aad = envelope::aad(self.names.base(), count, header).ok_or(EncodeError::Seal)?;
+        let aad = envelope::aad(self.names.base(), self.purpose(), count, header)
+            .ok_or(EncodeError::Seal)?;
         let tag = key
             .cipher()
             .seal_detached(nonce, aad.as_slice(), body)
@@ -327,8 +333,13 @@ impl Codec {
         if key.algorithm() != env.algorithm {
             return Err(DecodeError::AlgorithmMismatch);
         }
-        let aad = envelope::aad(self.names.base(), candidate.count, env.header)
-            .ok_or(DecodeError::Envelope(EnvelopeError::TooShort))?;
+        let aad = envelope::aad(
+            self.names.base(),
+            self.purpose(),
+            candidate.count,
+            env.header,
+        )
+        .ok_or(DecodeError::Envelope(EnvelopeError::TooShort))?;
         let (header_len, key_id) = (env.header_len, env.key_id);
         let (header, sealed) = bytes.split_at_mut(header_len);
         let nonce = header.get(envelope::FIXED_HEADER..).unwrap_or(&[]);

@@ -6,5 +6,6 @@ mod middleware;
 mod proptests;
 mod rotation;
 mod support;
+mod tossing;
 mod vectors;
 mod wycheproof;

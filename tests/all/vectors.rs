@@ -37,6 +37,28 @@ struct VectorFile {
     comment: Vec<String>,
     valid: Vec<ValidVector>,
     invalid: Vec<InvalidVector>,
+    /// Inputs that MUST open to `state` although a conforming encoder need not produce them
+    /// (another LZ4 compressor's blocks, other cuts, raw header syntax, settings at their
+    /// boundaries). Added with issue 9.
+    #[serde(default)]
+    opens: Vec<OpenVector>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone)]
+struct OpenVector {
+    name: String,
+    description: String,
+    keyring: serde_json::Value,
+    now: u64,
+    config: VectorConfig,
+    /// The request's cookie pairs, in header order (when `headers` is absent).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    cookies: Vec<Pair>,
+    /// Raw `Cookie` header lines, in the order received (FORMAT.md §2.4).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    headers: Vec<String>,
+    state: VectorState,
+    compressed: Vec<String>,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone)]
@@ -73,6 +95,10 @@ struct InvalidVector {
     config: VectorConfig,
     /// The request's cookie pairs, in header order.
     cookies: Vec<Pair>,
+    /// Raw `Cookie` header lines, in the order received; when present, `cookies` is empty
+    /// and these are parsed as FORMAT.md §2.4 says (issue 9 onwards).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    headers: Vec<String>,
     /// `DecodeError::category()` of the expected rejection.
     error: String,
 }
@@ -91,6 +117,9 @@ struct VectorConfig {
     clock_skew: u64,
     /// Seconds; `null` disables the idle check.
     idle_timeout: Option<u64>,
+    /// The purpose label bound in the AAD (FORMAT.md §4.1); absent: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    purpose: Option<String>,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
@@ -132,6 +161,7 @@ impl VectorConfig {
             max_inflated: 64 * 1024,
             clock_skew: 60,
             idle_timeout: Some(7200),
+            purpose: None,
         }
     }
 
@@ -143,7 +173,8 @@ impl VectorConfig {
             .compression_threshold(self.compression_threshold)
             .max_inflated(self.max_inflated)
             .clock_skew(Duration::from_secs(self.clock_skew))
-            .idle_timeout(self.idle_timeout.map(Duration::from_secs));
+            .idle_timeout(self.idle_timeout.map(Duration::from_secs))
+            .purpose(self.purpose.clone());
         if let Some(idle) = self.idle_timeout {
             c = c.renew_interval(Duration::from_secs((idle / 2).max(1)));
         }
@@ -244,6 +275,24 @@ fn pairs_of(cookies: &[Pair]) -> impl Iterator<Item = (&[u8], &[u8])> {
         .map(|p| (p.name.as_bytes(), p.value.as_bytes()))
 }
 
+/// Opens a vector's input: its raw header lines when it has them, else its pairs.
+fn open_input(
+    config: &VectorConfig,
+    ring: &serde_json::Value,
+    now: u64,
+    cookies: &[Pair],
+    headers: &[String],
+) -> Result<Option<sealed_session::Opened>, sealed_session::DecodeError> {
+    let codec = config.codec();
+    let ring = keyring(ring, now);
+    if headers.is_empty() {
+        codec.open(&ring, pairs_of(cookies), at(now))
+    } else {
+        let lines = headers.iter().map(|h| h.as_bytes());
+        codec.open(&ring, sealed_session::codec::cookie_pairs(lines), at(now))
+    }
+}
+
 fn load() -> VectorFile {
     let text = std::fs::read_to_string(VECTORS_PATH).expect("docs/vectors/v1.json");
     serde_json::from_str(&text).expect("vector file parses")
@@ -280,12 +329,16 @@ mod spec {
 
     pub const LABEL: &[u8] = b"sealed-session/v1";
 
-    pub fn aad(name: &str, count: u8, header: &[u8]) -> Vec<u8> {
+    pub fn aad(name: &str, purpose: Option<&str>, count: u8, header: &[u8]) -> Vec<u8> {
         let mut out = LABEL.to_vec();
         out.push(u8::try_from(name.len()).unwrap());
         out.extend_from_slice(name.as_bytes());
         out.push(count);
         out.extend_from_slice(header);
+        if let Some(p) = purpose {
+            out.push(u8::try_from(p.len()).unwrap());
+            out.extend_from_slice(p.as_bytes());
+        }
         out
     }
 
@@ -509,7 +562,12 @@ fn valid_vectors_reproduce_byte_for_byte() {
         assert_eq!(hex(&envelope), v.envelope, "{}", v.name);
         let header = spec::header(alg, key_id, &nonce);
         assert!(envelope.starts_with(&header));
-        let aad = spec::aad(&v.config.cookie_name, count, &header);
+        let aad = spec::aad(
+            &v.config.cookie_name,
+            v.config.purpose.as_deref(),
+            count,
+            &header,
+        );
         assert_eq!(hex(&aad), v.aad, "{}", v.name);
         let plaintext = spec_plaintext(&v.state, v.config.compression_threshold);
         assert_eq!(hex(&plaintext), v.plaintext, "{}", v.name);
@@ -543,9 +601,7 @@ fn invalid_vectors_are_rejected_with_their_category() {
     let file = load();
     assert!(file.invalid.len() >= 20);
     for v in &file.invalid {
-        let ring = keyring(&v.keyring, v.now);
-        let codec = v.config.codec();
-        match codec.open(&ring, pairs_of(&v.cookies), at(v.now)) {
+        match open_input(&v.config, &v.keyring, v.now, &v.cookies, &v.headers) {
             Err(e) => assert_eq!(e.category(), v.error, "{}", v.name),
             Ok(o) => panic!("{}: accepted ({:?})", v.name, o.map(|o| o.state)),
         }
@@ -556,7 +612,7 @@ fn invalid_vectors_are_rejected_with_their_category() {
 #[test]
 fn invalid_vectors_are_rejected_from_a_raw_header() {
     let file = load();
-    for v in &file.invalid {
+    for v in file.invalid.iter().filter(|v| v.headers.is_empty()) {
         let header: Vec<String> = v
             .cookies
             .iter()
@@ -568,6 +624,211 @@ fn invalid_vectors_are_rejected_from_a_raw_header() {
         let pairs = sealed_session::codec::cookie_pairs([header.as_bytes()]);
         assert!(codec.open(&ring, pairs, at(v.now)).is_err(), "{}", v.name);
     }
+}
+
+/// Every `opens` vector opens to its state (raw header lines parsed as §2.4 says).
+#[test]
+fn opens_vectors_open_to_their_state() {
+    let file = load();
+    assert!(file.opens.len() >= 10);
+    for v in &file.opens {
+        check_opens(v);
+    }
+}
+
+fn invalid_named<'a>(file: &'a VectorFile, name: &str) -> &'a InvalidVector {
+    file.invalid
+        .iter()
+        .find(|v| v.name == name)
+        .unwrap_or_else(|| panic!("no invalid vector {name}"))
+}
+
+fn opens_named<'a>(file: &'a VectorFile, name: &str) -> &'a OpenVector {
+    file.opens
+        .iter()
+        .find(|v| v.name == name)
+        .unwrap_or_else(|| panic!("no opens vector {name}"))
+}
+
+#[track_caller]
+fn assert_rejected(file: &VectorFile, name: &str, category: &str) {
+    let v = invalid_named(file, name);
+    assert_eq!(v.error, category, "{name}");
+    let got = open_input(&v.config, &v.keyring, v.now, &v.cookies, &v.headers);
+    assert_eq!(got.err().map(|e| e.category()), Some(category), "{name}");
+}
+
+/// Issue 9, A1: more distinct values of a chunk name than the cap is ambiguous; at the cap
+/// every value is tried.
+#[test]
+fn a1_vectors_cover_the_duplicate_cap() {
+    let file = load();
+    assert_rejected(&file, "chunk/five-values-of-chunk-0", "ambiguous");
+    assert_rejected(&file, "chunk/five-values-of-chunk-1", "ambiguous");
+    check_opens(opens_named(&file, "chunk/four-values-of-chunk-0"));
+}
+
+/// Issue 9, A7: vectors with a purpose label reproduce (their AAD ends with the label) and
+/// no other purpose, or none, opens them; a cookie without a label opens only without one.
+#[test]
+fn a7_purpose_vectors_bind_the_label() {
+    let file = load();
+    let labelled: Vec<&ValidVector> = file
+        .valid
+        .iter()
+        .filter(|v| v.config.purpose.is_some())
+        .collect();
+    assert!(labelled.len() >= 2);
+    for v in labelled {
+        let purpose = v.config.purpose.clone().unwrap();
+        let mut tail = vec![u8::try_from(purpose.len()).unwrap()];
+        tail.extend(purpose.as_bytes());
+        assert!(unhex(&v.aad).ends_with(&tail), "{}", v.name);
+        for other in [None, Some("shop".to_owned())] {
+            let mut config = v.config.clone();
+            config.purpose = other;
+            let got = open_input(&config, &v.keyring, v.now, &v.cookies, &[]);
+            assert_eq!(got.err().map(|e| e.category()), Some("aead.tag"));
+        }
+    }
+    // Without a label the AAD is the first release's: every published vector has none.
+    assert!(file.valid[..9].iter().all(|v| v.config.purpose.is_none()));
+    for name in ["purpose/missing", "purpose/unexpected", "purpose/other"] {
+        assert_rejected(&file, name, "aead.tag");
+    }
+}
+
+/// Issue 9, B1: LZ4 blocks from other compressors (the C library, literals only) decode.
+#[test]
+fn b1_blocks_of_other_compressors_open() {
+    let file = load();
+    for name in [
+        "lz4/c-library-block",
+        "lz4/literals-only-block",
+        "lz4/last-match-12-before-end",
+    ] {
+        check_opens(opens_named(&file, name));
+    }
+    // The C library's block really differs from what this crate's compressor writes.
+    let doc = "Lorem ipsum dolor sit amet, consectetur adipiscing elit. ".repeat(6);
+    let ours = lz4(doc.as_bytes());
+    assert_ne!(
+        hex(&ours),
+        "ff2a4c6f72656d20697073756d20646f6c6f722073697420616d65742c20636f6e73656374657475722061646970697363696e6720656c69742e203900ff06506c69742e20"
+    );
+}
+
+/// Issue 9, B2: every block breaking an end-of-block rule is refused; the blocks in the
+/// valid vectors (this crate's compressor) obey the rules.
+#[test]
+fn b2_end_of_block_rules_are_enforced() {
+    let file = load();
+    for (name, _, _, _) in BAD_BLOCKS {
+        assert_rejected(&file, name, "compression");
+    }
+    // lz4_flex alone decodes two of them: the check is ours, not the library's.
+    let mut out = [0u8; 21];
+    assert!(lz4_flex::block::decompress_into(BAD_BLOCKS[1].3, &mut out[..20]).is_ok());
+    assert!(lz4_flex::block::decompress_into(BAD_BLOCKS[2].3, &mut out).is_ok());
+    assert!(file.valid.iter().any(|v| !v.compressed.is_empty()));
+}
+
+/// Issue 9, B3: one set's errors disqualify that set only; the error reported is the last
+/// candidate's in the defined order; every combination counts towards the cap.
+#[test]
+fn b3_candidate_errors_and_order() {
+    let file = load();
+    assert_rejected(&file, "chunk/last-candidate-error", "key.unknown");
+    assert_rejected(&file, "chunk/last-candidate-error-reversed", "aead.tag");
+    assert_rejected(&file, "chunk/set-error-after-candidate", "aead.tag");
+    assert_rejected(
+        &file,
+        "chunk/candidates-count-every-combination",
+        "chunk.candidates",
+    );
+    check_opens(opens_named(&file, "chunk/bad-sets-beside-a-good-one"));
+}
+
+/// Issue 9, B5: raw `Cookie` header syntax: SP/HTAB only, no unquoting, pairs without `=`
+/// skipped, several lines read as one list.
+#[test]
+fn b5_cookie_header_syntax() {
+    let file = load();
+    for name in [
+        "header/tabs-and-spaces",
+        "header/vertical-tab-is-not-whitespace",
+        "header/pairs-without-equals",
+        "header/several-lines",
+    ] {
+        let v = opens_named(&file, name);
+        assert!(!v.headers.is_empty() && v.cookies.is_empty(), "{name}");
+        check_opens(v);
+    }
+    assert_eq!(opens_named(&file, "header/several-lines").headers.len(), 2);
+    assert_rejected(&file, "header/quoted-value", "chunk.count");
+    assert_rejected(&file, "header/quoted-chunk-1", "armor");
+    assert_rejected(&file, "header/form-feed-after-value", "armor");
+    assert_rejected(&file, "header/no-break-space-after-value", "armor");
+}
+
+/// Issue 9, B6: empty pieces are pieces; a lone one-chunk session beside any higher chunk
+/// name is `chunk.extra`.
+#[test]
+fn b6_empty_pieces_and_lone_higher_chunks() {
+    let file = load();
+    check_opens(opens_named(&file, "chunk/empty-first-piece"));
+    check_opens(opens_named(&file, "chunk/empty-last-piece"));
+    assert_rejected(&file, "chunk/extra-empty", "chunk.extra");
+    assert_rejected(&file, "chunk/extra", "chunk.extra");
+    assert_rejected(&file, "chunk/empty-pieces-recounted", "aead.tag");
+}
+
+/// Issue 9, B7: every vector carries every decoder setting that is not in the cookie, and
+/// vectors pin how each is applied at its limit.
+#[test]
+fn b7_every_vector_carries_the_decoder_settings() {
+    let text = std::fs::read_to_string(VECTORS_PATH).unwrap();
+    let raw: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let mut n = 0;
+    for kind in ["valid", "invalid", "opens"] {
+        for v in raw[kind].as_array().unwrap() {
+            let config = v["config"].as_object().unwrap();
+            for key in ["total_budget", "max_inflated", "clock_skew", "idle_timeout"] {
+                assert!(config.contains_key(key), "{}: {key}", v["name"]);
+            }
+            n += 1;
+        }
+    }
+    assert!(n > 100);
+    let file = load();
+    for name in [
+        "settings/total-budget-counts-pieces",
+        "settings/max-inflated-exact",
+        "settings/idle-timeout-null",
+        "settings/clock-skew-limit",
+    ] {
+        check_opens(opens_named(&file, name));
+    }
+    assert_rejected(&file, "settings/total-budget-one-short", "chunk.total");
+    assert_rejected(&file, "settings/max-inflated-one-short", "compression");
+    assert_rejected(&file, "settings/clock-skew-exceeded", "time.future");
+}
+
+/// Issue 9, B9: overlong payload varints open, an 11-byte or overflowing one does not; a
+/// compressed frame of raw length 0 is refused; base names may contain dots.
+#[test]
+fn b9_varints_empty_frames_and_dotted_names() {
+    let file = load();
+    check_opens(opens_named(&file, "payload/overlong-varints"));
+    assert_rejected(&file, "payload/varint-11-bytes", "payload");
+    assert_rejected(&file, "payload/varint-overflow", "payload");
+    assert_rejected(&file, "compression/raw-length-0", "compression");
+    let dotted = file
+        .valid
+        .iter()
+        .find(|v| v.name == "xaes256gcm/dotted-name")
+        .unwrap();
+    assert_eq!(dotted.cookies[1].name, "app.session.v2.1");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -673,6 +934,7 @@ fn large_state(seed: u64) -> SessionState {
 struct Gen {
     valid: Vec<ValidVector>,
     invalid: Vec<InvalidVector>,
+    opens: Vec<OpenVector>,
 }
 
 impl Gen {
@@ -703,7 +965,12 @@ impl Gen {
             keyring: ring,
             now: NOW,
             nonce: hex(&nonce),
-            aad: hex(&spec::aad(&config.cookie_name, count, &header)),
+            aad: hex(&spec::aad(
+                &config.cookie_name,
+                config.purpose.as_deref(),
+                count,
+                &header,
+            )),
             plaintext: hex(&spec_plaintext(&vstate, config.compression_threshold)),
             envelope: hex(&URL_SAFE_NO_PAD.decode(&armored).unwrap()),
             config,
@@ -730,17 +997,58 @@ impl Gen {
             now: base.now,
             config: base.config.clone(),
             cookies: base.cookies.clone(),
+            headers: Vec::new(),
             error: error.to_owned(),
         };
         edit(&mut v);
-        let codec = v.config.codec();
-        let got = codec.open(&keyring(&v.keyring, v.now), pairs_of(&v.cookies), at(v.now));
+        let got = open_input(&v.config, &v.keyring, v.now, &v.cookies, &v.headers);
         match got {
             Err(e) => assert_eq!(e.category(), error, "generator: {name}"),
             Ok(_) => panic!("generator: {name} was accepted"),
         }
         self.invalid.push(v);
     }
+}
+
+impl Gen {
+    /// An input that must open: starts from `base`'s cookies and state, then `edit`.
+    fn opens(
+        &mut self,
+        base: &ValidVector,
+        name: &str,
+        description: &str,
+        edit: impl FnOnce(&mut OpenVector),
+    ) {
+        let mut v = OpenVector {
+            name: name.to_owned(),
+            description: description.to_owned(),
+            keyring: base.keyring.clone(),
+            now: base.now,
+            config: base.config.clone(),
+            cookies: base.cookies.clone(),
+            headers: Vec::new(),
+            state: base.state.clone(),
+            compressed: base.compressed.clone(),
+        };
+        edit(&mut v);
+        check_opens(&v);
+        self.opens.push(v);
+    }
+}
+
+/// The reference decoder opens `v` to its state, with its compressed keys.
+#[track_caller]
+fn check_opens(v: &OpenVector) {
+    let opened = open_input(&v.config, &v.keyring, v.now, &v.cookies, &v.headers)
+        .unwrap_or_else(|e| panic!("{}: {}", v.name, e.category()))
+        .unwrap_or_else(|| panic!("{}: no session", v.name));
+    assert_eq!(
+        VectorState::from_state(&opened.state),
+        v.state,
+        "{}",
+        v.name
+    );
+    assert_eq!(opened.compressed, v.compressed, "{}", v.name);
 }
 
 /// `envelope` armored as the single chunk of `v`'s cookie.
@@ -762,7 +1070,12 @@ fn seal_plaintext(v: &ValidVector, plaintext: &[u8]) -> Vec<Pair> {
     let (alg, key_id, secret) = sealing_key(&v.keyring);
     let nonce = nonce_for(alg, 0x77);
     let header = spec::header(alg, key_id, &nonce);
-    let aad = spec::aad(&v.config.cookie_name, 1, &header);
+    let aad = spec::aad(
+        &v.config.cookie_name,
+        v.config.purpose.as_deref(),
+        1,
+        &header,
+    );
     let mut env = header;
     env.extend(spec::seal(alg, &secret, &nonce, &aad, plaintext));
     single_chunk(v, &env)
@@ -772,6 +1085,7 @@ fn generate() -> VectorFile {
     let mut g = Gen {
         valid: Vec::new(),
         invalid: Vec::new(),
+        opens: Vec::new(),
     };
     let mut smalls = BTreeMap::new();
     let mut larges = BTreeMap::new();
@@ -1322,6 +1636,7 @@ fn generate() -> VectorFile {
             v.cookies = cookies;
         },
     );
+    generate_issue_9(&mut g, &smalls, &m);
     VectorFile {
         format: "sealed-session/v1".into(),
         comment: vec![
@@ -1330,10 +1645,645 @@ fn generate() -> VectorFile {
             "valid: sealing `state` with the keyring's sealing key, `nonce`, `config` at `now` gives exactly `cookies`; opening them at `now` gives `state` back.".into(),
             "invalid: opening `cookies` with `keyring` and `config` at `now` must fail; `error` is the reference implementation's category.".into(),
             "Cookie attributes are the defaults: Path=/; Secure; HttpOnly; SameSite=Lax; no Domain, no Max-Age. They only affect where chunks are cut.".into(),
+            "opens: `cookies` (or the raw `Cookie` header lines `headers`, parsed as FORMAT.md 2.4 says) must open at `now` to `state`, though an encoder need not produce them (other LZ4 blocks, other cuts, settings at their limits).".into(),
+            "config holds every decoder setting that is not in the cookie (total_budget, max_inflated, clock_skew, idle_timeout; null disables) and the optional purpose label; a decoder must use exactly these.".into(),
         ],
         valid: g.valid,
         invalid: g.invalid,
+        opens: g.opens,
     }
+}
+
+/// `plaintext` sealed under `v`'s key, name and purpose for a set of `count` chunks, armored
+/// (not cut).
+fn seal_armored(v: &ValidVector, plaintext: &[u8], count: u8) -> String {
+    let (alg, key_id, secret) = sealing_key(&v.keyring);
+    let nonce = nonce_for(alg, 0x77);
+    let header = spec::header(alg, key_id, &nonce);
+    let aad = spec::aad(
+        &v.config.cookie_name,
+        v.config.purpose.as_deref(),
+        count,
+        &header,
+    );
+    let mut env = header;
+    env.extend(spec::seal(alg, &secret, &nonce, &aad, plaintext));
+    URL_SAFE_NO_PAD.encode(env)
+}
+
+/// An LZ4 block of literals only (valid LZ4; what a compressor that finds no match emits).
+fn lz4_literals(value: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    if value.len() < 15 {
+        out.push((value.len() as u8) << 4);
+    } else {
+        out.push(0xf0);
+        let mut rest = value.len() - 15;
+        while rest >= 255 {
+            out.push(255);
+            rest -= 255;
+        }
+        out.push(rest as u8);
+    }
+    out.extend_from_slice(value);
+    out
+}
+
+/// `base`'s stored entries (hex values) as (key, stored frame) pairs, plus `extra` frames,
+/// sorted by key.
+fn frames_with(base: &VectorState, extra: Vec<(&str, Vec<u8>)>) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let mut out: Vec<(Vec<u8>, Vec<u8>)> = base
+        .entries
+        .iter()
+        .map(|e| {
+            let mut f = vec![0];
+            f.extend(unhex(&e.value));
+            (e.key.as_bytes().to_vec(), f)
+        })
+        .collect();
+    out.extend(extra.into_iter().map(|(k, f)| (k.as_bytes().to_vec(), f)));
+    out.sort();
+    out
+}
+
+fn payload_of(state: &VectorState, frames: &[(Vec<u8>, Vec<u8>)]) -> Vec<u8> {
+    let entries: Vec<(&[u8], Vec<u8>)> = frames
+        .iter()
+        .map(|(k, f)| (k.as_slice(), f.clone()))
+        .collect();
+    spec::payload(
+        1,
+        &unhex(&state.id),
+        [state.issued_at, state.expires_at, state.last_seen],
+        &entries,
+    )
+}
+
+/// `state` with `(key, value)` added, entries kept in key order.
+fn state_with(state: &VectorState, key: &str, value: &[u8]) -> VectorState {
+    let mut s = state.clone();
+    s.entries.push(Entry {
+        key: key.to_owned(),
+        value: hex(value),
+    });
+    s.entries
+        .sort_by(|a, b| a.key.as_bytes().cmp(b.key.as_bytes()));
+    s
+}
+
+/// Sum of the armored pieces of `cookies` (the count prefix excluded): what a decoder
+/// compares with the total budget.
+fn pieces_len(cookies: &[Pair]) -> usize {
+    let (_, armored) = spec_armored(cookies);
+    armored.len()
+}
+
+/// A 20-byte frame's LZ4 blocks that break one end-of-block rule each (FORMAT.md §6).
+const BAD_BLOCKS: &[(&str, &str, usize, &[u8])] = &[
+    (
+        "lz4/ends-in-match",
+        "A literal `a`, then a match of 19 at offset 1 that ends the block: no last literals-only sequence. Decoders without the end-of-block checks (lz4_flex) produce 20 bytes of `a`.",
+        20,
+        &[0x1f, b'a', 0x01, 0x00, 0x00],
+    ),
+    (
+        "lz4/match-then-empty-literals",
+        "As lz4/ends-in-match, followed by an empty last sequence: the match covers the last 5 bytes of the output. lz4_flex accepts it; the C library refuses it.",
+        20,
+        &[0x1f, b'a', 0x01, 0x00, 0x00, 0x00],
+    ),
+    (
+        "lz4/last-five-not-literals",
+        "`a`, a match of 19, one literal `b` (21 bytes): only 1 of the last 5 bytes is a literal.",
+        21,
+        &[0x1f, b'a', 0x01, 0x00, 0x00, 0x10, b'b'],
+    ),
+    (
+        "lz4/match-starts-11-before-end",
+        "9 literals, a match of 4 at output offset 9 (11 bytes before the end of 20), 7 literals: the last match must start at least 12 bytes before the end.",
+        20,
+        &[
+            0x90, b'a', b'b', b'c', b'd', b'e', b'f', b'g', b'h', b'i', 0x04, 0x00, 0x70, b'j',
+            b'k', b'l', b'm', b'n', b'o', b'p',
+        ],
+    ),
+    (
+        "lz4/offset-zero",
+        "A match with offset 0.",
+        20,
+        &[
+            0x10, b'a', 0x00, 0x00, 0x0b, 0x50, b'a', b'a', b'a', b'a', b'a',
+        ],
+    ),
+    (
+        "lz4/offset-before-start",
+        "A match with offset 2 after 1 byte of output (no dictionary).",
+        20,
+        &[
+            0x10, b'a', 0x02, 0x00, 0x0b, 0x50, b'a', b'a', b'a', b'a', b'a',
+        ],
+    ),
+    (
+        "lz4/trailing-bytes",
+        "A valid literals-only block of 20 bytes followed by one more byte.",
+        20,
+        &[
+            0xf0, 0x05, b'a', b'b', b'c', b'd', b'e', b'f', b'g', b'h', b'i', b'j', b'k', b'l',
+            b'm', b'n', b'o', b'p', b'q', b'r', b's', b't', 0x00,
+        ],
+    ),
+];
+
+/// A varint of `n` padded to `len` bytes (overlong unless `len` is the shortest).
+fn varint_padded(n: u64, len: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut n = n;
+    for i in 0..len {
+        let low = (n & 0x7f) as u8;
+        n >>= 7;
+        out.push(if i + 1 < len { low | 0x80 } else { low });
+    }
+    out
+}
+
+/// The vectors added for issue 9 (A1, A7, B1–B3, B5–B7, B9). Appended after the published
+/// ones.
+fn generate_issue_9(g: &mut Gen, smalls: &BTreeMap<u8, ValidVector>, m: &ValidVector) {
+    let s = smalls[&3].clone();
+    let name = s.config.cookie_name.clone();
+    let value0 = s.cookies[0].value.clone();
+
+    // A7: purpose labels.
+    let ring3 = single_key_ring(&key_id_hex(3), 3, 3);
+    let mut billing = VectorConfig::new("__Host-session", 6144);
+    billing.purpose = Some("billing".into());
+    let p = g.valid(
+        "xaes256gcm/purpose",
+        "Purpose label `billing`: the AAD ends with 0x07 `billing` (FORMAT.md 4.1). Same key, name, nonce and state as xaes256gcm/small.",
+        ring3.clone(),
+        billing.clone(),
+        nonce_for(3, 3),
+        &small_state(3),
+    );
+    assert_ne!(p.cookies, s.cookies);
+    let mut billing16 = VectorConfig::new("__Host-session", 16384);
+    billing16.purpose = Some("billing \u{2192} invoices".into());
+    let pm = g.valid(
+        "xchacha20poly1305/purpose-chunks",
+        "A non-ASCII purpose label over two chunks.",
+        single_key_ring(&key_id_hex(1), 1, 1),
+        billing16,
+        nonce_for(1, 0x61),
+        &large_state(11),
+    );
+    assert!(pm.cookies.len() >= 2);
+    g.invalid(
+        &p,
+        "purpose/missing",
+        "A cookie sealed with purpose `billing` opened by an app without a purpose.",
+        "aead.tag",
+        |v| v.config.purpose = None,
+    );
+    g.invalid(
+        &s,
+        "purpose/unexpected",
+        "A cookie sealed without a purpose opened by an app with purpose `billing`.",
+        "aead.tag",
+        |v| v.config.purpose = Some("billing".into()),
+    );
+    g.invalid(
+        &p,
+        "purpose/other",
+        "A cookie sealed with purpose `billing` opened by an app with purpose `shop` (same keyring, same cookie name).",
+        "aead.tag",
+        |v| v.config.purpose = Some("shop".into()),
+    );
+
+    // A1: more distinct values of one chunk name than the cap (4).
+    g.invalid(
+        &s,
+        "chunk/five-values-of-chunk-0",
+        "Four planted values of chunk 0 before the authentic one: more than 4 distinct values of one chunk name is ambiguous, never a truncated choice.",
+        "ambiguous",
+        |v| {
+            let mut c: Vec<Pair> = (0..4)
+                .map(|i| pair(name.clone(), format!("1.{}", "A".repeat(40 + i))))
+                .collect();
+            c.extend(s.cookies.iter().cloned());
+            v.cookies = c;
+        },
+    );
+    g.invalid(
+        m,
+        "chunk/five-values-of-chunk-1",
+        "The authentic set, then four more values of chunk 1: ambiguous, wherever the authentic value stands.",
+        "ambiguous",
+        |v| {
+            for i in 0..4 {
+                v.cookies
+                    .push(pair(format!("{name}.1"), "B".repeat(40 + i)));
+            }
+        },
+    );
+    g.opens(
+        &s,
+        "chunk/four-values-of-chunk-0",
+        "Three planted values of chunk 0 before the authentic one: at the cap every value is tried, and the authentic one opens.",
+        |v| {
+            let mut c: Vec<Pair> = (0..3)
+                .map(|i| pair(name.clone(), format!("1.{}", "A".repeat(40 + i))))
+                .collect();
+            c.extend(s.cookies.iter().cloned());
+            v.cookies = c;
+        },
+    );
+
+    // B1: LZ4 output is not canonical; other compressors' blocks must decode.
+    let lorem = "Lorem ipsum dolor sit amet, consectetur adipiscing elit. ".repeat(6);
+    let c_block = unhex(
+        "ff2a4c6f72656d20697073756d20646f6c6f722073697420616d65742c20636f6e73656374657475722061646970697363696e6720656c69742e203900ff06506c69742e20",
+    );
+    let other_blocks: [(&str, &str, Vec<u8>, Vec<u8>); 3] = [
+        (
+            "lz4/c-library-block",
+            "A 342-byte value compressed by the LZ4 C library (LZ4_compress_default, 69 bytes); lz4_flex cuts the same input differently.",
+            lorem.clone().into_bytes(),
+            c_block,
+        ),
+        (
+            "lz4/literals-only-block",
+            "A compressible 342-byte value framed as LZ4 with a block of literals only (longer than stored, still a valid frame).",
+            lorem.clone().into_bytes(),
+            lz4_literals(lorem.as_bytes()),
+        ),
+        (
+            "lz4/last-match-12-before-end",
+            "A block whose match starts exactly 12 bytes before the end and whose last 8 bytes are literals: the limits of the end-of-block rules, allowed.",
+            b"abcdefghefghjklmnopq".to_vec(),
+            vec![
+                0x80, b'a', b'b', b'c', b'd', b'e', b'f', b'g', b'h', 0x04, 0x00, 0x80, b'j', b'k',
+                b'l', b'm', b'n', b'o', b'p', b'q',
+            ],
+        ),
+    ];
+    for (vname, description, value, block) in other_blocks {
+        let mut frame = vec![1];
+        spec::varint(&mut frame, value.len() as u64);
+        frame.extend(&block);
+        let frames = frames_with(&s.state, vec![("doc", frame)]);
+        let armored = seal_armored(&s, &payload_of(&s.state, &frames), 1);
+        g.opens(&s, vname, description, |v| {
+            v.cookies = vec![pair(name.clone(), format!("1.{armored}"))];
+            v.state = state_with(&s.state, "doc", &value);
+            v.compressed = vec!["doc".into()];
+        });
+    }
+    // B2: blocks that break the end-of-block rules.
+    for (vname, description, len, block) in BAD_BLOCKS {
+        let mut frame = vec![1];
+        spec::varint(&mut frame, *len as u64);
+        frame.extend_from_slice(block);
+        let frames = frames_with(&s.state, vec![("doc", frame)]);
+        let armored = seal_armored(&s, &payload_of(&s.state, &frames), 1);
+        g.invalid(&s, vname, description, "compression", |v| {
+            v.cookies = vec![pair(name.clone(), format!("1.{armored}"))];
+        });
+    }
+
+    // B3: a set's errors disqualify the set; the error reported is the last candidate's.
+    let tampered = {
+        let mut env = unhex(&s.envelope);
+        *env.last_mut().unwrap() ^= 1;
+        format!("1.{}", URL_SAFE_NO_PAD.encode(env))
+    };
+    let unknown_key = {
+        let mut env = unhex(&s.envelope);
+        env[2..6].copy_from_slice(&[0, 0, 0, 9]);
+        format!("1.{}", URL_SAFE_NO_PAD.encode(env))
+    };
+    g.invalid(
+        &s,
+        "chunk/last-candidate-error",
+        "Two chunk-0 values: a wrong tag, then an unknown key id. Candidates are tried in header order; the error reported is the last one's.",
+        "key.unknown",
+        |v| {
+            v.cookies = vec![
+                pair(name.clone(), tampered.clone()),
+                pair(name.clone(), unknown_key.clone()),
+            ];
+        },
+    );
+    g.invalid(
+        &s,
+        "chunk/last-candidate-error-reversed",
+        "As chunk/last-candidate-error in the other order.",
+        "aead.tag",
+        |v| {
+            v.cookies = vec![
+                pair(name.clone(), unknown_key.clone()),
+                pair(name.clone(), tampered.clone()),
+            ];
+        },
+    );
+    g.invalid(
+        &s,
+        "chunk/set-error-after-candidate",
+        "A wrong tag, then a chunk-0 value with a bad count: the bad set forms no candidate, so the error is the last candidate's (aead.tag), not chunk.count.",
+        "aead.tag",
+        |v| {
+            v.cookies = vec![
+                pair(name.clone(), tampered.clone()),
+                pair(name.clone(), "99.AAAA".to_owned()),
+            ];
+        },
+    );
+    g.opens(
+        &s,
+        "chunk/bad-sets-beside-a-good-one",
+        "Chunk-0 values with a bad count (`99.`) and with a missing chunk (`2.`) beside the authentic one: those sets are skipped, the request is not refused.",
+        |v| {
+            v.cookies = vec![
+                pair(name.clone(), "99.AAAA".to_owned()),
+                pair(name.clone(), "2.AAAA".to_owned()),
+                s.cookies[0].clone(),
+            ];
+        },
+    );
+    {
+        // Three chunk-0 values × three chunk-1 values = 9 combinations > 8, although the sets
+        // of the first two are over the total budget and would never be opened.
+        let exact = pieces_len(&m.cookies);
+        g.invalid(
+            m,
+            "chunk/candidates-count-every-combination",
+            "Total budget = the authentic pieces' length; two chunk-0 values whose sets exceed it and the authentic one, with three values of chunk 1: 9 combinations, over the 8 allowed, whether or not they fit the budget.",
+            "chunk.candidates",
+            |v| {
+                v.config.total_budget = exact;
+                let first = &m.cookies[0].value;
+                v.cookies = vec![
+                    pair(name.clone(), format!("{first}AAAA")),
+                    pair(name.clone(), format!("{first}BBBB")),
+                    m.cookies[0].clone(),
+                    m.cookies[1].clone(),
+                    pair(format!("{name}.1"), "C".repeat(8)),
+                    pair(format!("{name}.1"), "D".repeat(8)),
+                ];
+            },
+        );
+    }
+
+    // B5: Cookie header syntax.
+    let other = {
+        let ring = keyring(&s.keyring, s.now);
+        let cookies = seal_pairs(
+            &s.config.codec(),
+            &ring,
+            &small_state(1),
+            s.now,
+            nonce_for(3, 0xd1),
+        );
+        cookies[0].value.clone()
+    };
+    g.opens(
+        &s,
+        "header/tabs-and-spaces",
+        "Spaces and tabs around the pair, the name and the value are trimmed.",
+        |v| {
+            v.cookies.clear();
+            v.headers = vec![format!(" \t{name} \t=\t {value0}\t ;\t")];
+        },
+    );
+    g.opens(
+        &s,
+        "header/vertical-tab-is-not-whitespace",
+        "A second authentic session under `VT<name>`: only SP and HTAB are trimmed, so it is not our cookie (a decoder that trims VT sees two sessions: ambiguous).",
+        |v| {
+            v.cookies.clear();
+            v.headers = vec![format!("\u{b}{name}={other}; {name}={value0}")];
+        },
+    );
+    g.opens(
+        &s,
+        "header/pairs-without-equals",
+        "Pairs without `=` (`<name>.1`, `<name>`) are not cookies: had `<name>.1` been read as an empty chunk 1, the lone one-chunk session would be refused as chunk.extra.",
+        |v| {
+            v.cookies.clear();
+            v.headers = vec![format!("{name}.1; {name}={value0}; {name}")];
+        },
+    );
+    g.opens(
+        m,
+        "header/several-lines",
+        "The chunks in two `Cookie` header lines (HTTP/1.1 repeated field or HTTP/2 split `cookie` fields): read as one list, in order.",
+        |v| {
+            v.headers = v
+                .cookies
+                .iter()
+                .map(|c| format!("other=1; {}={}", c.name, c.value))
+                .collect();
+            v.cookies.clear();
+        },
+    );
+    for (vname, description, header, error) in [
+        (
+            "header/quoted-value",
+            "A DQUOTE-quoted value: quotes are part of the value (`\"1` is no count).",
+            format!("{name}=\"{value0}\""),
+            "chunk.count",
+        ),
+        (
+            "header/form-feed-after-value",
+            "A form feed after the value: not trimmed, so not base64url.",
+            format!("{name}={value0}\u{c}"),
+            "armor",
+        ),
+        (
+            "header/no-break-space-after-value",
+            "U+00A0 (bytes C2 A0) after the value: not trimmed.",
+            format!("{name}={value0}\u{a0}"),
+            "armor",
+        ),
+    ] {
+        g.invalid(&s, vname, description, error, |v| {
+            v.cookies.clear();
+            v.headers = vec![header];
+        });
+    }
+    g.invalid(
+        m,
+        "header/quoted-chunk-1",
+        "Chunk 1 DQUOTE-quoted.",
+        "armor",
+        |v| {
+            v.headers = vec![format!(
+                "{}={}; {}=\"{}\"",
+                m.cookies[0].name, m.cookies[0].value, m.cookies[1].name, m.cookies[1].value
+            )];
+            v.cookies.clear();
+        },
+    );
+
+    // B6: empty pieces; a lone higher chunk.
+    let plaintext = unhex(&s.plaintext);
+    let two = seal_armored(&s, &plaintext, 2);
+    g.opens(
+        &s,
+        "chunk/empty-first-piece",
+        "Count 2 (bound in the AAD), chunk 0 is just `2.` and chunk 1 holds the whole armored envelope: pieces may be empty, only their concatenation matters.",
+        |v| {
+            v.cookies = vec![
+                pair(name.clone(), "2."),
+                pair(format!("{name}.1"), two.clone()),
+            ];
+        },
+    );
+    g.opens(
+        &s,
+        "chunk/empty-last-piece",
+        "Count 2, everything in chunk 0 and an empty chunk 1 (`<name>.1=`).",
+        |v| {
+            v.cookies = vec![
+                pair(name.clone(), format!("2.{two}")),
+                pair(format!("{name}.1"), ""),
+            ];
+        },
+    );
+    g.invalid(
+        &s,
+        "chunk/extra-empty",
+        "A lone one-chunk session beside an empty `<name>.1=`: any chunk name at or above the count next to a lone chunk 0 is chunk.extra, whatever its value.",
+        "chunk.extra",
+        |v| v.cookies.push(pair(format!("{name}.1"), "")),
+    );
+    g.invalid(
+        &s,
+        "chunk/empty-pieces-recounted",
+        "The two-chunk envelope of chunk/empty-last-piece presented as one chunk (`1.`): the count is bound.",
+        "aead.tag",
+        |v| v.cookies = vec![pair(name.clone(), format!("1.{two}"))],
+    );
+
+    // B7: decoder settings at their limits.
+    let exact = pieces_len(&m.cookies);
+    g.opens(
+        m,
+        "settings/total-budget-counts-pieces",
+        "Total budget = the sum of the armored pieces (no names, count prefix or separators), which is how a decoder counts it; an encoder counts the whole header and would not have sealed this under that budget.",
+        |v| v.config.total_budget = exact,
+    );
+    g.invalid(
+        m,
+        "settings/total-budget-one-short",
+        "As settings/total-budget-counts-pieces with a budget one byte smaller.",
+        "chunk.total",
+        |v| v.config.total_budget = exact - 1,
+    );
+    let values_len: usize = s.state.entries.iter().map(|e| e.value.len() / 2).sum();
+    g.opens(
+        &s,
+        "settings/max-inflated-exact",
+        "max_inflated = the total size of the values.",
+        |v| v.config.max_inflated = values_len,
+    );
+    g.invalid(
+        &s,
+        "settings/max-inflated-one-short",
+        "max_inflated one byte below the total size of the values.",
+        "compression",
+        |v| v.config.max_inflated = values_len - 1,
+    );
+    g.opens(
+        &s,
+        "settings/idle-timeout-null",
+        "Opened 2 h after last_seen with the idle timeout disabled (null).",
+        |v| {
+            v.config.idle_timeout = None;
+            v.now = s.state.last_seen + 7200;
+        },
+    );
+    g.opens(
+        &s,
+        "settings/clock-skew-limit",
+        "Opened when last_seen is exactly clock_skew (60 s) ahead of now.",
+        |v| v.now = s.state.last_seen - 60,
+    );
+    g.invalid(
+        &s,
+        "settings/clock-skew-exceeded",
+        "Opened when last_seen is 61 s ahead of now.",
+        "time.future",
+        |v| v.now = s.state.last_seen - 61,
+    );
+
+    // B9: varints, an empty compressed frame, dotted names.
+    {
+        let st = &s.state;
+        let mut pt = vec![1];
+        pt.extend(unhex(&st.id));
+        pt.extend(varint_padded(st.issued_at, 10));
+        pt.extend(varint_padded(st.expires_at, 6));
+        pt.extend(varint_padded(st.last_seen, 5));
+        let mut entries = vec![0x83, 0x80, 0x00]; // 3 entries, overlong
+        for (k, f) in frames_with(st, vec![]) {
+            entries.extend(varint_padded(k.len() as u64, 2));
+            entries.extend(&k);
+            entries.extend(varint_padded(f.len() as u64, 3));
+            entries.extend(&f);
+        }
+        pt.extend(entries);
+        let armored = seal_armored(&s, &pt, 1);
+        g.opens(
+            &s,
+            "payload/overlong-varints",
+            "Every payload varint overlong (issued_at in the maximum 10 bytes): decoders MUST accept them, as postcard does (only a key holder can write them).",
+            |v| v.cookies = vec![pair(name.clone(), format!("1.{armored}"))],
+        );
+        let mut bad = vec![1];
+        bad.extend(unhex(&st.id));
+        bad.extend([0x80; 10]);
+        bad.push(0x00);
+        bad.extend([0, 0, 0]);
+        let armored = seal_armored(&s, &bad, 1);
+        g.invalid(
+            &s,
+            "payload/varint-11-bytes",
+            "issued_at as an 11-byte varint.",
+            "payload",
+            |v| v.cookies = vec![pair(name.clone(), format!("1.{armored}"))],
+        );
+        let mut bad = vec![1];
+        bad.extend(unhex(&st.id));
+        bad.extend([0x80; 9]);
+        bad.push(0x02);
+        bad.extend([0, 0, 0]);
+        let armored = seal_armored(&s, &bad, 1);
+        g.invalid(
+            &s,
+            "payload/varint-overflow",
+            "issued_at as a 10-byte varint whose last byte is 0x02 (over 2^64).",
+            "payload",
+            |v| v.cookies = vec![pair(name.clone(), format!("1.{armored}"))],
+        );
+        let frames = frames_with(st, vec![("doc", vec![1, 0, 0])]);
+        let armored = seal_armored(&s, &payload_of(st, &frames), 1);
+        g.invalid(
+            &s,
+            "compression/raw-length-0",
+            "A compressed frame announcing 0 bytes (`01 00 00`): an empty value is always stored.",
+            "compression",
+            |v| v.cookies = vec![pair(name.clone(), format!("1.{armored}"))],
+        );
+    }
+    let dotted = g.valid(
+        "xaes256gcm/dotted-name",
+        "Base name `app.session.v2` (dots are token characters): chunk 1 is `app.session.v2.1`.",
+        ring3,
+        VectorConfig::new("app.session.v2", 16384),
+        nonce_for(3, 0x2e),
+        &large_state(12),
+    );
+    assert_eq!(dotted.cookies[1].name, "app.session.v2.1");
 }
 
 /// A second session like `m`, sealed under the same key with another nonce.

@@ -2,8 +2,9 @@
 """An independent decoder for the sealed-session v1 wire format (docs/FORMAT.md).
 
 Written from docs/FORMAT.md only, it decodes every valid vector in docs/vectors/v1.json back
-to its state (and re-encrypts its plaintext to the same envelope), and rejects every invalid
-vector, reporting the same error category as the reference implementation.
+to its state (and re-encrypts its plaintext to the same envelope), opens every `opens` vector
+to its state, and rejects every invalid vector, reporting the same error category as the
+reference implementation. Vectors with `headers` are read from raw `Cookie` header lines.
 
 Requirements: Python 3.9+, `pip install cryptography lz4`.
 
@@ -151,18 +152,24 @@ def chunk_index(base, name):
     return None
 
 
-def cookie_pairs(header):
-    for part in header.split(b";"):
-        part = part.strip()
-        if b"=" in part:
-            name, value = part.split(b"=", 1)
-            yield name.strip(), value.strip()
+OWS = b" \t"  # section 2.4: only SP and HTAB are trimmed
+
+
+def cookie_pairs(lines):
+    """Section 2.4: every header line, split on `;`, pairs without `=` skipped."""
+    for header in lines:
+        for part in header.split(b";"):
+            part = part.strip(OWS)
+            if b"=" in part:
+                name, value = part.split(b"=", 1)
+                yield name.strip(OWS), value.strip(OWS)
 
 
 def candidates(base, pairs, total_budget):
     """Section 2.4: every (count, pieces) candidate, or Reject. None when no chunk is present."""
     slots = {}
     seen = 0
+    overflow = False
     for name, value in pairs:
         i = chunk_index(base, name)
         if i is None:
@@ -173,13 +180,18 @@ def candidates(base, pairs, total_budget):
         if len(value) > MAX_VALUE:
             raise Reject("chunk.too_long")
         slot = slots.setdefault(i, [])
-        if len(slot) < MAX_DUPLICATES and value not in slot:
-            slot.append(value)
+        if value not in slot:
+            if len(slot) == MAX_DUPLICATES:
+                overflow = True  # still scan: too_many and too_long come first
+            else:
+                slot.append(value)
+    if overflow:
+        raise Reject("ambiguous")
     if not slots:
         return None
     if 0 not in slots:
         raise Reject("chunk.missing_first")
-    out, last = [], "chunk.count"
+    out, last, formed = [], "chunk.count", 0
     for first in slots[0]:
         dot = first[:3].find(b".")
         count = parse_index(first[:dot]) if dot >= 0 else None
@@ -192,10 +204,13 @@ def candidates(base, pairs, total_budget):
         if any(i not in slots for i in range(1, count)):
             last = "chunk.missing"
             continue
-        combos = [[first[dot + 1 :]]]
-        for i in range(1, count):
-            combos = [c + [v] for c in combos for v in slots[i]]
-        if len(out) + len(combos) > MAX_ATTEMPTS:
+        # Chunk 1's value varies fastest, then chunk 2's, ... (section 2.4 step 6).
+        combos = [[]]
+        for i in range(count - 1, 0, -1):
+            combos = [[v] + c for v in slots[i] for c in combos]
+        combos = [[first[dot + 1 :]] + c for c in combos]
+        formed += len(combos)
+        if formed > MAX_ATTEMPTS:
             raise Reject("chunk.candidates")
         for pieces in combos:
             if sum(len(p) for p in pieces) > total_budget:
@@ -253,6 +268,50 @@ def parse_payload(pt):
     return state, entries
 
 
+def check_lz4_block(block, out_len):
+    """Section 6: the LZ4 block format's end-of-block rules, walked without decoding."""
+    ip = op = 0
+
+    def length(nibble):
+        nonlocal ip
+        n = nibble
+        if nibble == 15:
+            while True:
+                if ip >= len(block):
+                    raise Reject("compression")
+                b = block[ip]
+                ip += 1
+                n += b
+                if b != 255:
+                    break
+        return n
+
+    while True:
+        if ip >= len(block):
+            raise Reject("compression")  # no last literals-only sequence
+        token = block[ip]
+        ip += 1
+        lit = length(token >> 4)
+        ip += lit
+        op += lit
+        if ip > len(block) or op > out_len:
+            raise Reject("compression")
+        if ip == len(block):
+            if op != out_len:
+                raise Reject("compression")
+            return
+        if ip + 2 > len(block):
+            raise Reject("compression")
+        offset = block[ip] | block[ip + 1] << 8
+        ip += 2
+        if offset == 0 or offset > op:
+            raise Reject("compression")
+        match = length(token & 15) + 4
+        if op + 12 > out_len or op + match + 5 > out_len:
+            raise Reject("compression")
+        op += match
+
+
 def unframe(frame, budget):
     """Returns (value, compressed?, budget left)."""
     if not frame:
@@ -277,8 +336,11 @@ def unframe(frame, budget):
             break
     else:
         raise Reject("compression")  # more than 4 bytes
+    if n == 0:
+        raise Reject("compression")  # an empty value is stored, never compressed
     if n > budget:
         raise Reject("compression")  # checked before allocating
+    check_lz4_block(frame[pos:], n)
     try:
         value = lz4.block.decompress(frame[pos:], uncompressed_size=n)
     except Exception:
@@ -315,6 +377,10 @@ def open_envelope(keyring, config, count, armored):
         raise Reject("key.algorithm_mismatch")
     name = config["cookie_name"].encode()
     aad = AAD_LABEL + bytes([len(name)]) + name + bytes([count]) + env[:header_len]
+    purpose = config.get("purpose")
+    if purpose is not None:
+        purpose = purpose.encode()
+        aad += bytes([len(purpose)]) + purpose
     cipher, nonce = aead(alg, key["secret"], env[6:header_len])
     try:
         plaintext = cipher.decrypt(nonce, env[header_len:], aad)
@@ -323,9 +389,12 @@ def open_envelope(keyring, config, count, armored):
     return env, aad, plaintext
 
 
-def decode(keyring, config, cookies, now):
+def decode(keyring, config, cookies, now, headers=None):
     """The opened session as (state, compressed keys, intermediates); raises Reject."""
-    pairs = [(c["name"].encode(), c["value"].encode()) for c in cookies]
+    if headers:
+        pairs = list(cookie_pairs(h.encode() for h in headers))
+    else:
+        pairs = [(c["name"].encode(), c["value"].encode()) for c in cookies]
     cands = candidates(config["cookie_name"].encode(), pairs, config["total_budget"])
     if cands is None:
         raise Reject("none")
@@ -344,8 +413,8 @@ def decode(keyring, config, cookies, now):
         except Reject as e:
             last = e
             continue
-        if found is not None and found[2]["plaintext"] != plaintext:
-            raise Reject("ambiguous")
+        if found is not None and found[0] != state:
+            raise Reject("ambiguous")  # two different sessions (section 2.4 step 7)
         if found is None:
             found = (state, compressed, {"aad": aad, "plaintext": plaintext, "envelope": env})
     if found is None:
@@ -395,10 +464,21 @@ def check_valid(v):
     return problems
 
 
+def check_opens(v):
+    keyring = load_keyring(v["keyring"])
+    state, compressed, _ = decode(keyring, v["config"], v.get("cookies", []), v["now"], v.get("headers"))
+    problems = []
+    if state != v["state"]:
+        problems.append("state differs")
+    if compressed != v["compressed"]:
+        problems.append("compressed keys differ: %r" % compressed)
+    return problems
+
+
 def check_invalid(v):
     keyring = load_keyring(v["keyring"])
     try:
-        decode(keyring, v["config"], v["cookies"], v["now"])
+        decode(keyring, v["config"], v["cookies"], v["now"], v.get("headers"))
     except Reject as e:
         if e.category != v["error"]:
             return ["rejected as %s, expected %s" % (e.category, v["error"])]
@@ -413,8 +493,9 @@ def main():
         doc = json.load(f)
     assert doc["format"] == "sealed-session/v1"
     passed = failed = 0
-    for kind, check in (("valid", check_valid), ("invalid", check_invalid)):
-        for v in doc[kind]:
+    checks = (("valid", check_valid), ("invalid", check_invalid), ("opens", check_opens))
+    for kind, check in checks:
+        for v in doc.get(kind, []):
             try:
                 problems = check(v)
             except Reject as e:
