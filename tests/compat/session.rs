@@ -5,10 +5,11 @@
 //! `// sealed-session:` comment says otherwise; ignored tests cite the README's migration
 //! table.
 
-use actix_session::{SessionExt, SessionStatus};
+use sealed_session::{SessionExt, SessionStatus};
 use actix_web::{test, HttpResponse};
 
 #[actix_web::test]
+#[ignore = "migration table: values are postcard bytes, not JSON strings"]
 async fn session() {
     let req = test::TestRequest::default().to_srv_request();
     let session = req.get_session();
@@ -23,7 +24,9 @@ async fn session() {
     let state: Vec<_> = res.get_session().entries().clone().into_iter().collect();
     assert_eq!(
         state.as_slice(),
-        [("key2".to_string(), "\"value2\"".to_string())]
+        // sealed-session: `entries()` holds bytes, so the expected JSON text is compared as
+        // bytes (was `"\"value2\"".to_string()`); it still fails, as the table says.
+        [("key2".to_string(), b"\"value2\"".to_vec())]
     );
 }
 
@@ -101,6 +104,7 @@ async fn insert_session_after_renew() {
 }
 
 #[actix_web::test]
+#[ignore = "migration table: read a value with the type it was written with (not JSON)"]
 async fn update_session() {
     let session = test::TestRequest::default().to_srv_request().get_session();
 
@@ -118,6 +122,7 @@ async fn update_session() {
 }
 
 #[actix_web::test]
+#[ignore = "migration table: read a value with the type it was written with (not JSON)"]
 async fn update_or_session() {
     let session = test::TestRequest::default().to_srv_request().get_session();
 
