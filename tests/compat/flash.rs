@@ -70,7 +70,7 @@ async fn s3_flash_messages_are_shown_once_through_the_sealed_session() {
         .to_request();
     let res = test::call_service(&app, req).await;
     let consumed = session_cookie(&res).expect("the session is re-sealed without the message");
-    assert_eq!(test::read_body(res).await, "Info: Saved.");
+    assert_eq!(test::read_body(res).await, "info: Saved.");
     let req = test::TestRequest::get()
         .uri("/")
         .cookie(consumed)

@@ -41,6 +41,7 @@ async fn get_session() {
 }
 
 #[actix_web::test]
+#[ignore = "migration table: read a value with the type it was written with (not JSON)"]
 async fn get_session_from_request_head() {
     let req = test::TestRequest::default().to_srv_request();
 
