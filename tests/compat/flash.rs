@@ -76,6 +76,9 @@ async fn s3_flash_messages_are_shown_once_through_the_sealed_session() {
         .cookie(consumed)
         .to_request();
     let res = test::call_service(&app, req).await;
-    assert!(session_cookie(&res).is_none(), "nothing changed: no Set-Cookie");
+    assert!(
+        session_cookie(&res).is_none(),
+        "nothing changed: no Set-Cookie"
+    );
     assert_eq!(test::read_body(res).await, "");
 }

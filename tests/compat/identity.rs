@@ -55,11 +55,17 @@ async fn s3_actix_identity_login_id_logout_and_visit_deadline_on_the_sealed_stor
     )
     .await;
 
-    let res = test::call_service(&app, test::TestRequest::post().uri("/login/ferris").to_request())
-        .await;
+    let res = test::call_service(
+        &app,
+        test::TestRequest::post().uri("/login/ferris").to_request(),
+    )
+    .await;
     let cookie = id_cookie(&res);
     assert!(!cookie.value().contains("ferris"), "sealed");
-    let req = test::TestRequest::get().uri("/").cookie(cookie.clone()).to_request();
+    let req = test::TestRequest::get()
+        .uri("/")
+        .cookie(cookie.clone())
+        .to_request();
     let res = test::call_service(&app, req).await;
     // Each visit moves the visit timestamp: a new sealed cookie.
     let cookie = id_cookie(&res);
@@ -68,19 +74,34 @@ async fn s3_actix_identity_login_id_logout_and_visit_deadline_on_the_sealed_stor
     // A tampered cookie is no identity, not an error.
     let mut tampered = cookie.clone();
     tampered.set_value(format!("{}x", cookie.value()));
-    let req = test::TestRequest::get().uri("/").cookie(tampered).to_request();
+    let req = test::TestRequest::get()
+        .uri("/")
+        .cookie(tampered)
+        .to_request();
     assert_eq!(test::call_and_read_body(&app, req).await, "anonymous");
 
     // Logout expires the cookie.
-    let req = test::TestRequest::post().uri("/logout").cookie(cookie.clone()).to_request();
+    let req = test::TestRequest::post()
+        .uri("/logout")
+        .cookie(cookie.clone())
+        .to_request();
     let res = test::call_service(&app, req).await;
-    assert_eq!(id_cookie(&res).max_age(), Some(cookie::time::Duration::ZERO));
+    assert_eq!(
+        id_cookie(&res).max_age(),
+        Some(cookie::time::Duration::ZERO)
+    );
 
     // Visit deadline: one second without a visit logs the user out.
-    let res = test::call_service(&app, test::TestRequest::post().uri("/login/ferris").to_request())
-        .await;
+    let res = test::call_service(
+        &app,
+        test::TestRequest::post().uri("/login/ferris").to_request(),
+    )
+    .await;
     let cookie = id_cookie(&res);
     actix_web::rt::time::sleep(Duration::from_millis(2100)).await;
-    let req = test::TestRequest::get().uri("/").cookie(cookie).to_request();
+    let req = test::TestRequest::get()
+        .uri("/")
+        .cookie(cookie)
+        .to_request();
     assert_eq!(test::call_and_read_body(&app, req).await, "anonymous");
 }

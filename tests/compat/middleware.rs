@@ -5,7 +5,7 @@
 //! `// sealed-session:` comment says otherwise; ignored tests cite the README's migration
 //! table.
 
-use actix_web::{cookie::time::Duration, test, web, App, Responder};
+use actix_web::{App, Responder, cookie::time::Duration, test, web};
 use sealed_session::{Session, SessionMiddleware};
 
 use crate::test_helpers::key;

@@ -9,8 +9,8 @@ use std::collections::HashMap;
 
 use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError};
 use actix_web::{
-    body::MessageBody, cookie::time::Duration, dev::Service, http::StatusCode, test, web, App,
-    Responder,
+    App, Responder, body::MessageBody, cookie::time::Duration, dev::Service, http::StatusCode,
+    test, web,
 };
 use anyhow::Error;
 use sealed_session::{Session, SessionMiddleware};

@@ -5,8 +5,8 @@
 //! `// sealed-session:` comment says otherwise; ignored tests cite the README's migration
 //! table.
 
+use actix_web::{HttpResponse, test};
 use sealed_session::{SessionExt, SessionStatus};
-use actix_web::{test, HttpResponse};
 
 #[actix_web::test]
 #[ignore = "migration table: values are postcard bytes, not JSON strings"]

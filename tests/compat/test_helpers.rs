@@ -49,11 +49,11 @@ async fn acceptance_guard() {
 
 mod acceptance_tests {
     use actix_web::{
+        App, HttpResponse, Result,
         cookie::time,
         dev::{Service, ServiceResponse},
         guard, middleware, test,
-        web::{self, get, post, resource, Bytes},
-        App, HttpResponse, Result,
+        web::{self, Bytes, get, post, resource},
     };
     use serde::{Deserialize, Serialize};
     use serde_json::json;
