@@ -355,6 +355,7 @@ where
             .insert(Installed(Rc::clone(&self.worker)));
         SessionFuture {
             fut: self.service.call(req),
+            every_request: self.worker.shared.ttl_policy == TtlExtensionPolicy::OnEveryRequest,
         }
     }
 }
@@ -365,6 +366,8 @@ pin_project_lite::pin_project! {
     pub struct SessionFuture<F> {
         #[pin]
         fut: F,
+        // `TtlExtensionPolicy::OnEveryRequest`: re-issue sessions the handler did not touch.
+        every_request: bool,
     }
 }
 
@@ -375,14 +378,15 @@ where
     type Output = Result<ServiceResponse<EitherBody<B>>, actix_web::Error>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut res = match self.project().fut.poll(cx) {
+        let this = self.project();
+        let mut res = match this.fut.poll(cx) {
             Poll::Ready(res) => res?,
             Poll::Pending => return Poll::Pending,
         };
         let session = res.request().extensions_mut().remove::<Session>();
         let session = match session {
             Some(session) => session,
-            None if every_request(&res) => {
+            None if *this.every_request => {
                 let req = res.request();
                 let session = Session::of(&mut req.extensions_mut(), req.headers());
                 req.extensions_mut().remove::<Session>();
@@ -401,14 +405,6 @@ where
             }),
         )
     }
-}
-
-/// Whether the middleware that handled `res` re-issues untouched sessions.
-fn every_request<B>(res: &ServiceResponse<B>) -> bool {
-    res.request()
-        .extensions()
-        .get::<Installed>()
-        .is_some_and(|i| i.0.shared.ttl_policy == TtlExtensionPolicy::OnEveryRequest)
 }
 
 /// Adds the cookies the session needs to `res`. Returns the empty 500 to send instead when
