@@ -351,8 +351,19 @@ where
     forward_ready!(service);
 
     fn call(&self, req: ServiceRequest) -> Self::Future {
-        req.extensions_mut()
-            .insert(Installed(Rc::clone(&self.worker)));
+        let mut extensions = req.extensions_mut();
+        extensions.insert(Installed(Rc::clone(&self.worker)));
+        // A session made before this middleware saw the request (a scope guard, an outer
+        // middleware) is detached: attach it, or drop it if it already holds changes.
+        if let Some(early) = extensions.get::<Session>() {
+            if early.is_detached() && !early.attach(&self.worker, req.headers()) {
+                tracing::warn!(
+                    "a session changed before SessionMiddleware ran is discarded; wrap the middleware further out"
+                );
+                extensions.remove::<Session>();
+            }
+        }
+        drop(extensions);
         SessionFuture {
             fut: self.service.call(req),
             every_request: self.worker.shared.ttl_policy == TtlExtensionPolicy::OnEveryRequest,

@@ -244,6 +244,24 @@ impl Session {
         session
     }
 
+    /// Attaches a detached session that nothing has changed yet to the middleware now
+    /// handling its request (e.g. a scope guard read the session before the scope's
+    /// middleware ran): it will open the request's cookies on first use. `false` when it is
+    /// attached already or holds changes (the caller then discards a detached one).
+    pub(crate) fn attach(&self, worker: &Rc<Worker>, headers: &HeaderMap) -> bool {
+        let mut inner = self.0.borrow_mut();
+        if inner.worker.is_some()
+            || inner.state.is_some()
+            || inner.status != SessionStatus::Unchanged
+        {
+            return false;
+        }
+        inner.worker = Some(Rc::clone(worker));
+        inner.cookie_headers = headers.get_all(COOKIE).cloned().collect();
+        inner.loaded = false;
+        true
+    }
+
     /// Whether this session lives outside the middleware (nothing will be written).
     pub fn is_detached(&self) -> bool {
         self.0.borrow().worker.is_none()

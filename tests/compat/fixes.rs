@@ -276,3 +276,44 @@ async fn s1_handlers_can_take_the_request_and_read_the_session() {
     assert_eq!(set_cookies(&res).len(), 1);
     assert_eq!(test::read_body(res).await, "Some(1)");
 }
+
+#[actix_web::test]
+async fn s1_a_scope_guard_that_reads_the_session_before_the_scope_middleware() {
+    // The scope's guard runs before the scope's middleware: it sees a detached, empty
+    // session (as with actix-session), and the handler still gets the real one.
+    let app = test::init_service(
+        App::new().service(
+            web::scope("/s")
+                .guard(guard::fn_guard(|g| {
+                    g.get_session().get::<String>("user").unwrap().is_none()
+                }))
+                .wrap(builder().build().unwrap())
+                .route(
+                    "/login",
+                    web::get().to(|s: Session| async move {
+                        assert!(!s.is_detached());
+                        s.insert("user", "ferris").unwrap();
+                        ""
+                    }),
+                )
+                .route(
+                    "/whoami",
+                    web::get().to(|s: Session| async move {
+                        format!("{:?}", s.get::<String>("user").unwrap())
+                    }),
+                ),
+        ),
+    )
+    .await;
+    let res = test::call_service(&app, test::TestRequest::get().uri("/s/login").to_request()).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let cookie = cookie_of(&res);
+    let req = test::TestRequest::get()
+        .uri("/s/whoami")
+        .cookie(cookie)
+        .to_request();
+    assert_eq!(
+        test::call_and_read_body(&app, req).await,
+        "Some(\"ferris\")"
+    );
+}
