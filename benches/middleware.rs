@@ -70,7 +70,7 @@ macro_rules! handlers {
 /// worker (0: every request opens its cookies from scratch).
 fn ours(ring: Keyring, memo: usize) -> SessionMiddleware {
     SessionMiddleware::builder(ring)
-        .cookie_name("__Host-s")
+        .cookie_name("__Host-s".into())
         .total_budget(16 * 1024)
         .open_memo_capacity(memo)
         .build()

@@ -70,7 +70,7 @@ async fn main() -> std::io::Result<()> {
         (false, _) => "session",
     };
     let sessions = builder
-        .cookie_name(name)
+        .cookie_name(name.to_owned())
         .cookie_domain(domain)
         .cookie_secure(secure)
         .total_budget(max_bytes)

@@ -318,3 +318,20 @@ impl fmt::Display for SessionInsertError {
 }
 
 impl std::error::Error for SessionInsertError {}
+
+/// An opaque 500 with an empty body, as actix-session answers: `?` on `get`/`insert` in a
+/// handler returning `actix_web::Result` works, and nothing about the session leaks.
+#[cfg(feature = "actix")]
+impl actix_web::ResponseError for SessionGetError {
+    fn error_response(&self) -> actix_web::HttpResponse {
+        actix_web::HttpResponse::new(self.status_code())
+    }
+}
+
+/// As for [`SessionGetError`]: an opaque, empty 500.
+#[cfg(feature = "actix")]
+impl actix_web::ResponseError for SessionInsertError {
+    fn error_response(&self) -> actix_web::HttpResponse {
+        actix_web::HttpResponse::new(self.status_code())
+    }
+}

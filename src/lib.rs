@@ -26,6 +26,8 @@
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(feature = "actix-session-store")]
+mod actix_store;
 pub mod codec;
 pub mod config;
 pub mod error;
@@ -40,13 +42,18 @@ mod reload;
 mod session;
 pub mod state;
 
+#[cfg(feature = "actix-session-store")]
+pub use actix_store::SealedSessionStore;
 pub use codec::{Codec, Opened};
 pub use config::SessionConfig;
-pub use error::{ConfigError, DecodeError, EncodeError, KeyringError};
+pub use error::{
+    ConfigError, DecodeError, EncodeError, KeyringError, SessionGetError, SessionInsertError,
+};
 pub use keyring::{Algorithm, Key, KeyId, Keyring};
 #[cfg(feature = "actix")]
 pub use middleware::{
     Clock, SessionMiddleware, SessionMiddlewareBuilder, SessionService, SessionStats,
+    TtlExtensionPolicy,
 };
 #[cfg(feature = "actix")]
 pub use session::{Session, SessionExt, SessionStatus};

@@ -44,9 +44,30 @@ enum KeySource {
     Watched(Arc<KeyringWatcher>),
 }
 
+/// When a session that the handler did not change is sealed again, refreshing its cookie's
+/// `Max-Age` and its idle clock (actix-session's `TtlExtensionPolicy`).
+///
+/// A change is a change of the stored bytes: inserting the value a key already holds is not
+/// one, under either policy, so a request that changes nothing cannot overwrite the cookie
+/// that a parallel request just changed (the last response wins).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum TtlExtensionPolicy {
+    /// The default: sealed again when the entries change, when the session is renewed or
+    /// moves to the sealing key, and (with an idle timeout) at most every
+    /// [`renew_interval`](SessionMiddlewareBuilder::renew_interval) to slide the idle timeout.
+    #[default]
+    OnStateChanges,
+    /// Sealed again on every response to a request that carried a valid session, whether or
+    /// not the handler touched it: a persistent cookie's `Max-Age` restarts on every request.
+    /// Costs one open and one seal per request, and a `Set-Cookie` on every response.
+    OnEveryRequest,
+}
+
 /// State shared by every worker and every request.
 pub(crate) struct Shared {
     pub(crate) codec: Codec,
+    ttl_policy: TtlExtensionPolicy,
     memo_entries: usize,
     keys: KeySource,
     clock: Clock,
@@ -110,6 +131,7 @@ pub struct SessionMiddlewareBuilder {
     clock: Option<Clock>,
     reload_interval: Duration,
     memo_entries: usize,
+    ttl_policy: TtlExtensionPolicy,
 }
 
 macro_rules! forward {
@@ -130,16 +152,18 @@ impl SessionMiddlewareBuilder {
             clock: None,
             reload_interval: Duration::from_secs(5),
             memo_entries: 4096,
+            ttl_policy: TtlExtensionPolicy::default(),
         }
     }
 
     forward! {
-        /// See [`SessionConfig::cookie_name`].
-        cookie_name(name: impl Into<String>);
+        /// See [`SessionConfig::cookie_name`]. Takes a `String` like actix-session's setter,
+        /// so `.cookie_name("id".into())` compiles unchanged.
+        cookie_name(name: String);
         /// See [`SessionConfig::cookie_domain`].
         cookie_domain(domain: Option<String>);
-        /// See [`SessionConfig::cookie_path`].
-        cookie_path(path: impl Into<String>);
+        /// See [`SessionConfig::cookie_path`]. Takes a `String` like actix-session's setter.
+        cookie_path(path: String);
         /// See [`SessionConfig::cookie_secure`].
         cookie_secure(secure: bool);
         /// See [`SessionConfig::cookie_http_only`].
@@ -191,6 +215,13 @@ impl SessionMiddlewareBuilder {
         self
     }
 
+    /// When an unchanged session is sealed again. Default
+    /// [`TtlExtensionPolicy::OnStateChanges`].
+    pub fn ttl_extension_policy(mut self, policy: TtlExtensionPolicy) -> Self {
+        self.ttl_policy = policy;
+        self
+    }
+
     /// Replaces the system clock (tests of expiry and rotation).
     pub fn clock(mut self, clock: impl Fn() -> SystemTime + Send + Sync + 'static) -> Self {
         self.clock = Some(Arc::new(clock));
@@ -220,6 +251,7 @@ impl SessionMiddlewareBuilder {
         };
         let shared = Shared {
             codec,
+            ttl_policy: self.ttl_policy,
             memo_entries: self.memo_entries,
             keys,
             clock,
@@ -321,10 +353,22 @@ where
     forward_ready!(service);
 
     fn call(&self, req: ServiceRequest) -> Self::Future {
-        req.extensions_mut()
-            .insert(Installed(Rc::clone(&self.worker)));
+        let mut extensions = req.extensions_mut();
+        extensions.insert(Installed(Rc::clone(&self.worker)));
+        // A session made before this middleware saw the request (a scope guard, an outer
+        // middleware) is detached: attach it, or drop it if it already holds changes.
+        if let Some(early) = extensions.get::<Session>() {
+            if early.is_detached() && !early.attach(&self.worker, req.headers()) {
+                tracing::warn!(
+                    "a session changed before SessionMiddleware ran is discarded; wrap the middleware further out"
+                );
+                extensions.remove::<Session>();
+            }
+        }
+        drop(extensions);
         SessionFuture {
             fut: self.service.call(req),
+            every_request: self.worker.shared.ttl_policy == TtlExtensionPolicy::OnEveryRequest,
         }
     }
 }
@@ -335,6 +379,8 @@ pin_project_lite::pin_project! {
     pub struct SessionFuture<F> {
         #[pin]
         fut: F,
+        // `TtlExtensionPolicy::OnEveryRequest`: re-issue sessions the handler did not touch.
+        every_request: bool,
     }
 }
 
@@ -345,15 +391,26 @@ where
     type Output = Result<ServiceResponse<EitherBody<B>>, actix_web::Error>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut res = match self.project().fut.poll(cx) {
+        let this = self.project();
+        let mut res = match this.fut.poll(cx) {
             Poll::Ready(res) => res?,
             Poll::Pending => return Poll::Pending,
         };
         let session = res.request().extensions_mut().remove::<Session>();
-        let Some(session) = session else {
+        let session = match session {
+            Some(session) => session,
+            None if *this.every_request => {
+                let req = res.request();
+                let session = Session::of(&mut req.extensions_mut(), req.headers());
+                req.extensions_mut().remove::<Session>();
+                session
+            }
+            None => return Poll::Ready(Ok(res.map_into_left_body())),
+        };
+        let Some(shared) = session.shared() else {
+            // Detached: made before this middleware saw the request; nothing to write.
             return Poll::Ready(Ok(res.map_into_left_body()));
         };
-        let shared = session.shared();
         Poll::Ready(
             write_session(&shared, session, &mut res).map(|fail| match fail {
                 None => res.map_into_left_body(),
@@ -370,6 +427,10 @@ fn write_session<B>(
     session: Session,
     res: &mut ServiceResponse<B>,
 ) -> Result<Option<HttpResponse>, actix_web::Error> {
+    let every_request = shared.ttl_policy == TtlExtensionPolicy::OnEveryRequest;
+    if every_request {
+        session.load();
+    }
     let mut inner = session.inner();
     if !inner.is_loaded() && inner.status == SessionStatus::Unchanged {
         return Ok(None);
@@ -399,7 +460,7 @@ fn write_session<B>(
                 && now
                     .duration_since(state.last_seen())
                     .is_ok_and(|idle| idle >= config.renew_interval);
-            if !(renewal_due || needs_reseal) {
+            if !(renewal_due || needs_reseal || every_request) {
                 return Ok(None);
             }
             state.touch(now);

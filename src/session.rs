@@ -7,15 +7,18 @@ use std::cell::{Ref, RefCell};
 use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
-use actix_web::dev::{Extensions, Payload, ServiceRequest};
-use actix_web::http::header::{COOKIE, HeaderValue};
+use actix_web::dev::{Extensions, Payload, ServiceRequest, ServiceResponse};
+use actix_web::guard::GuardContext;
+use actix_web::http::header::{COOKIE, HeaderMap, HeaderValue};
 use actix_web::{FromRequest, HttpMessage, HttpRequest};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::future::{Ready, ready};
 
 use crate::codec::cookie_pairs;
+use crate::config::SessionConfig;
 use crate::error::{SessionGetError, SessionInsertError};
 use crate::middleware::{Shared, Worker};
 use crate::state::{SessionState, decode_value};
@@ -39,11 +42,16 @@ pub enum SessionStatus {
 /// The session of the current request. Cheap to clone; all clones share one state.
 ///
 /// Values are stored with postcard, so `get` must name the type that was inserted.
+///
+/// Outside [`SessionMiddleware`](crate::SessionMiddleware) (a unit test's `TestRequest`, a
+/// route the middleware does not wrap) the session is *detached*, as in actix-session: it
+/// starts empty, works in memory, and nothing is ever written to the response.
 #[derive(Clone)]
 pub struct Session(Rc<RefCell<Inner>>);
 
 pub(crate) struct Inner {
-    worker: Rc<Worker>,
+    /// `None` for a detached session.
+    worker: Option<Rc<Worker>>,
     cookie_headers: Vec<HeaderValue>,
     loaded: bool,
     pub(crate) state: Option<SessionState>,
@@ -165,15 +173,15 @@ impl Session {
             .map(|bytes| decode_value(&bytes).map_err(|_| bytes))
     }
 
-    /// Removes every entry; the session identity stays.
+    /// Removes every entry; the session identity stays. Marks the session
+    /// [`Changed`](SessionStatus::Changed) even when it held nothing, as actix-session does
+    /// (a session that does not exist is still not written).
     pub fn clear(&self) {
         let mut inner = self.loaded();
         if let Some(state) = inner.state.as_mut() {
-            if !state.entries.is_empty() {
-                state.clear();
-                inner.mark(SessionStatus::Changed);
-            }
+            state.clear();
         }
+        inner.mark(SessionStatus::Changed);
     }
 
     /// Ends the session: every chunk cookie is expired on this response (logout).
@@ -189,8 +197,7 @@ impl Session {
     /// re-insert any pre-login entry you mean to keep).
     pub fn renew(&self) {
         let mut inner = self.loaded();
-        let now = inner.worker.shared.now();
-        let lifetime = inner.worker.shared.codec.config().session_lifetime();
+        let (now, lifetime) = inner.clock();
         let mut rng = rand::rng();
         match inner.state.as_mut() {
             Some(state) => state.renew(now, lifetime, &mut rng),
@@ -214,29 +221,64 @@ impl Session {
         self.loaded().state.clone()
     }
 
-    /// The session of a request, creating the handle on first use.
-    pub(crate) fn of(
-        extensions: &mut Extensions,
-        headers: impl FnOnce() -> Vec<HeaderValue>,
-    ) -> Option<Session> {
+    /// The session of a request, creating the handle on first use: attached to the
+    /// middleware's worker when the middleware wraps the request, detached otherwise.
+    pub(crate) fn of(extensions: &mut Extensions, headers: &HeaderMap) -> Session {
         if let Some(session) = extensions.get::<Session>() {
-            return Some(session.clone());
+            return session.clone();
         }
-        let Installed(worker) = extensions.get::<Installed>()?.clone();
+        let worker = extensions.get::<Installed>().map(|i| Rc::clone(&i.0));
+        let cookie_headers = match worker {
+            Some(_) => headers.get_all(COOKIE).cloned().collect(),
+            None => Vec::new(),
+        };
         let session = Session(Rc::new(RefCell::new(Inner {
+            loaded: worker.is_none(),
             worker,
-            cookie_headers: headers(),
-            loaded: false,
+            cookie_headers,
             state: None,
             status: SessionStatus::Unchanged,
             needs_reseal: false,
         })));
         extensions.insert(session.clone());
-        Some(session)
+        session
     }
 
-    pub(crate) fn shared(&self) -> Arc<Shared> {
-        Arc::clone(&self.0.borrow().worker.shared)
+    /// Attaches a detached session that nothing has changed yet to the middleware now
+    /// handling its request (e.g. a scope guard read the session before the scope's
+    /// middleware ran): it will open the request's cookies on first use. `false` when it is
+    /// attached already or holds changes (the caller then discards a detached one).
+    pub(crate) fn attach(&self, worker: &Rc<Worker>, headers: &HeaderMap) -> bool {
+        let mut inner = self.0.borrow_mut();
+        if inner.worker.is_some()
+            || inner.state.is_some()
+            || inner.status != SessionStatus::Unchanged
+        {
+            return false;
+        }
+        inner.worker = Some(Rc::clone(worker));
+        inner.cookie_headers = headers.get_all(COOKIE).cloned().collect();
+        inner.loaded = false;
+        true
+    }
+
+    /// Whether this session lives outside the middleware (nothing will be written).
+    pub fn is_detached(&self) -> bool {
+        self.0.borrow().worker.is_none()
+    }
+
+    /// The middleware's shared state; `None` for a detached session.
+    pub(crate) fn shared(&self) -> Option<Arc<Shared>> {
+        self.0
+            .borrow()
+            .worker
+            .as_ref()
+            .map(|w| Arc::clone(&w.shared))
+    }
+
+    /// Opens the cookies now if nothing did yet (the middleware's `OnEveryRequest` policy).
+    pub(crate) fn load(&self) {
+        drop(self.loaded());
     }
 
     pub(crate) fn inner(&self) -> std::cell::RefMut<'_, Inner> {
@@ -248,7 +290,9 @@ impl Session {
         let mut inner = self.0.borrow_mut();
         if !inner.loaded {
             inner.loaded = true;
-            let worker = Rc::clone(&inner.worker);
+            let Some(worker) = inner.worker.clone() else {
+                return inner;
+            };
             let headers = std::mem::take(&mut inner.cookie_headers);
             let opened = worker.shared.open(
                 &worker.memo,
@@ -265,14 +309,24 @@ impl Session {
 
 impl Inner {
     fn state_or_new(&mut self) -> &mut SessionState {
-        let shared = &self.worker.shared;
-        self.state.get_or_insert_with(|| {
-            SessionState::new(
-                shared.now(),
-                shared.codec.config().session_lifetime(),
-                &mut rand::rng(),
-            )
-        })
+        let (now, lifetime) = self.clock();
+        self.state
+            .get_or_insert_with(|| SessionState::new(now, lifetime, &mut rand::rng()))
+    }
+
+    /// Now and the absolute lifetime of a new identity: the middleware's, or the system clock
+    /// and the default lifetime for a detached session.
+    fn clock(&self) -> (SystemTime, Duration) {
+        match &self.worker {
+            Some(worker) => (
+                worker.shared.now(),
+                worker.shared.codec.config().session_lifetime(),
+            ),
+            None => (
+                SystemTime::now(),
+                SessionConfig::default().session_lifetime(),
+            ),
+        }
     }
 
     fn mark(&mut self, status: SessionStatus) {
@@ -290,39 +344,50 @@ impl Inner {
 
 static EMPTY: BTreeMap<String, Vec<u8>> = BTreeMap::new();
 
-fn cookie_headers(req: &HttpRequest) -> Vec<HeaderValue> {
-    req.headers().get_all(COOKIE).cloned().collect()
-}
-
 impl FromRequest for Session {
     type Error = actix_web::Error;
     type Future = Ready<Result<Session, actix_web::Error>>;
 
+    /// Never fails: outside the middleware the session is detached (as in actix-session),
+    /// and a warning says that its changes will not be saved.
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(req.get_session().ok_or_else(|| {
-            tracing::error!("Session extractor used without SessionMiddleware on this route");
-            actix_web::error::ErrorInternalServerError("")
-        }))
+        let session = req.get_session();
+        if session.is_detached() {
+            tracing::warn!(
+                "Session extractor used without SessionMiddleware on this route: the session is detached and its changes are not saved"
+            );
+        }
+        ready(Ok(session))
     }
 }
 
-/// `req.get_session()` for requests inside the middleware, as in actix-session.
+/// `get_session()` on requests, responses and guard contexts, as in actix-session.
 pub trait SessionExt {
-    /// The request's session; `None` when [`SessionMiddleware`](crate::SessionMiddleware)
-    /// does not wrap this route.
-    fn get_session(&self) -> Option<Session>;
+    /// The request's session. Outside [`SessionMiddleware`](crate::SessionMiddleware) it is
+    /// a detached session (in memory only, never written), as in actix-session.
+    fn get_session(&self) -> Session;
 }
 
 impl SessionExt for HttpRequest {
-    fn get_session(&self) -> Option<Session> {
-        Session::of(&mut self.extensions_mut(), || cookie_headers(self))
+    fn get_session(&self) -> Session {
+        Session::of(&mut self.extensions_mut(), self.headers())
     }
 }
 
 impl SessionExt for ServiceRequest {
-    fn get_session(&self) -> Option<Session> {
-        Session::of(&mut self.extensions_mut(), || {
-            self.headers().get_all(COOKIE).cloned().collect()
-        })
+    fn get_session(&self) -> Session {
+        Session::of(&mut self.extensions_mut(), self.headers())
+    }
+}
+
+impl SessionExt for ServiceResponse {
+    fn get_session(&self) -> Session {
+        self.request().get_session()
+    }
+}
+
+impl SessionExt for GuardContext<'_> {
+    fn get_session(&self) -> Session {
+        Session::of(&mut self.req_data_mut(), &self.head().headers)
     }
 }

@@ -1038,7 +1038,7 @@ async fn cookie_from_another_deployment_is_refused() {
 async fn valid_value_moved_to_another_cookie_name_is_refused() {
     let bench = Bench::new();
     let s = bench.node(bench.rig()).await;
-    let t = bench.node(bench.rig().cookie_name("__Host-t")).await;
+    let t = bench.node(bench.rig().cookie_name("__Host-t".into())).await;
     for bytes in [0, 5000] {
         let jar = s.session("alice", bytes).await;
         let moved = pairs_for("__Host-t", &pieces(&values(&jar, NAME)));
@@ -2094,7 +2094,7 @@ async fn parent_domain_node() -> Target<NodeApp!()> {
     let bench = Bench::new();
     let builder = bench
         .builder(ring(Algorithm::default()))
-        .cookie_name(PARENT_NAME)
+        .cookie_name(PARENT_NAME.into())
         .cookie_domain(Some("example.com".into()))
         .total_budget(16 * 1024);
     bench.node(builder).await

@@ -136,7 +136,7 @@ async fn set_cookie_responses_are_private() {
 async fn subdomain_configuration_sends_domain_on_every_chunk() {
     let clock = TestClock::new();
     let mw = builder(ring(Algorithm::default()), &clock)
-        .cookie_name("__Secure-s")
+        .cookie_name("__Secure-s".into())
         .cookie_domain(Some("example.com".into()))
         .total_budget(16 * 1024)
         .build()

@@ -57,7 +57,9 @@ pub fn on_test_clock(
     clock: &TestClock,
 ) -> SessionMiddlewareBuilder {
     let c = clock.clone();
-    builder.cookie_name("__Host-s").clock(move || c.now())
+    builder
+        .cookie_name("__Host-s".into())
+        .clock(move || c.now())
 }
 
 /// `?user=NAME` of the login routes.
