@@ -47,7 +47,7 @@ async fn node(
 /// A node for example.com and all its subdomains, 16 KiB total budget, no compression.
 fn parent_domain(clock: &TestClock) -> SessionMiddlewareBuilder {
     builder(ring(Algorithm::default()), clock)
-        .cookie_name(NAME)
+        .cookie_name(NAME.into())
         .cookie_domain(Some("example.com".into()))
         .total_budget(16 * 1024)
         .compression_threshold(None)
