@@ -32,6 +32,39 @@ use crate::session::{Installed, Session, SessionStatus};
 
 /// Stateless cookie sessions for an actix-web app. Build it once, outside `HttpServer::new`,
 /// and `.wrap(middleware.clone())` in every worker so all workers share one keyring.
+///
+/// # Examples
+/// ```
+/// use std::time::SystemTime;
+///
+/// use actix_web::{App, HttpResponse, test, web};
+/// use sealed_session::{Algorithm, Keyring, Session, SessionMiddleware};
+///
+/// # actix_web::rt::System::new().block_on(async {
+/// // In production: `SessionMiddleware::builder_from_file(path)?` with a keyring made by
+/// // `sealed-session keys init`, shared by every node.
+/// let keyring = Keyring::generate(Algorithm::default(), SystemTime::now()).unwrap();
+/// let sessions = SessionMiddleware::builder(keyring)
+///     .cookie_name("__Host-app".to_owned())
+///     .build()
+///     .unwrap();
+///
+/// let app = test::init_service(
+///     App::new().wrap(sessions.clone()).route(
+///         "/visit",
+///         web::get().to(|session: Session| async move {
+///             let n = session.get::<u32>("visits").ok().flatten().unwrap_or(0) + 1;
+///             session.insert("visits", n).unwrap();
+///             HttpResponse::Ok().body(n.to_string())
+///         }),
+///     ),
+/// )
+/// .await;
+/// let response = test::call_service(&app, test::TestRequest::get().uri("/visit").to_request()).await;
+/// // The session travels in the response's Set-Cookie header: no server-side store.
+/// assert!(response.headers().contains_key("set-cookie"));
+/// # });
+/// ```
 #[derive(Clone)]
 pub struct SessionMiddleware {
     shared: Arc<Shared>,

@@ -46,6 +46,31 @@ pub enum SessionStatus {
 /// Outside [`SessionMiddleware`](crate::SessionMiddleware) (a unit test's `TestRequest`, a
 /// route the middleware does not wrap) the session is *detached*, as in actix-session: it
 /// starts empty, works in memory, and nothing is ever written to the response.
+///
+/// # Examples
+/// A handler takes `Session` as an extractor; at a privilege change (login) it gives the
+/// session a new identity:
+/// ```
+/// use actix_web::{HttpResponse, web};
+/// use sealed_session::Session;
+///
+/// async fn login(session: Session, user: web::Path<String>) -> actix_web::Result<HttpResponse> {
+///     session.clear();
+///     session.renew(); // new session id, issued-at and absolute expiry (no fixation)
+///     session.insert("user", user.into_inner())?; // `?`: an opaque 500 on failure
+///     Ok(HttpResponse::Ok().finish())
+/// }
+///
+/// async fn whoami(session: Session) -> actix_web::Result<HttpResponse> {
+///     // Read with the type that was written: another type is an error, never a wrong value.
+///     Ok(match session.get::<String>("user")? {
+///         Some(user) => HttpResponse::Ok().body(user),
+///         None => HttpResponse::Unauthorized().finish(),
+///     })
+/// }
+///
+/// # let _ = (web::get().to(login), web::get().to(whoami));
+/// ```
 #[derive(Clone)]
 pub struct Session(Rc<RefCell<Inner>>);
 
