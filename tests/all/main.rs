@@ -7,5 +7,6 @@ mod middleware;
 mod proptests;
 mod rotation;
 mod support;
+mod typed_values;
 mod vectors;
 mod wycheproof;
