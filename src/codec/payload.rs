@@ -93,7 +93,8 @@ pub(crate) fn schema_for(entries: &[Entry<'_>]) -> u8 {
     }
 }
 
-/// Parses a payload: the whole buffer, known schema, canonical key order.
+/// Parses a payload: the whole buffer, known schema (2 only with a fingerprint), canonical
+/// key order.
 pub(crate) fn decode(bytes: &[u8]) -> Result<Payload<'_>, DecodeError> {
     parse(bytes).ok_or(DecodeError::Payload)
 }
@@ -108,6 +109,10 @@ fn parse(bytes: &[u8]) -> Option<Payload<'_>> {
         <([u8; 16], u64, u64, u64)>::deserialize(&mut de).ok()?;
     let entries = EntriesSeed { schema }.deserialize(&mut de).ok()?;
     if !de.finalize().ok()?.is_empty() {
+        return None;
+    }
+    // One spelling per payload: schema 2 only when an entry has a fingerprint.
+    if schema_for(&entries) != schema {
         return None;
     }
     if entries
@@ -213,9 +218,11 @@ mod tests {
         let mut bytes = sample(vec![]);
         bytes.push(0);
         assert!(decode(&bytes).is_err());
-        let mut bytes = sample(vec![]);
-        bytes[0] = 3;
-        assert!(decode(&bytes).is_err());
+        for schema in [0, 2, 3, 0xff] {
+            let mut bytes = sample(vec![entry("a", b"\0")]);
+            bytes[0] = schema;
+            assert!(decode(&bytes).is_err(), "{schema}");
+        }
         let bytes = sample(vec![entry("b", b"\0"), entry("a", b"\0")]);
         assert!(decode(&bytes).is_err());
         let bytes = sample(vec![entry("a", b"\0"), entry("a", b"\0")]);
@@ -246,6 +253,11 @@ mod tests {
         assert_eq!(bad[tag], 1);
         bad[tag] = 2;
         assert!(decode(&bad).is_err());
+        // Schema 2 without any fingerprint is refused (schema 1 is its only spelling).
+        let mut untyped = bytes.clone();
+        untyped.truncate(tag);
+        untyped.extend([0, 2, 0, b'y']);
+        assert!(decode(&untyped).is_err());
         // A truncated fingerprint is refused.
         assert!(decode(&bytes[..bytes.len() - 4]).is_err());
     }

@@ -258,6 +258,8 @@ def parse_payload(pt):
         pos += vlen
     if pos != len(pt):
         raise Reject("payload")
+    if pt[0] == 2 and all(f is None for _, _, f in entries):
+        raise Reject("payload")
     keys = [k.encode() for k, _, _ in entries]
     if any(a >= b for a, b in zip(keys, keys[1:])):
         raise Reject("payload")
