@@ -218,6 +218,47 @@ fn requests(c: &mut Criterion) {
     );
 }
 
+/// The value layer alone, in one run so that load on a shared machine hits both sides alike:
+/// `insert` + `get` with a fingerprint (checked) beside the same bytes stored without one
+/// (`insert_raw`, read unchecked as before fingerprints): the fingerprint's own cost.
+fn values(c: &mut Criterion) {
+    use std::hint::black_box;
+
+    use sealed_session::SessionState;
+
+    let base = SessionState::new(SystemTime::now(), Duration::from_secs(60), &mut rand::rng());
+    let data = text(SMALL);
+    let mut group = c.benchmark_group("value");
+    group.bench_function("u64/typed", |b| {
+        b.iter(|| {
+            let mut s = base.clone();
+            s.insert("n", black_box(&7u64)).unwrap();
+            black_box(s.get::<u64>("n").unwrap())
+        })
+    });
+    group.bench_function("u64/unchecked", |b| {
+        b.iter(|| {
+            let mut s = base.clone();
+            s.insert_raw(
+                "n".to_owned(),
+                postcard::to_allocvec(black_box(&7u64)).unwrap(),
+            );
+            black_box(s.get::<u64>("n").unwrap())
+        })
+    });
+    let mut typed = base.clone();
+    typed.insert("data", &data).unwrap();
+    let mut unchecked = base.clone();
+    unchecked.insert_raw("data".to_owned(), postcard::to_allocvec(&data).unwrap());
+    group.bench_function("get-string-100B/typed", |b| {
+        b.iter(|| black_box(typed.get::<String>(black_box("data")).unwrap()))
+    });
+    group.bench_function("get-string-100B/unchecked", |b| {
+        b.iter(|| black_box(unchecked.get::<String>(black_box("data")).unwrap()))
+    });
+    group.finish();
+}
+
 fn config() -> Criterion {
     Criterion::default()
         .warm_up_time(Duration::from_millis(500))
@@ -225,5 +266,5 @@ fn config() -> Criterion {
         .sample_size(30)
 }
 
-criterion_group! { name = benches; config = config(); targets = requests }
+criterion_group! { name = benches; config = config(); targets = requests, values }
 criterion_main!(benches);

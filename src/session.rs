@@ -93,7 +93,8 @@ impl Session {
         })
     }
 
-    /// Stores `value` under `key`, starting a session if there was none.
+    /// Stores `value` under `key`, starting a session if there was none. The fingerprint of
+    /// its serde data model goes beside it, so that [`Session::get`] with another type fails.
     ///
     /// # Errors
     /// `value` cannot be serialized by postcard.

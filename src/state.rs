@@ -137,7 +137,12 @@ impl SessionState {
         let same = self.entries.get(&key).is_some_and(|old| *old == bytes)
             && self.fingerprints.get(&key) == Some(&fingerprint);
         if !same {
-            self.fingerprints.insert(key.clone(), fingerprint);
+            match self.fingerprints.get_mut(&key) {
+                Some(old) => *old = fingerprint,
+                None => {
+                    self.fingerprints.insert(key.clone(), fingerprint);
+                }
+            }
             self.entries.insert(key, bytes);
         }
         !same

@@ -524,7 +524,8 @@ impl<'de, 'h, D: Deserializer<'de>> Deserializer<'de> for De<'h, D> {
 
     fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, D::Error> {
         self.h.byte(token::SEQ);
-        self.inner.deserialize_seq(Vis::new(visitor, self.h, Ctx::Open))
+        self.inner
+            .deserialize_seq(Vis::new(visitor, self.h, Ctx::Open))
     }
 
     fn deserialize_tuple<V: Visitor<'de>>(
@@ -534,7 +535,8 @@ impl<'de, 'h, D: Deserializer<'de>> Deserializer<'de> for De<'h, D> {
     ) -> Result<V::Value, D::Error> {
         self.h.byte(token::TUPLE);
         self.h.count(len);
-        self.inner.deserialize_tuple(len, Vis::plain(visitor, self.h))
+        self.inner
+            .deserialize_tuple(len, Vis::plain(visitor, self.h))
     }
 
     fn deserialize_tuple_struct<V: Visitor<'de>>(
@@ -551,7 +553,8 @@ impl<'de, 'h, D: Deserializer<'de>> Deserializer<'de> for De<'h, D> {
 
     fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, D::Error> {
         self.h.byte(token::MAP);
-        self.inner.deserialize_map(Vis::new(visitor, self.h, Ctx::Open))
+        self.inner
+            .deserialize_map(Vis::new(visitor, self.h, Ctx::Open))
     }
 
     fn deserialize_struct<V: Visitor<'de>>(
@@ -582,7 +585,8 @@ impl<'de, 'h, D: Deserializer<'de>> Deserializer<'de> for De<'h, D> {
 
     /// Postcard refuses it; passed through so the error is postcard's.
     fn deserialize_identifier<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, D::Error> {
-        self.inner.deserialize_identifier(Vis::plain(visitor, self.h))
+        self.inner
+            .deserialize_identifier(Vis::plain(visitor, self.h))
     }
 
     /// Postcard refuses it; passed through so the error is postcard's.
@@ -662,7 +666,10 @@ impl<'de, 'h, V: Visitor<'de>> Visitor<'de> for Vis<'h, V> {
 
     fn visit_some<D2: Deserializer<'de>>(self, d: D2) -> Result<V::Value, D2::Error> {
         self.h.byte(token::SOME);
-        self.inner.visit_some(De { inner: d, h: self.h })
+        self.inner.visit_some(De {
+            inner: d,
+            h: self.h,
+        })
     }
 
     fn visit_unit<E: de::Error>(self) -> Result<V::Value, E> {
@@ -670,7 +677,10 @@ impl<'de, 'h, V: Visitor<'de>> Visitor<'de> for Vis<'h, V> {
     }
 
     fn visit_newtype_struct<D2: Deserializer<'de>>(self, d: D2) -> Result<V::Value, D2::Error> {
-        self.inner.visit_newtype_struct(De { inner: d, h: self.h })
+        self.inner.visit_newtype_struct(De {
+            inner: d,
+            h: self.h,
+        })
     }
 
     fn visit_seq<A: de::SeqAccess<'de>>(self, seq: A) -> Result<V::Value, A::Error> {
@@ -716,7 +726,10 @@ impl<'de, 'h, S: DeserializeSeed<'de>> DeserializeSeed<'de> for Seed<'h, S> {
         if let Some(field) = self.field {
             self.h.name(field);
         }
-        self.inner.deserialize(De { inner: d, h: self.h })
+        self.inner.deserialize(De {
+            inner: d,
+            h: self.h,
+        })
     }
 }
 
@@ -1061,7 +1074,10 @@ mod tests {
 
     #[test]
     fn s2_unit_tuples_vs_structs() {
-        assert_eq!(read_as::<_, Ab>(&Ab { a: 1, b: 2 }).unwrap(), Ab { a: 1, b: 2 });
+        assert_eq!(
+            read_as::<_, Ab>(&Ab { a: 1, b: 2 }).unwrap(),
+            Ab { a: 1, b: 2 }
+        );
         assert!(misread::<_, (u8, u8)>(&Ab { a: 1, b: 2 }));
         assert!(misread::<_, TupleAb>(&Ab { a: 1, b: 2 }));
         assert!(misread::<_, Ab>(&(1u8, 2u8)));
@@ -1075,7 +1091,11 @@ mod tests {
         assert!(misread::<_, Vec<Ba>>(&v));
         assert!(misread::<_, Vec<Ac>>(&v));
         assert!(misread::<_, Vec<Abc>>(&v));
-        assert!(misread::<_, Vec<Abc>>(&[Ab { a: 1, b: 2 }, Ab { a: 3, b: 4 }, Ab { a: 5, b: 6 }]));
+        assert!(misread::<_, Vec<Abc>>(&[
+            Ab { a: 1, b: 2 },
+            Ab { a: 3, b: 4 },
+            Ab { a: 5, b: 6 }
+        ]));
     }
 
     #[derive(Serialize, Deserialize, Debug, PartialEq)]
@@ -1116,14 +1136,20 @@ mod tests {
             assert_eq!(read_as::<_, Abe>(&v).unwrap(), v);
         }
         assert_eq!(read_as::<_, Abcd>(&Abe::B(1)).unwrap(), Abcd::B(1));
-        assert_eq!(read_as::<_, Abcd>(&Abe::C { x: 2 }).unwrap(), Abcd::C { x: 2 });
+        assert_eq!(
+            read_as::<_, Abcd>(&Abe::C { x: 2 }).unwrap(),
+            Abcd::C { x: 2 }
+        );
         assert!(misread::<_, Abe>(&Abcd::D));
     }
 
     #[test]
     fn s2_unit_nested_containers() {
         let m: BTreeMap<String, Vec<Option<u16>>> = [("k".to_owned(), vec![Some(1), None])].into();
-        assert_eq!(read_as::<_, BTreeMap<String, Vec<Option<u16>>>>(&m).unwrap(), m);
+        assert_eq!(
+            read_as::<_, BTreeMap<String, Vec<Option<u16>>>>(&m).unwrap(),
+            m
+        );
         assert!(misread::<_, BTreeMap<String, Vec<Option<i16>>>>(&m));
         assert!(misread::<_, BTreeMap<ByteBuf, Vec<Option<u16>>>>(&m));
         assert!(misread::<_, Vec<(String, Vec<Option<u16>>)>>(&m));

@@ -129,7 +129,10 @@ async fn s2_integer_width_and_signedness() {
     assert_misreads!(7u32 => u32; i64, i32, u64, u16, u8, usize, f32);
     assert_misreads!(u64::MAX => u64; i64, u128, u32, f64);
     // `usize` is serialized as `u64`: one data model, the right value.
-    assert_eq!(write_then_read::<_, usize>(u64::MAX).await, Read::Value(usize::MAX));
+    assert_eq!(
+        write_then_read::<_, usize>(u64::MAX).await,
+        Read::Value(usize::MAX)
+    );
     assert_misreads!(1u8 => u8; bool, i8, u16, char);
     assert_misreads!(true => bool; u8, i8);
     assert_misreads!(1.5f32 => f32; f64, u32, i32);
@@ -148,14 +151,8 @@ async fn s2_string_bytes_and_byte_slices() {
         write_then_read::<_, ByteBuf>(bytes).await,
         Read::Value(ByteBuf::from(b"ab".to_vec()))
     );
-    assert_eq!(
-        write_then_read::<_, String>(bytes).await,
-        Read::Unreadable
-    );
-    assert_eq!(
-        write_then_read::<_, Vec<u8>>(bytes).await,
-        Read::Unreadable
-    );
+    assert_eq!(write_then_read::<_, String>(bytes).await, Read::Unreadable);
+    assert_eq!(write_then_read::<_, Vec<u8>>(bytes).await, Read::Unreadable);
     // Owned and borrowed strings are one data model.
     assert_eq!(
         write_then_read::<_, Box<str>>("ab").await,
@@ -518,7 +515,10 @@ async fn read_legacy<R: DeserializeOwned + Send + 'static>(header: &str) -> Read
         .to_request();
     let res = test::call_service(&app, req).await;
     assert_eq!(res.status(), 200);
-    assert!(res.headers().get("set-cookie").is_none(), "a read re-issues nothing");
+    assert!(
+        res.headers().get("set-cookie").is_none(),
+        "a read re-issues nothing"
+    );
     let body = test::read_body(res).await;
     assert_eq!(&body[..], b"Some(7)", "the old cookie opened");
     slot.lock().unwrap().take().expect("the handler ran")
@@ -542,7 +542,11 @@ async fn s2_legacy_entries_read_unchecked_as_before() {
         jar.0.insert(k.to_owned(), v.to_owned());
     }
     let (_, _, set) = get(&app, &mut jar, "/write").await;
-    assert_eq!(set.len(), 1, "the same bytes, now with a fingerprint, are sealed again");
+    assert_eq!(
+        set.len(),
+        1,
+        "the same bytes, now with a fingerprint, are sealed again"
+    );
     get(&app, &mut jar, "/read").await;
     assert_eq!(slot.lock().unwrap().take(), Some(Read::Unreadable));
 }
@@ -587,7 +591,9 @@ mod property {
     }
     impl Gen for String {
         fn generate(r: &mut StdRng) -> Self {
-            (0..r.random_range(0..4)).map(|_| char::generate(r)).collect()
+            (0..r.random_range(0..4))
+                .map(|_| char::generate(r))
+                .collect()
         }
     }
     impl Gen for Box<str> {

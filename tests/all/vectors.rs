@@ -1480,15 +1480,20 @@ mod typed {
         Admin { since: u16 },
     }
 
+    /// Key, description, postcard bytes, fingerprint, trace.
+    type Typed = (&'static str, &'static str, Vec<u8>, u64, Vec<u8>);
+    /// A named edit of a plaintext.
+    type Edit = Box<dyn Fn(&mut Vec<u8>)>;
+
     /// The typed entries: key, description, value's postcard bytes and its fingerprint as
     /// `SessionState::insert` computes it, and the trace written by hand from the format.
-    fn entries() -> Vec<(&'static str, &'static str, Vec<u8>, u64, Vec<u8>)> {
+    fn entries() -> Vec<Typed> {
         fn typed<T: Serialize + ?Sized>(
             key: &'static str,
             what: &'static str,
             value: &T,
             trace: Vec<u8>,
-        ) -> (&'static str, &'static str, Vec<u8>, u64, Vec<u8>) {
+        ) -> Typed {
             let mut s = SessionState::from_parts([0; 16], at(0), at(1), at(0), BTreeMap::new());
             s.insert(key, value).unwrap();
             let fingerprint = s.fingerprint(key).unwrap();
@@ -1630,17 +1635,19 @@ mod typed {
         let v = typed_xaes.unwrap();
         let plaintext = unhex(&v.plaintext);
         // The first entry is "cart" with a fingerprint: its tag byte follows the key.
-        let head = 1 + 16 + [v.state.issued_at, v.state.expires_at, v.state.last_seen]
-            .iter()
-            .map(|&t| {
-                let mut b = Vec::new();
-                spec::varint(&mut b, t);
-                b.len()
-            })
-            .sum::<usize>()
+        let head = 1
+            + 16
+            + [v.state.issued_at, v.state.expires_at, v.state.last_seen]
+                .iter()
+                .map(|&t| {
+                    let mut b = Vec::new();
+                    spec::varint(&mut b, t);
+                    b.len()
+                })
+                .sum::<usize>()
             + 1;
         assert_eq!(&plaintext[head..head + 6], b"\x04cart\x01");
-        let edits: [(&str, &str, Box<dyn Fn(&mut Vec<u8>)>); 3] = [
+        let edits: [(&str, &str, Edit); 3] = [
             (
                 "payload/fingerprint-tag",
                 "Schema 2 with a fingerprint tag of 2 (only 0 and 1 exist).",
