@@ -175,9 +175,12 @@ fn requests(c: &mut Criterion) {
         &bare,
         &[("/untouched:a", Some(small.clone()))],
     );
+    let legacy = legacy_cookie(&ring, &small);
     let cases = [
         ("/untouched:a", Some(small.clone())),
         ("/read:b-100B", Some(small.clone())),
+        // The same session sealed without fingerprints (as before them): what checking costs.
+        ("/read:b-100B-unchecked", Some(legacy)),
         ("/write:c-100B", Some(small.clone())),
         ("/read:d-2KB", Some(medium.clone())),
         ("/write:e-2KB", Some(medium.clone())),
@@ -216,6 +219,35 @@ fn requests(c: &mut Criterion) {
             ("/write:e-2KB", Some(medium)),
         ],
     );
+}
+
+/// `header`'s session sealed again without fingerprints (schema 1, as earlier releases
+/// wrote it): its values read unchecked.
+fn legacy_cookie(ring: &Keyring, header: &str) -> String {
+    let codec = sealed_session::Codec::new(
+        sealed_session::SessionConfig::new()
+            .cookie_name("__Host-s")
+            .total_budget(16 * 1024),
+    )
+    .unwrap();
+    let now = SystemTime::now();
+    let pairs = sealed_session::codec::cookie_pairs([header.as_bytes()]);
+    let typed = codec.open(ring, pairs, now).unwrap().unwrap().state;
+    assert!(typed.fingerprint("data").is_some());
+    let state = sealed_session::SessionState::from_parts(
+        typed.id(),
+        typed.issued_at(),
+        typed.expires_at(),
+        typed.last_seen(),
+        typed.entries().clone(),
+    );
+    codec
+        .seal(ring, &state, now, &mut rand::rng())
+        .unwrap()
+        .iter()
+        .map(|c| format!("{}={}", c.name(), c.value()))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// The value layer alone, in one run so that load on a shared machine hits both sides alike:
