@@ -267,6 +267,31 @@ mod tests {
     }
 
     #[test]
+    fn s2_inserted_values_are_checked_raw_ones_read_unchecked() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+        let mut s = SessionState::new(from_unix_seconds(100), Duration::from_secs(60), &mut rng);
+        assert!(s.insert("n", &100i32).unwrap());
+        assert_eq!(s.fingerprint("n"), Some(fingerprint_of(&100i32).unwrap()));
+        assert_eq!(s.get::<i32>("n").unwrap(), Some(100));
+        assert!(s.get::<usize>("n").is_err());
+        // The same bytes stored raw lose the fingerprint (a change) and read unchecked.
+        let bytes = s.entries()["n"].clone();
+        assert!(s.insert_raw("n".into(), bytes.clone()));
+        assert!(!s.insert_raw("n".into(), bytes));
+        assert_eq!(s.fingerprint("n"), None);
+        assert_eq!(s.get::<usize>("n").unwrap(), Some(200));
+        // Inserting it again restores the check; removal drops both.
+        assert!(s.insert("n", &100i32).unwrap());
+        assert!(!s.insert("n", &100i32).unwrap());
+        assert!(s.get::<u64>("n").is_err());
+        assert!(matches!(s.remove_as::<u32>("n"), Some(Err(_))));
+        assert!(s.fingerprints.is_empty() && s.entries.is_empty());
+        s.insert("a", "x").unwrap();
+        s.clear();
+        assert!(s.fingerprints.is_empty());
+    }
+
+    #[test]
     fn renew_changes_identity_and_keeps_entries() {
         let mut rng = rand::rngs::StdRng::seed_from_u64(2);
         let mut s = SessionState::new(from_unix_seconds(100), Duration::from_secs(60), &mut rng);
