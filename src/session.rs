@@ -38,7 +38,8 @@ pub enum SessionStatus {
 
 /// The session of the current request. Cheap to clone; all clones share one state.
 ///
-/// Values are stored with postcard, so `get` must name the type that was inserted.
+/// Values are stored with postcard, so `get` must name the type that was inserted; another
+/// type (another serde data model) is an error, never a wrong value (docs/FORMAT.md §6.1).
 #[derive(Clone)]
 pub struct Session(Rc<RefCell<Inner>>);
 
@@ -69,7 +70,11 @@ impl Session {
             return Ok(None);
         };
         state.get(key).map_err(|_| {
-            tracing::debug!(key, "session value unreadable as the requested type");
+            tracing::debug!(
+                key,
+                requested = std::any::type_name::<T>(),
+                "session value unreadable as the requested type"
+            );
             SessionGetError {
                 key: key.to_owned(),
             }

@@ -436,6 +436,7 @@ async fn s2_a_misread_is_logged_at_debug_and_leaves_the_session_alone() {
     assert_eq!(misread.len(), 1, "{events:?}");
     assert!(misread[0].starts_with("DEBUG"), "{misread:?}");
     assert!(misread[0].contains("key=\"v\""), "{misread:?}");
+    assert!(misread[0].contains("requested=\"u64\""), "{misread:?}");
     assert!(
         events.iter().all(|e| !e.contains("secret-value")),
         "values never reach the log: {events:?}"
