@@ -175,9 +175,12 @@ fn requests(c: &mut Criterion) {
         &bare,
         &[("/untouched:a", Some(small.clone()))],
     );
+    let legacy = legacy_cookie(&ring, &small);
     let cases = [
         ("/untouched:a", Some(small.clone())),
         ("/read:b-100B", Some(small.clone())),
+        // The same session sealed without fingerprints (as before them): what checking costs.
+        ("/read:b-100B-unchecked", Some(legacy)),
         ("/write:c-100B", Some(small.clone())),
         ("/read:d-2KB", Some(medium.clone())),
         ("/write:e-2KB", Some(medium.clone())),
@@ -218,6 +221,76 @@ fn requests(c: &mut Criterion) {
     );
 }
 
+/// `header`'s session sealed again without fingerprints (schema 1, as earlier releases
+/// wrote it): its values read unchecked.
+fn legacy_cookie(ring: &Keyring, header: &str) -> String {
+    let codec = sealed_session::Codec::new(
+        sealed_session::SessionConfig::new()
+            .cookie_name("__Host-s")
+            .total_budget(16 * 1024),
+    )
+    .unwrap();
+    let now = SystemTime::now();
+    let pairs = sealed_session::codec::cookie_pairs([header.as_bytes()]);
+    let typed = codec.open(ring, pairs, now).unwrap().unwrap().state;
+    assert!(typed.fingerprint("data").is_some());
+    let state = sealed_session::SessionState::from_parts(
+        typed.id(),
+        typed.issued_at(),
+        typed.expires_at(),
+        typed.last_seen(),
+        typed.entries().clone(),
+    );
+    codec
+        .seal(ring, &state, now, &mut rand::rng())
+        .unwrap()
+        .iter()
+        .map(|c| format!("{}={}", c.name(), c.value()))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// The value layer alone, in one run so that load on a shared machine hits both sides alike:
+/// `insert` + `get` with a fingerprint (checked) beside the same bytes stored without one
+/// (`insert_raw`, read unchecked as before fingerprints): the fingerprint's own cost.
+fn values(c: &mut Criterion) {
+    use std::hint::black_box;
+
+    use sealed_session::SessionState;
+
+    let base = SessionState::new(SystemTime::now(), Duration::from_secs(60), &mut rand::rng());
+    let data = text(SMALL);
+    let mut group = c.benchmark_group("value");
+    group.bench_function("u64/typed", |b| {
+        b.iter(|| {
+            let mut s = base.clone();
+            s.insert("n", black_box(&7u64)).unwrap();
+            black_box(s.get::<u64>("n").unwrap())
+        })
+    });
+    group.bench_function("u64/unchecked", |b| {
+        b.iter(|| {
+            let mut s = base.clone();
+            s.insert_raw(
+                "n".to_owned(),
+                postcard::to_allocvec(black_box(&7u64)).unwrap(),
+            );
+            black_box(s.get::<u64>("n").unwrap())
+        })
+    });
+    let mut typed = base.clone();
+    typed.insert("data", &data).unwrap();
+    let mut unchecked = base.clone();
+    unchecked.insert_raw("data".to_owned(), postcard::to_allocvec(&data).unwrap());
+    group.bench_function("get-string-100B/typed", |b| {
+        b.iter(|| black_box(typed.get::<String>(black_box("data")).unwrap()))
+    });
+    group.bench_function("get-string-100B/unchecked", |b| {
+        b.iter(|| black_box(unchecked.get::<String>(black_box("data")).unwrap()))
+    });
+    group.finish();
+}
+
 fn config() -> Criterion {
     Criterion::default()
         .warm_up_time(Duration::from_millis(500))
@@ -225,5 +298,5 @@ fn config() -> Criterion {
         .sample_size(30)
 }
 
-criterion_group! { name = benches; config = config(); targets = requests }
+criterion_group! { name = benches; config = config(); targets = requests, values }
 criterion_main!(benches);

@@ -201,12 +201,12 @@ pub fn payload(data: &[u8]) {
         assert!(
             p.entries
                 .windows(2)
-                .all(|w| matches!(w, [a, b] if a.0 < b.0))
+                .all(|w| matches!(w, [a, b] if a.key < b.key))
         );
         let mut budget = CAP;
-        for (_, framed) in &p.entries {
+        for entry in &p.entries {
             let before = budget;
-            if let Ok(value) = compress::inflate(framed, &mut budget) {
+            if let Ok(value) = compress::inflate(entry.value, &mut budget) {
                 assert_eq!(
                     before - budget,
                     value.len(),
@@ -332,6 +332,7 @@ pub fn roundtrip(data: &[u8]) {
         )
     };
     let mut entries = BTreeMap::new();
+    let mut fingerprints = BTreeMap::new();
     while !input.0.is_empty() {
         let klen = usize::from(input.u8() % 40);
         let key = String::from_utf8_lossy(input.take(klen)).into_owned();
@@ -349,6 +350,9 @@ pub fn roundtrip(data: &[u8]) {
         } else {
             input.take(vlen).to_vec()
         };
+        if spec & 0x4000 != 0 {
+            fingerprints.insert(key.clone(), input.u64());
+        }
         entries.insert(key, value);
     }
     let state = SessionState {
@@ -357,6 +361,7 @@ pub fn roundtrip(data: &[u8]) {
         expires_at,
         last_seen,
         entries,
+        fingerprints,
     };
     let at = from_unix_seconds(now);
 

@@ -21,7 +21,7 @@ use crate::codec::cookie_pairs;
 use crate::config::SessionConfig;
 use crate::error::{SessionGetError, SessionInsertError};
 use crate::middleware::{Shared, Worker};
-use crate::state::{SessionState, decode_value};
+use crate::state::{SessionState, encode_value};
 
 /// What happened to the session during this request; tells the middleware what to write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -41,7 +41,8 @@ pub enum SessionStatus {
 
 /// The session of the current request. Cheap to clone; all clones share one state.
 ///
-/// Values are stored with postcard, so `get` must name the type that was inserted.
+/// Values are stored with postcard, so `get` must name the type that was inserted; another
+/// type (another serde data model) is an error, never a wrong value (docs/FORMAT.md §6.1).
 ///
 /// Outside [`SessionMiddleware`](crate::SessionMiddleware) (a unit test's `TestRequest`, a
 /// route the middleware does not wrap) the session is *detached*, as in actix-session: it
@@ -93,14 +94,23 @@ impl Session {
     /// Reads `key` as `T`: `Ok(None)` when absent.
     ///
     /// # Errors
-    /// The stored bytes are not a `T` (postcard is not self-describing: use the inserted type).
+    /// The stored value is not a `T`: its bytes do not decode as one, or it was inserted with
+    /// a type of another serde data model (checked by the fingerprint stored beside it, so an
+    /// `i32` read as `u32` or a struct whose fields changed is an error, not a wrong value).
     pub fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, SessionGetError> {
         let mut inner = self.loaded();
         let Some(state) = inner.state.as_mut() else {
             return Ok(None);
         };
-        state.get(key).map_err(|_| SessionGetError {
-            key: key.to_owned(),
+        state.get(key).map_err(|_| {
+            tracing::debug!(
+                key,
+                requested = std::any::type_name::<T>(),
+                "session value unreadable as the requested type"
+            );
+            SessionGetError {
+                key: key.to_owned(),
+            }
         })
     }
 
@@ -121,7 +131,8 @@ impl Session {
         })
     }
 
-    /// Stores `value` under `key`, starting a session if there was none.
+    /// Stores `value` under `key`, starting a session if there was none. The fingerprint of
+    /// its serde data model goes beside it, so that [`Session::get`] with another type fails.
     ///
     /// # Errors
     /// `value` cannot be serialized by postcard.
@@ -131,10 +142,12 @@ impl Session {
         value: T,
     ) -> Result<(), SessionInsertError> {
         let key = key.into();
-        let bytes =
-            postcard::to_allocvec(&value).map_err(|_| SessionInsertError { key: key.clone() })?;
+        let (fingerprint, bytes) =
+            encode_value(&value).map_err(|_| SessionInsertError { key: key.clone() })?;
         let mut inner = self.loaded();
-        let changed = inner.state_or_new().insert_raw(key, bytes);
+        let changed = inner
+            .state_or_new()
+            .insert_fingerprinted(key, fingerprint, bytes);
         if changed {
             inner.mark(SessionStatus::Changed);
         }
@@ -194,8 +207,12 @@ impl Session {
 
     /// Removes `key` and decodes it as `T`; `Err` carries the raw bytes when they are not a `T`.
     pub fn remove_as<T: DeserializeOwned>(&self, key: &str) -> Option<Result<T, Vec<u8>>> {
-        self.remove(key)
-            .map(|bytes| decode_value(&bytes).map_err(|_| bytes))
+        let mut inner = self.loaded();
+        let removed = inner.state.as_mut()?.remove_as(key);
+        if removed.is_some() {
+            inner.mark(SessionStatus::Changed);
+        }
+        removed
     }
 
     /// Removes every entry; the session identity stays. Marks the session

@@ -1,8 +1,13 @@
 //! `SessionState`: what a session holds, and the metadata sealed with it.
 //!
 //! Values are kept as postcard bytes: postcard is not self-describing, so a value is typed
-//! when it is read (`get::<T>`) and written (`insert`). Keys are ordered (a `BTreeMap`) so the
-//! same state always encodes to the same bytes.
+//! when it is read (`get::<T>`) and written (`insert`). Beside each value written by
+//! [`SessionState::insert`] is its *fingerprint*, a hash of the serde data-model trace of the
+//! value ([`fingerprint_of`]); [`SessionState::get`] checks it, so a value read with another type
+//! than it was written with is an error, never a wrong value. Entries without a fingerprint
+//! (sealed before fingerprints existed, or stored with [`SessionState::insert_raw`]) read
+//! unchecked, as before. Keys are ordered (a `BTreeMap`) so the same state always encodes to
+//! the same bytes.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
@@ -13,8 +18,12 @@ use serde::de::DeserializeOwned;
 
 use crate::keyring::{from_unix_seconds, unix_seconds};
 
-/// The payload schema version this build writes and reads.
+mod fingerprint;
+
+/// The payload schema without fingerprints: written when no entry has one (docs/FORMAT.md §5).
 pub(crate) const SCHEMA_VERSION: u8 = 1;
+/// The payload schema whose entries carry an optional fingerprint (docs/FORMAT.md §5).
+pub(crate) const SCHEMA_TYPED: u8 = 2;
 
 /// A session's entries and metadata. Times are whole seconds since the Unix epoch.
 #[derive(Clone, PartialEq, Eq)]
@@ -24,6 +33,8 @@ pub struct SessionState {
     pub(crate) expires_at: u64,
     pub(crate) last_seen: u64,
     pub(crate) entries: BTreeMap<String, Vec<u8>>,
+    /// The fingerprint of each entry that has one (a subset of `entries`' keys).
+    pub(crate) fingerprints: BTreeMap<String, u64>,
 }
 
 impl SessionState {
@@ -38,10 +49,13 @@ impl SessionState {
             expires_at: now.saturating_add(lifetime.as_secs()),
             last_seen: now,
             entries: BTreeMap::new(),
+            fingerprints: BTreeMap::new(),
         }
     }
 
-    /// Builds a state from its parts (used by tests, vectors and tools).
+    /// Builds a state from its parts (used by tests, vectors and tools). The entries have no
+    /// fingerprints (they read unchecked); add typed ones with
+    /// [`SessionState::insert_fingerprinted`].
     pub fn from_parts(
         id: [u8; 16],
         issued_at: SystemTime,
@@ -55,6 +69,7 @@ impl SessionState {
             expires_at: unix_seconds(expires_at),
             last_seen: unix_seconds(last_seen),
             entries,
+            fingerprints: BTreeMap::new(),
         }
     }
 
@@ -83,18 +98,26 @@ impl SessionState {
         &self.entries
     }
 
-    /// Reads `key` as `T`. `Ok(None)` when absent; `Err` when the bytes are not a `T`.
-    ///
-    /// # Errors
-    /// The stored bytes do not deserialize as `T` (or have bytes left over).
-    pub fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, postcard::Error> {
-        self.entries
-            .get(key)
-            .map(|bytes| decode_value(bytes))
-            .transpose()
+    /// The fingerprint stored beside `key`'s value, if it has one (docs/FORMAT.md §6.1).
+    pub fn fingerprint(&self, key: &str) -> Option<u64> {
+        self.fingerprints.get(key).copied()
     }
 
-    /// Stores `value` under `key`, returning whether the stored bytes changed.
+    /// Reads `key` as `T`. `Ok(None)` when absent; `Err` when the value is not a `T`.
+    ///
+    /// # Errors
+    /// The stored bytes do not deserialize as `T` (or have bytes left over), or the value has
+    /// a fingerprint and `T` reads it with a different serde data model (another integer
+    /// width or signedness, `String` for bytes, other struct fields or enum variants, …).
+    pub fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, postcard::Error> {
+        let Some(bytes) = self.entries.get(key) else {
+            return Ok(None);
+        };
+        decode_entry(bytes, self.fingerprints.get(key).copied()).map(Some)
+    }
+
+    /// Stores `value` under `key` with its fingerprint, returning whether the stored bytes or
+    /// fingerprint changed.
     ///
     /// # Errors
     /// The value cannot be serialized by postcard (e.g. a map with non-string keys is fine,
@@ -104,14 +127,33 @@ impl SessionState {
         key: &str,
         value: &T,
     ) -> Result<bool, postcard::Error> {
-        let bytes = postcard::to_allocvec(value)?;
-        Ok(self.insert_raw(key.to_owned(), bytes))
+        let (fingerprint, bytes) = encode_value(value)?;
+        Ok(self.insert_fingerprinted(key.to_owned(), fingerprint, bytes))
     }
 
-    /// Stores already-encoded bytes; returns whether anything changed.
+    /// Stores already-encoded postcard bytes with their fingerprint (as computed by
+    /// [`fingerprint_of`]); returns whether anything changed.
+    pub fn insert_fingerprinted(&mut self, key: String, fingerprint: u64, bytes: Vec<u8>) -> bool {
+        let same = self.entries.get(&key).is_some_and(|old| *old == bytes)
+            && self.fingerprints.get(&key) == Some(&fingerprint);
+        if !same {
+            match self.fingerprints.get_mut(&key) {
+                Some(old) => *old = fingerprint,
+                None => {
+                    self.fingerprints.insert(key.clone(), fingerprint);
+                }
+            }
+            self.entries.insert(key, bytes);
+        }
+        !same
+    }
+
+    /// Stores already-encoded bytes without a fingerprint (they will read unchecked, as
+    /// entries sealed before fingerprints existed); returns whether anything changed.
     pub fn insert_raw(&mut self, key: String, bytes: Vec<u8>) -> bool {
+        let had_fingerprint = self.fingerprints.remove(&key).is_some();
         match self.entries.get(&key) {
-            Some(old) if *old == bytes => false,
+            Some(old) if *old == bytes && !had_fingerprint => false,
             _ => {
                 self.entries.insert(key, bytes);
                 true
@@ -121,12 +163,22 @@ impl SessionState {
 
     /// Removes `key`, returning its raw bytes.
     pub fn remove(&mut self, key: &str) -> Option<Vec<u8>> {
+        self.fingerprints.remove(key);
         self.entries.remove(key)
+    }
+
+    /// Removes `key` and reads it as `T` (checked like [`SessionState::get`]); `Err` carries
+    /// the raw bytes when they are not a `T`.
+    pub fn remove_as<T: DeserializeOwned>(&mut self, key: &str) -> Option<Result<T, Vec<u8>>> {
+        let fingerprint = self.fingerprints.remove(key);
+        let bytes = self.entries.remove(key)?;
+        Some(decode_entry(&bytes, fingerprint).map_err(|_| bytes))
     }
 
     /// Removes every entry (the identity and times stay).
     pub fn clear(&mut self) {
         self.entries.clear();
+        self.fingerprints.clear();
     }
 
     /// A new identity for the same entries: new id, issued now, a fresh absolute lifetime.
@@ -157,7 +209,38 @@ impl std::fmt::Debug for SessionState {
     }
 }
 
-/// Decodes one value, refusing trailing bytes (postcard's `from_bytes` would ignore them).
+/// The fingerprint of `value` (docs/FORMAT.md §6.1): a 64-bit FNV-1a hash of the serde
+/// data-model trace of the value, as [`SessionState::insert`] stores it.
+///
+/// # Errors
+/// The value cannot be serialized by postcard (a sequence or map of unknown length, or the
+/// value's own `Serialize` error).
+pub fn fingerprint_of<T: Serialize + ?Sized>(value: &T) -> Result<u64, postcard::Error> {
+    fingerprint::of(value)
+}
+
+/// A value's fingerprint and postcard bytes.
+pub(crate) fn encode_value<T: Serialize + ?Sized>(
+    value: &T,
+) -> Result<(u64, Vec<u8>), postcard::Error> {
+    let fingerprint = fingerprint::of(value)?;
+    Ok((fingerprint, postcard::to_allocvec(value)?))
+}
+
+/// Decodes one entry as `T`: checked against its fingerprint when it has one, unchecked
+/// (legacy) otherwise; trailing bytes are refused either way.
+pub(crate) fn decode_entry<T: DeserializeOwned>(
+    bytes: &[u8],
+    fingerprint: Option<u64>,
+) -> Result<T, postcard::Error> {
+    match fingerprint {
+        Some(expected) => fingerprint::decode_checked(bytes, expected),
+        None => decode_value(bytes),
+    }
+}
+
+/// Decodes one value without a fingerprint, refusing trailing bytes (postcard's `from_bytes`
+/// would ignore them).
 pub(crate) fn decode_value<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, postcard::Error> {
     match postcard::take_from_bytes(bytes)? {
         (value, []) => Ok(value),
@@ -181,6 +264,31 @@ mod tests {
         s.insert_raw("n".into(), vec![5, 0]);
         assert!(s.get::<u8>("n").is_err());
         assert_eq!(s.expires_at, 160);
+    }
+
+    #[test]
+    fn s2_inserted_values_are_checked_raw_ones_read_unchecked() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+        let mut s = SessionState::new(from_unix_seconds(100), Duration::from_secs(60), &mut rng);
+        assert!(s.insert("n", &100i32).unwrap());
+        assert_eq!(s.fingerprint("n"), Some(fingerprint_of(&100i32).unwrap()));
+        assert_eq!(s.get::<i32>("n").unwrap(), Some(100));
+        assert!(s.get::<usize>("n").is_err());
+        // The same bytes stored raw lose the fingerprint (a change) and read unchecked.
+        let bytes = s.entries()["n"].clone();
+        assert!(s.insert_raw("n".into(), bytes.clone()));
+        assert!(!s.insert_raw("n".into(), bytes));
+        assert_eq!(s.fingerprint("n"), None);
+        assert_eq!(s.get::<usize>("n").unwrap(), Some(200));
+        // Inserting it again restores the check; removal drops both.
+        assert!(s.insert("n", &100i32).unwrap());
+        assert!(!s.insert("n", &100i32).unwrap());
+        assert!(s.get::<u64>("n").is_err());
+        assert!(matches!(s.remove_as::<u32>("n"), Some(Err(_))));
+        assert!(s.fingerprints.is_empty() && s.entries.is_empty());
+        s.insert("a", "x").unwrap();
+        s.clear();
+        assert!(s.fingerprints.is_empty());
     }
 
     #[test]

@@ -33,12 +33,11 @@ use std::time::{Duration, SystemTime};
 
 use cookie::{Cookie, SameSite};
 use rand::CryptoRng;
-use serde_bytes::Bytes;
 
 use crate::config::SessionConfig;
 use crate::error::{ConfigError, DecodeError, EncodeError, EnvelopeError};
 use crate::keyring::{Algorithm, KeyId, Keyring, unix_seconds};
-use crate::state::{SCHEMA_VERSION, SessionState};
+use crate::state::SessionState;
 pub use chunk::{ChunkSet, cookie_pairs};
 
 /// A session opened from a request's cookies.
@@ -224,13 +223,17 @@ impl Codec {
             .keys()
             .zip(&ends)
             .map(|(k, &end)| {
-                let value = Bytes::new(framed.get(start..end).unwrap_or(&[]));
+                let value = framed.get(start..end).unwrap_or(&[]);
                 start = end;
-                (k.as_str(), value)
+                payload::Entry {
+                    key: k.as_str(),
+                    fingerprint: state.fingerprints.get(k).map(|f| f.to_le_bytes()),
+                    value,
+                }
             })
-            .collect();
+            .collect::<Vec<_>>();
         let payload = payload::Payload {
-            schema: SCHEMA_VERSION,
+            schema: payload::schema_for(&entries),
             id: state.id,
             issued_at: state.issued_at,
             expires_at: state.expires_at,
@@ -251,7 +254,7 @@ impl Codec {
         let keys_len = state
             .entries
             .keys()
-            .fold(0usize, |n, k| n.saturating_add(k.len()).saturating_add(8));
+            .fold(0usize, |n, k| n.saturating_add(k.len()).saturating_add(17));
         let body_len = framed.len().saturating_add(keys_len).saturating_add(64);
         let mut envelope = envelope::write_header(algorithm, key.id(), nonce, body_len);
         let header_len = envelope.len();
@@ -358,14 +361,21 @@ impl Codec {
             expires_at: payload.expires_at,
             last_seen: payload.last_seen,
             entries: Default::default(),
+            fingerprints: Default::default(),
         };
         let mut compressed = Vec::new();
-        for (k, framed) in &payload.entries {
+        for entry in &payload.entries {
+            let (k, framed) = (entry.key, entry.value);
             if framed.first().is_some_and(|&b| b != 0) {
-                compressed.push((*k).to_owned());
+                compressed.push(k.to_owned());
             }
             let value = compress::inflate(framed, &mut budget)?;
-            state.entries.insert((*k).to_owned(), value);
+            if let Some(fingerprint) = entry.fingerprint {
+                state
+                    .fingerprints
+                    .insert(k.to_owned(), u64::from_le_bytes(fingerprint));
+            }
+            state.entries.insert(k.to_owned(), value);
         }
         let opened = Opened {
             state,

@@ -1,26 +1,82 @@
 //! The payload stage: postcard bytes ⇄ session metadata and (framed) entries.
 //!
-//! Layout (postcard, see docs/FORMAT.md): `schema: u8`, `id: [u8; 16]`, `issued_at`,
-//! `expires_at`, `last_seen` (varint seconds since the Unix epoch), then a sequence of
-//! `(key: str, value: bytes)` in strictly ascending key order. Each value is framed by the
-//! compression stage.
+//! Layout (postcard, see docs/FORMAT.md §5): `schema: u8`, `id: [u8; 16]`, `issued_at`,
+//! `expires_at`, `last_seen` (varint seconds since the Unix epoch), then a sequence of entries
+//! in strictly ascending key order: `(key: str, value: bytes)` in schema 1,
+//! `(key: str, fingerprint: Option<[u8; 8]>, value: bytes)` in schema 2. Each value is framed
+//! by the compression stage. The encoder writes schema 1 when no entry has a fingerprint, so
+//! such sessions stay readable by builds that predate fingerprints.
 
-use serde::{Deserialize, Serialize};
+use std::fmt;
+
+use serde::de::{self, DeserializeSeed, SeqAccess, Visitor};
+use serde::ser::{SerializeSeq, SerializeTuple};
+use serde::{Deserialize, Serialize, Serializer};
 use serde_bytes::Bytes;
 
 use crate::error::DecodeError;
-use crate::state::SCHEMA_VERSION;
+use crate::state::{SCHEMA_TYPED, SCHEMA_VERSION};
 
 /// A decoded payload borrowing from the plaintext buffer.
-#[derive(Serialize, Deserialize)]
+#[derive(Debug)]
 pub(crate) struct Payload<'a> {
     pub(crate) schema: u8,
     pub(crate) id: [u8; 16],
     pub(crate) issued_at: u64,
     pub(crate) expires_at: u64,
     pub(crate) last_seen: u64,
-    #[serde(borrow)]
-    pub(crate) entries: Vec<(&'a str, &'a Bytes)>,
+    pub(crate) entries: Vec<Entry<'a>>,
+}
+
+/// One entry: its key, the value's fingerprint (schema 2 only) and the framed value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Entry<'a> {
+    pub(crate) key: &'a str,
+    /// Little-endian bytes of the value's 64-bit fingerprint (docs/FORMAT.md §6.1).
+    pub(crate) fingerprint: Option<[u8; 8]>,
+    pub(crate) value: &'a [u8],
+}
+
+impl Serialize for Payload<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut t = s.serialize_tuple(6)?;
+        t.serialize_element(&self.schema)?;
+        t.serialize_element(&self.id)?;
+        t.serialize_element(&self.issued_at)?;
+        t.serialize_element(&self.expires_at)?;
+        t.serialize_element(&self.last_seen)?;
+        t.serialize_element(&Entries {
+            schema: self.schema,
+            entries: &self.entries,
+        })?;
+        t.end()
+    }
+}
+
+/// The entry sequence in the layout of `schema`.
+struct Entries<'p, 'a> {
+    schema: u8,
+    entries: &'p [Entry<'a>],
+}
+
+impl Serialize for Entries<'_, '_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::Error as _;
+        let mut seq = s.serialize_seq(Some(self.entries.len()))?;
+        for e in self.entries {
+            match self.schema {
+                SCHEMA_VERSION if e.fingerprint.is_none() => {
+                    seq.serialize_element(&(e.key, Bytes::new(e.value)))?;
+                }
+                SCHEMA_TYPED => {
+                    seq.serialize_element(&(e.key, e.fingerprint, Bytes::new(e.value)))?;
+                }
+                // Never drop a fingerprint silently, nor write an unknown schema.
+                _ => return Err(S::Error::custom("entry does not fit the payload schema")),
+            }
+        }
+        seq.end()
+    }
 }
 
 /// Serializes a payload, appending to `out`.
@@ -28,32 +84,115 @@ pub(crate) fn encode(payload: &Payload<'_>, out: Vec<u8>) -> Result<Vec<u8>, pos
     postcard::to_extend(payload, out)
 }
 
-/// Parses a payload: the whole buffer, known schema, canonical key order.
+/// The schema to write for entries: 2 as soon as one has a fingerprint, else 1.
+pub(crate) fn schema_for(entries: &[Entry<'_>]) -> u8 {
+    if entries.iter().any(|e| e.fingerprint.is_some()) {
+        SCHEMA_TYPED
+    } else {
+        SCHEMA_VERSION
+    }
+}
+
+/// Parses a payload: the whole buffer, known schema (2 only with a fingerprint), canonical
+/// key order.
 pub(crate) fn decode(bytes: &[u8]) -> Result<Payload<'_>, DecodeError> {
-    let payload: Payload<'_> = match postcard::take_from_bytes(bytes) {
-        Ok((p, [])) => p,
-        _ => return Err(DecodeError::Payload),
-    };
-    if payload.schema != SCHEMA_VERSION {
-        return Err(DecodeError::Payload);
+    parse(bytes).ok_or(DecodeError::Payload)
+}
+
+fn parse(bytes: &[u8]) -> Option<Payload<'_>> {
+    let mut de = postcard::Deserializer::from_bytes(bytes);
+    let schema = u8::deserialize(&mut de).ok()?;
+    if schema != SCHEMA_VERSION && schema != SCHEMA_TYPED {
+        return None;
     }
-    if payload
-        .entries
+    let (id, issued_at, expires_at, last_seen) =
+        <([u8; 16], u64, u64, u64)>::deserialize(&mut de).ok()?;
+    let entries = EntriesSeed { schema }.deserialize(&mut de).ok()?;
+    if !de.finalize().ok()?.is_empty() {
+        return None;
+    }
+    // One spelling per payload: schema 2 only when an entry has a fingerprint.
+    if schema_for(&entries) != schema {
+        return None;
+    }
+    if entries
         .windows(2)
-        .any(|w| matches!(w, [a, b] if a.0 >= b.0))
+        .any(|w| matches!(w, [a, b] if a.key >= b.key))
     {
-        return Err(DecodeError::Payload);
+        return None;
     }
-    Ok(payload)
+    Some(Payload {
+        schema,
+        id,
+        issued_at,
+        expires_at,
+        last_seen,
+        entries,
+    })
+}
+
+/// Reads the entry sequence in the layout of `schema` straight into `Entry`s.
+struct EntriesSeed {
+    schema: u8,
+}
+
+impl<'de> DeserializeSeed<'de> for EntriesSeed {
+    type Value = Vec<Entry<'de>>;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for EntriesSeed {
+    type Value = Vec<Entry<'de>>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("session entries")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        // Every entry takes at least two bytes: the hint is bounded by the input, but cap the
+        // first allocation anyway.
+        let mut entries = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(256));
+        if self.schema == SCHEMA_TYPED {
+            while let Some((key, fingerprint, value)) =
+                seq.next_element::<(&str, Option<[u8; 8]>, &Bytes)>()?
+            {
+                entries.push(Entry {
+                    key,
+                    fingerprint,
+                    value,
+                });
+            }
+        } else {
+            while let Some((key, value)) = seq.next_element::<(&str, &Bytes)>()? {
+                entries.push(Entry {
+                    key,
+                    fingerprint: None,
+                    value,
+                });
+            }
+        }
+        Ok(entries)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn sample(entries: Vec<(&'static str, &'static Bytes)>) -> Vec<u8> {
+    fn entry(key: &'static str, value: &'static [u8]) -> Entry<'static> {
+        Entry {
+            key,
+            fingerprint: None,
+            value,
+        }
+    }
+
+    fn sample(entries: Vec<Entry<'static>>) -> Vec<u8> {
         let p = Payload {
-            schema: 1,
+            schema: schema_for(&entries),
             id: [7; 16],
             issued_at: 1,
             expires_at: 300,
@@ -65,13 +204,13 @@ mod tests {
 
     #[test]
     fn layout_is_stable() {
-        let bytes = sample(vec![("a", Bytes::new(b"\0x"))]);
+        let bytes = sample(vec![entry("a", b"\0x")]);
         let mut expected = vec![1];
         expected.extend([7; 16]);
         expected.extend([1, 0xac, 0x02, 2, 1, 1, b'a', 2, 0, b'x']);
         assert_eq!(bytes, expected);
         let p = decode(&bytes).unwrap();
-        assert_eq!(p.entries[0].0, "a");
+        assert_eq!(p.entries[0].key, "a");
     }
 
     #[test]
@@ -79,13 +218,66 @@ mod tests {
         let mut bytes = sample(vec![]);
         bytes.push(0);
         assert!(decode(&bytes).is_err());
-        let mut bytes = sample(vec![]);
-        bytes[0] = 2;
+        for schema in [0, 2, 3, 0xff] {
+            let mut bytes = sample(vec![entry("a", b"\0")]);
+            bytes[0] = schema;
+            assert!(decode(&bytes).is_err(), "{schema}");
+        }
+        let bytes = sample(vec![entry("b", b"\0"), entry("a", b"\0")]);
         assert!(decode(&bytes).is_err());
-        let bytes = sample(vec![("b", Bytes::new(b"\0")), ("a", Bytes::new(b"\0"))]);
-        assert!(decode(&bytes).is_err());
-        let bytes = sample(vec![("a", Bytes::new(b"\0")), ("a", Bytes::new(b"\0"))]);
+        let bytes = sample(vec![entry("a", b"\0"), entry("a", b"\0")]);
         assert!(decode(&bytes).is_err());
         assert!(decode(&[]).is_err());
+    }
+
+    #[test]
+    fn typed_layout_is_stable_and_fingerprints_round_trip() {
+        let typed = Entry {
+            key: "b",
+            fingerprint: Some([1, 2, 3, 4, 5, 6, 7, 8]),
+            value: b"\0y",
+        };
+        let bytes = sample(vec![entry("a", b"\0x"), typed]);
+        let mut expected = vec![2];
+        expected.extend([7; 16]);
+        expected.extend([1, 0xac, 0x02, 2, 2]);
+        expected.extend([1, b'a', 0, 2, 0, b'x']);
+        expected.extend([1, b'b', 1, 1, 2, 3, 4, 5, 6, 7, 8, 2, 0, b'y']);
+        assert_eq!(bytes, expected);
+        let p = decode(&bytes).unwrap();
+        assert_eq!(p.schema, 2);
+        assert_eq!(p.entries, vec![entry("a", b"\0x"), typed]);
+        // An option tag other than 0 or 1 is refused.
+        let mut bad = bytes.clone();
+        let tag = bad.len() - 12;
+        assert_eq!(bad[tag], 1);
+        bad[tag] = 2;
+        assert!(decode(&bad).is_err());
+        // Schema 2 without any fingerprint is refused (schema 1 is its only spelling).
+        let mut untyped = bytes.clone();
+        untyped.truncate(tag);
+        untyped.extend([0, 2, 0, b'y']);
+        assert!(decode(&untyped).is_err());
+        // A truncated fingerprint is refused.
+        assert!(decode(&bytes[..bytes.len() - 4]).is_err());
+    }
+
+    #[test]
+    fn schema_1_never_drops_a_fingerprint() {
+        let p = Payload {
+            schema: SCHEMA_VERSION,
+            id: [0; 16],
+            issued_at: 0,
+            expires_at: 0,
+            last_seen: 0,
+            entries: vec![Entry {
+                key: "k",
+                fingerprint: Some([0; 8]),
+                value: b"\0",
+            }],
+        };
+        assert!(encode(&p, Vec::new()).is_err());
+        assert_eq!(schema_for(&p.entries), SCHEMA_TYPED);
+        assert_eq!(schema_for(&[entry("k", b"\0")]), SCHEMA_VERSION);
     }
 }

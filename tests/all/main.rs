@@ -7,5 +7,6 @@ mod proptests;
 mod rotation;
 mod support;
 mod tossing;
+mod typed_values;
 mod vectors;
 mod wycheproof;

@@ -84,6 +84,21 @@ struct ValidVector {
     envelope: String,
     /// The cookies, in chunk order.
     cookies: Vec<Pair>,
+    /// Typed vectors (issue 10 §2): how each entry's fingerprint is derived.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    fingerprints: Vec<FingerprintNote>,
+}
+
+/// An entry's fingerprint derived from its trace (docs/FORMAT.md §6.1).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+struct FingerprintNote {
+    key: String,
+    /// The Rust type and value that was inserted (informative).
+    value: String,
+    /// The serde data-model trace, hex.
+    trace: String,
+    /// FNV-1a 64 of the trace, little-endian, hex (as in the entry and the plaintext).
+    fingerprint: String,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone)]
@@ -136,6 +151,9 @@ struct Entry {
     key: String,
     /// The entry's bytes (a postcard value), hex.
     value: String,
+    /// The value's fingerprint (8 bytes, little-endian), hex; absent: none (schema 1 entry).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    fingerprint: Option<String>,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
@@ -195,13 +213,20 @@ impl VectorState {
             self.entries.len(),
             "duplicate keys in a vector"
         );
-        SessionState::from_parts(
+        let mut state = SessionState::from_parts(
             id,
             at(self.issued_at),
             at(self.expires_at),
             at(self.last_seen),
             entries,
-        )
+        );
+        for e in &self.entries {
+            if let Some(f) = &e.fingerprint {
+                let f = u64::from_le_bytes(unhex(f).try_into().unwrap());
+                state.insert_fingerprinted(e.key.clone(), f, unhex(&e.value));
+            }
+        }
+        state
     }
 
     fn from_state(s: &SessionState) -> Self {
@@ -216,6 +241,7 @@ impl VectorState {
                 .map(|(k, v)| Entry {
                     key: k.clone(),
                     value: hex(v),
+                    fingerprint: s.fingerprint(k).map(|f| hex(&f.to_le_bytes())),
                 })
                 .collect(),
         }
@@ -491,6 +517,9 @@ mod spec {
 }
 
 fn spec_plaintext(state: &VectorState, threshold: Option<usize>) -> Vec<u8> {
+    if state.entries.iter().any(|e| e.fingerprint.is_some()) {
+        return typed::spec_payload(state, threshold);
+    }
     let entries: Vec<(&[u8], Vec<u8>)> = state
         .entries
         .iter()
@@ -523,6 +552,7 @@ fn valid_vectors_reproduce_byte_for_byte() {
     assert_eq!(file.format, "sealed-session/v1");
     assert!(file.valid.len() >= 6, "at least two vectors per algorithm");
     for v in &file.valid {
+        typed::check_notes(v);
         let ring = keyring(&v.keyring, v.now);
         let codec = v.config.codec();
         let state = v.state.to_state();
@@ -977,6 +1007,7 @@ impl Gen {
             state: vstate,
             compressed: opened.compressed,
             cookies,
+            fingerprints: Vec::new(),
         };
         self.valid.push(v.clone());
         v
@@ -1637,6 +1668,7 @@ fn generate() -> VectorFile {
         },
     );
     generate_issue_9(&mut g, &smalls, &m);
+    typed::generate(&mut g);
     VectorFile {
         format: "sealed-session/v1".into(),
         comment: vec![
@@ -1725,6 +1757,7 @@ fn state_with(state: &VectorState, key: &str, value: &[u8]) -> VectorState {
     s.entries.push(Entry {
         key: key.to_owned(),
         value: hex(value),
+        fingerprint: None,
     });
     s.entries
         .sort_by(|a, b| a.key.as_bytes().cmp(b.key.as_bytes()));
@@ -2357,4 +2390,237 @@ fn format_md_keyring_example_loads() {
         xaes.keyring["keys"][0]["secret"],
         "YGFiY2RlZmdoaWprbG1ub3BxcnN0dXZ3eHl6e3x9fn8"
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// Typed vectors (issue 10 §2): entries with fingerprints, schema 2 payloads. A separate
+// block, appended after the others.
+
+mod typed {
+    use super::*;
+
+    /// FNV-1a 64 as docs/FORMAT.md §6.1 defines it.
+    pub fn fnv1a(bytes: &[u8]) -> u64 {
+        bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+        })
+    }
+
+    /// A trace name: varint(len) ‖ UTF-8.
+    fn name(s: &str) -> Vec<u8> {
+        let mut out = Vec::new();
+        spec::varint(&mut out, s.len() as u64);
+        out.extend_from_slice(s.as_bytes());
+        out
+    }
+
+    fn cat(parts: &[&[u8]]) -> Vec<u8> {
+        parts.concat()
+    }
+
+    #[derive(Serialize)]
+    struct Point {
+        x: i32,
+        y: i32,
+    }
+
+    #[derive(Serialize)]
+    #[allow(dead_code)]
+    enum Role {
+        Guest,
+        Admin { since: u16 },
+    }
+
+    /// Key, description, postcard bytes, fingerprint, trace.
+    type Typed = (&'static str, &'static str, Vec<u8>, u64, Vec<u8>);
+    /// A named edit of a plaintext.
+    type Edit = Box<dyn Fn(&mut Vec<u8>)>;
+
+    /// The typed entries: key, description, value's postcard bytes and its fingerprint as
+    /// `SessionState::insert` computes it, and the trace written by hand from the format.
+    fn entries() -> Vec<Typed> {
+        fn typed<T: Serialize + ?Sized>(
+            key: &'static str,
+            what: &'static str,
+            value: &T,
+            trace: Vec<u8>,
+        ) -> Typed {
+            let mut s = SessionState::from_parts([0; 16], at(0), at(1), at(0), BTreeMap::new());
+            s.insert(key, value).unwrap();
+            let fingerprint = s.fingerprint(key).unwrap();
+            assert_eq!(
+                fnv1a(&trace),
+                fingerprint,
+                "{key}: the format's trace and the implementation disagree"
+            );
+            (key, what, s.entries()[key].clone(), fingerprint, trace)
+        }
+        vec![
+            typed(
+                "cart",
+                "Option<(u8, i64)>: Some((3, -2))",
+                &Some((3u8, -2i64)),
+                vec![0x12, 0x18, 0x02, 0x07, 0x05],
+            ),
+            typed("n", "u32: 42", &42u32, vec![0x09]),
+            typed(
+                "point",
+                "struct Point { x: i32, y: i32 }: Point { x: 1, y: -1 }",
+                &Point { x: 1, y: -1 },
+                cat(&[
+                    &[0x1b],
+                    &name("Point"),
+                    &[0x02],
+                    &name("x"),
+                    &[0x04],
+                    &name("y"),
+                    &[0x04],
+                ]),
+            ),
+            typed(
+                "role",
+                "enum Role { Guest, Admin { since: u16 } }: Role::Admin { since: 2020 }",
+                &Role::Admin { since: 2020 },
+                cat(&[
+                    &[0x1c],
+                    &name("Role"),
+                    &name("Admin"),
+                    &[0x20, 0x01],
+                    &name("since"),
+                    &[0x08],
+                ]),
+            ),
+            typed(
+                "roles",
+                "Vec<&str>: [\"admin\", \"dev\"]",
+                &["admin", "dev"][..],
+                vec![0x16, 0x0f, 0x0f, 0x17],
+            ),
+            typed("user", "&str: \"alice\"", "alice", vec![0x0f]),
+        ]
+    }
+
+    /// A schema 2 state: the typed entries, and one entry without a fingerprint (as sealed
+    /// before fingerprints existed).
+    fn state(alg: u8) -> (SessionState, Vec<FingerprintNote>) {
+        let mut raw = BTreeMap::new();
+        raw.insert("legacy".to_owned(), postcard(&7u8));
+        let id: [u8; 16] = std::array::from_fn(|i| (i as u8).wrapping_mul(3) | (alg << 5));
+        let issued = NOW - 200;
+        let mut state =
+            SessionState::from_parts(id, at(issued), at(issued + 86_400), at(NOW - 20), raw);
+        let mut notes = Vec::new();
+        for (key, what, bytes, fingerprint, trace) in entries() {
+            state.insert_fingerprinted(key.to_owned(), fingerprint, bytes);
+            notes.push(FingerprintNote {
+                key: key.to_owned(),
+                value: what.to_owned(),
+                trace: hex(&trace),
+                fingerprint: hex(&fingerprint.to_le_bytes()),
+            });
+        }
+        (state, notes)
+    }
+
+    /// docs/FORMAT.md §5, schema 2, written field by field.
+    pub fn spec_payload(state: &VectorState, threshold: Option<usize>) -> Vec<u8> {
+        let mut out = vec![2];
+        out.extend_from_slice(&unhex(&state.id));
+        for t in [state.issued_at, state.expires_at, state.last_seen] {
+            spec::varint(&mut out, t);
+        }
+        spec::varint(&mut out, state.entries.len() as u64);
+        for e in &state.entries {
+            spec::varint(&mut out, e.key.len() as u64);
+            out.extend_from_slice(e.key.as_bytes());
+            match &e.fingerprint {
+                Some(f) => {
+                    out.push(1);
+                    let f = unhex(f);
+                    assert_eq!(f.len(), 8);
+                    out.extend_from_slice(&f);
+                }
+                None => out.push(0),
+            }
+            let frame = spec::frame(&unhex(&e.value), threshold);
+            spec::varint(&mut out, frame.len() as u64);
+            out.extend_from_slice(&frame);
+        }
+        out
+    }
+
+    /// A vector's notes agree with FNV-1a of their traces and with its entries.
+    pub fn check_notes(v: &ValidVector) {
+        for note in &v.fingerprints {
+            assert_eq!(
+                hex(&fnv1a(&unhex(&note.trace)).to_le_bytes()),
+                note.fingerprint,
+                "{}: {}",
+                v.name,
+                note.key
+            );
+            let entry = v.state.entries.iter().find(|e| e.key == note.key).unwrap();
+            assert_eq!(entry.fingerprint.as_ref(), Some(&note.fingerprint));
+        }
+        let typed = v.state.entries.iter().filter(|e| e.fingerprint.is_some());
+        assert_eq!(typed.count(), v.fingerprints.len(), "{}", v.name);
+    }
+
+    pub fn generate(g: &mut Gen) {
+        let mut typed_xaes = None;
+        for alg in [1u8, 2, 3] {
+            let (state, notes) = state(alg);
+            let mut v = g.valid(
+                &format!("{}/typed", alg_name(alg)),
+                "Schema 2: six values with fingerprints (see `fingerprints` for their traces) and one without (\"legacy\", read unchecked).",
+                single_key_ring(&key_id_hex(alg), alg, alg),
+                VectorConfig::new("__Host-session", 6144),
+                nonce_for(alg, 0x20 + alg),
+                &state,
+            );
+            assert!(v.plaintext.starts_with("02"));
+            v.fingerprints = notes;
+            *g.valid.last_mut().unwrap() = v.clone();
+            typed_xaes = Some(v);
+        }
+        let v = typed_xaes.unwrap();
+        let plaintext = unhex(&v.plaintext);
+        // The first entry is "cart" with a fingerprint: its tag byte follows the key.
+        let head = 1
+            + 16
+            + [v.state.issued_at, v.state.expires_at, v.state.last_seen]
+                .iter()
+                .map(|&t| {
+                    let mut b = Vec::new();
+                    spec::varint(&mut b, t);
+                    b.len()
+                })
+                .sum::<usize>()
+            + 1;
+        assert_eq!(&plaintext[head..head + 6], b"\x04cart\x01");
+        let edits: [(&str, &str, Edit); 3] = [
+            (
+                "payload/fingerprint-tag",
+                "Schema 2 with a fingerprint tag of 2 (only 0 and 1 exist).",
+                Box::new(move |p: &mut Vec<u8>| p[head + 5] = 2),
+            ),
+            (
+                "payload/unknown-schema",
+                "The typed payload with schema byte 3.",
+                Box::new(|p: &mut Vec<u8>| p[0] = 3),
+            ),
+            (
+                "payload/schema-1-with-fingerprints",
+                "A typed payload labelled schema 1: the fingerprint bytes are read as the value's frame length and the rest no longer parses.",
+                Box::new(|p: &mut Vec<u8>| p[0] = 1),
+            ),
+        ];
+        for (name, description, edit) in edits {
+            let mut p = plaintext.clone();
+            edit(&mut p);
+            g.invalid(&v, name, description, "payload", |iv| {
+                iv.cookies = seal_plaintext(&v, &p);
+            });
+        }
+    }
 }

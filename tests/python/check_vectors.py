@@ -238,7 +238,8 @@ def read_varint(buf, pos, max_bytes=10):
 
 
 def parse_payload(pt):
-    if len(pt) < 17 or pt[0] != 1:
+    # Schema 2 entries carry an optional 8-byte fingerprint (FORMAT.md section 5).
+    if len(pt) < 17 or pt[0] not in (1, 2):
         raise Reject("payload")
     state = {"id": pt[1:17].hex()}
     pos = 17
@@ -255,14 +256,26 @@ def parse_payload(pt):
         except UnicodeDecodeError:
             raise Reject("payload")
         pos += klen
+        fingerprint = None
+        if pt[0] == 2:
+            if pos >= len(pt) or pt[pos] > 1:
+                raise Reject("payload")
+            pos += 1
+            if pt[pos - 1] == 1:
+                if pos + 8 > len(pt):
+                    raise Reject("payload")
+                fingerprint = pt[pos : pos + 8]
+                pos += 8
         vlen, pos = read_varint(pt, pos)
         if pos + vlen > len(pt):
             raise Reject("payload")
-        entries.append((key, pt[pos : pos + vlen]))
+        entries.append((key, pt[pos : pos + vlen], fingerprint))
         pos += vlen
     if pos != len(pt):
         raise Reject("payload")
-    keys = [k.encode() for k, _ in entries]
+    if pt[0] == 2 and all(f is None for _, _, f in entries):
+        raise Reject("payload")
+    keys = [k.encode() for k, _, _ in entries]
     if any(a >= b for a, b in zip(keys, keys[1:])):
         raise Reject("payload")
     return state, entries
@@ -404,9 +417,11 @@ def decode(keyring, config, cookies, now, headers=None):
             env, aad, plaintext = open_envelope(keyring, config, count, b"".join(pieces))
             state, entries = parse_payload(plaintext)
             budget, values, compressed = config["max_inflated"], [], []
-            for key, frame in entries:
+            for key, frame, fingerprint in entries:
                 value, was_compressed, budget = unframe(frame, budget)
                 values.append({"key": key, "value": value.hex()})
+                if fingerprint is not None:
+                    values[-1]["fingerprint"] = fingerprint.hex()
                 if was_compressed:
                     compressed.append(key)
             state["entries"] = values
@@ -441,6 +456,13 @@ def check_valid(v):
         problems.append("state differs")
     if compressed != v["compressed"]:
         problems.append("compressed keys differ: %r" % compressed)
+    # Fingerprints: FNV-1a 64 of the trace, little-endian (FORMAT.md section 6.1).
+    for note in v.get("fingerprints", []):
+        h = 0xCBF29CE484222325
+        for b in bytes.fromhex(note["trace"]):
+            h = ((h ^ b) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+        if h.to_bytes(8, "little").hex() != note["fingerprint"]:
+            problems.append("fingerprint of %s differs" % note["key"])
     for field in ("aad", "plaintext", "envelope"):
         if inter[field].hex() != v[field]:
             problems.append(field + " differs")
