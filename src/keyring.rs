@@ -4,6 +4,7 @@
 //! activation time has passed; every key that is not retired can open. A keyring that could
 //! not seal (no key, duplicate ids, a short secret) cannot be constructed.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -309,16 +310,29 @@ pub struct Keyring {
 }
 
 impl Keyring {
-    /// Builds a keyring, refusing one that could not seal at `now`.
+    /// Builds a keyring, refusing one that could not seal at `now`. Linear in the number of
+    /// keys.
     ///
     /// # Errors
-    /// [`KeyringError::Empty`] without a non-retired key, [`KeyringError::DuplicateId`] when two
-    /// keys share an id, [`KeyringError::NoSealingKey`] when every usable key is still pending.
+    /// [`KeyringError::TooManyKeys`] over [`MAX_KEYS`], [`KeyringError::DuplicateId`] when two
+    /// keys share an id, [`KeyringError::Empty`] without a non-retired key,
+    /// [`KeyringError::NoSealingKey`] when every usable key is still pending.
     pub fn new(keys: Vec<Key>, now: SystemTime) -> Result<Self, KeyringError> {
-        for (i, key) in keys.iter().enumerate() {
-            if keys[..i].iter().any(|k| k.id == key.id) {
-                return Err(KeyringError::DuplicateId(key.id.to_string()));
+        if keys.len() > MAX_KEYS {
+            return Err(KeyringError::TooManyKeys {
+                count: keys.len(),
+                max: MAX_KEYS,
+            });
+        }
+        let mut seen: HashMap<KeyId, usize> = HashMap::with_capacity(keys.len());
+        for (index, key) in keys.iter().enumerate() {
+            if let Some(&first) = seen.get(&key.id) {
+                return Err(KeyringError::DuplicateId {
+                    first,
+                    second: index,
+                });
             }
+            seen.insert(key.id, index);
         }
         if keys.iter().all(Key::is_retired) {
             return Err(KeyringError::Empty);
@@ -354,10 +368,18 @@ impl Keyring {
         if file.version != 1 {
             return Err(KeyringError::UnsupportedVersion(file.version));
         }
-        let mut keys = Vec::with_capacity(file.keys.len().min(64));
-        for entry in &file.keys {
-            keys.push(entry.to_key()?);
+        if file.keys.len() > MAX_KEYS {
+            return Err(KeyringError::TooManyKeys {
+                count: file.keys.len(),
+                max: MAX_KEYS,
+            });
         }
+        let keys = file
+            .keys
+            .iter()
+            .enumerate()
+            .map(|(index, entry)| entry.to_key(index))
+            .collect::<Result<Vec<Key>, KeyringError>>()?;
         Keyring::new(keys, now)
     }
 
@@ -420,17 +442,16 @@ impl Keyring {
         &self.keys
     }
 
-    /// Where key `id` stands at `now`.
+    /// Where `key` stands at `now`. Linear in the number of keys (it finds the sealing key);
+    /// use [`Keyring::states`] for all keys at once.
     pub fn state(&self, key: &Key, now: SystemTime) -> KeyState {
-        if key.is_retired() {
-            KeyState::Retired
-        } else if key.activates_at > now {
-            KeyState::Pending
-        } else if self.sealing_key(now).id == key.id {
-            KeyState::Sealing
-        } else {
-            KeyState::OpenOnly
-        }
+        key_state(key, self.sealing_key(now).id, now)
+    }
+
+    /// Every key with where it stands at `now`, in file order: linear in the number of keys.
+    pub fn states(&self, now: SystemTime) -> impl Iterator<Item = (&Key, KeyState)> {
+        let sealing = self.sealing_key(now).id;
+        self.keys.iter().map(move |k| (k, key_state(k, sealing, now)))
     }
 
     /// A copy with `key` added.
@@ -474,6 +495,25 @@ impl fmt::Debug for Keyring {
     }
 }
 
+/// The most keys a keyring may hold. Real keyrings hold a handful: rotating every day and
+/// retiring after a 30-day lifetime keeps about 31, and even hourly rotation with retired keys
+/// never pruned stays under 10 000 for a year. The cap only bounds what a hostile or broken
+/// file can cost (`check` and `inspect` load it in linear time; see docs/CLI.md for the
+/// measured figure at the cap) and keeps the per-request key lookup short.
+pub const MAX_KEYS: usize = 10_000;
+
+fn key_state(key: &Key, sealing: KeyId, now: SystemTime) -> KeyState {
+    if key.is_retired() {
+        KeyState::Retired
+    } else if key.activates_at > now {
+        KeyState::Pending
+    } else if sealing == key.id {
+        KeyState::Sealing
+    } else {
+        KeyState::OpenOnly
+    }
+}
+
 /// Seconds since the Unix epoch; times before it count as 0.
 pub(crate) fn unix_seconds(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
@@ -484,9 +524,26 @@ pub fn unix_time(secs: u64) -> SystemTime {
     from_unix_seconds(secs)
 }
 
-/// The time `secs` seconds after the Unix epoch.
+/// The time `secs` seconds after the Unix epoch, or the latest whole second this platform's
+/// `SystemTime` holds when `secs` lies beyond it (a sealed time near 2^64 must not panic).
 pub(crate) fn from_unix_seconds(secs: u64) -> SystemTime {
-    UNIX_EPOCH + Duration::from_secs(secs)
+    UNIX_EPOCH
+        .checked_add(Duration::from_secs(secs))
+        .unwrap_or_else(latest_time)
+}
+
+/// The latest whole second after the epoch that `SystemTime` can hold, found by adding the
+/// largest powers of two that still fit.
+fn latest_time() -> SystemTime {
+    let mut t = UNIX_EPOCH;
+    let mut step = 1u64 << 63;
+    while step > 0 {
+        if let Some(next) = t.checked_add(Duration::from_secs(step)) {
+            t = next;
+        }
+        step >>= 1;
+    }
+    t
 }
 
 #[derive(Serialize, Deserialize)]
@@ -504,8 +561,19 @@ struct KeyEntry {
     secret: String,
     created_at: String,
     activates_at: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    retired_at: Option<String>,
+    /// Absent: not retired. `null` is refused (see `to_key`), so the outer `Option` tells an
+    /// absent field from a `null` one.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
+    retired_at: Option<Option<String>>,
+}
+
+/// A field that is present, possibly `null`: `Some(None)` for `null`.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
 }
 
 impl Drop for KeyEntry {
@@ -515,24 +583,23 @@ impl Drop for KeyEntry {
 }
 
 impl KeyEntry {
-    fn to_key(&self) -> Result<Key, KeyringError> {
-        let id = KeyId::parse(&self.id).ok_or_else(|| KeyringError::BadId(self.id.clone()))?;
+    /// The key this entry describes. Errors name the key's position and the field, never a
+    /// field's value: a hand-edited file may hold the secret in any field.
+    fn to_key(&self, index: usize) -> Result<Key, KeyringError> {
+        let id = KeyId::parse(&self.id).ok_or(KeyringError::BadId { index })?;
         let algorithm = Algorithm::from_name(&self.algorithm)
-            .ok_or_else(|| KeyringError::UnknownAlgorithm(self.algorithm.clone()))?;
+            .ok_or(KeyringError::UnknownAlgorithm { index })?;
         let bytes = Zeroizing::new(
             URL_SAFE_NO_PAD
                 .decode(self.secret.as_bytes())
-                .map_err(|_| KeyringError::BadSecret(id.to_string()))?,
+                .map_err(|_| KeyringError::BadSecret { index })?,
         );
         let secret: [u8; 32] = bytes
             .as_slice()
             .try_into()
-            .map_err(|_| KeyringError::BadSecret(id.to_string()))?;
+            .map_err(|_| KeyringError::BadSecret { index })?;
         let time = |field: &'static str, text: &str| {
-            humantime::parse_rfc3339(text).map_err(|_| KeyringError::BadTime {
-                key: id.to_string(),
-                field,
-            })
+            parse_time(text).ok_or(KeyringError::BadTime { index, field })
         };
         let key = Key::new(
             id,
@@ -542,8 +609,9 @@ impl KeyEntry {
             time("activates_at", &self.activates_at)?,
         );
         Ok(match &self.retired_at {
-            Some(at) => key.retired(time("retired_at", at)?),
             None => key,
+            Some(None) => return Err(KeyringError::NullRetiredAt { index }),
+            Some(Some(at)) => key.retired(time("retired_at", at)?),
         })
     }
 
@@ -555,9 +623,65 @@ impl KeyEntry {
             secret: URL_SAFE_NO_PAD.encode(key.secret.expose()),
             created_at: time(key.created_at),
             activates_at: time(key.activates_at),
-            retired_at: key.retired_at.map(time),
+            retired_at: key.retired_at.map(|t| Some(time(t))),
         }
     }
+}
+
+/// Parses a keyring time (docs/FORMAT.md §8): `YYYY-MM-DDTHH:MM:SS`, an optional fraction of
+/// 1 to 9 digits, then `Z` or `+00:00`; years 1970 to 9999, seconds 00 to 59 (no leap
+/// second). The fraction is dropped: keyring times are whole seconds, as the file is written.
+fn parse_time(text: &str) -> Option<SystemTime> {
+    let b = text.as_bytes();
+    let (main, rest) = (b.get(..19)?, b.get(19..)?);
+    let digits = |r: std::ops::Range<usize>| -> Option<u64> {
+        main.get(r)?.iter().try_fold(0u64, |acc, &c| {
+            c.is_ascii_digit().then(|| acc * 10 + u64::from(c - b'0'))
+        })
+    };
+    let punctuation = [(4, b'-'), (7, b'-'), (10, b'T'), (13, b':'), (16, b':')];
+    if punctuation.iter().any(|&(i, c)| main.get(i) != Some(&c)) {
+        return None;
+    }
+    let (year, month, day) = (digits(0..4)?, digits(5..7)?, digits(8..10)?);
+    let (hour, minute, second) = (digits(11..13)?, digits(14..16)?, digits(17..19)?);
+    let zone = match rest.iter().position(|c| !(c.is_ascii_digit() || *c == b'.')) {
+        Some(i) => {
+            let (fraction, zone) = rest.split_at(i);
+            match fraction {
+                [] => {}
+                [b'.', digits @ ..] if (1..=9).contains(&digits.len()) => {
+                    if !digits.iter().all(u8::is_ascii_digit) {
+                        return None;
+                    }
+                }
+                _ => return None,
+            }
+            zone
+        }
+        None => return None,
+    };
+    if zone != b"Z" && zone != b"+00:00" {
+        return None;
+    }
+    if !(1970..=9999).contains(&year) || hour > 23 || minute > 59 || second > 59 {
+        return None;
+    }
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let month_days = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+    let month_index = usize::try_from(month.checked_sub(1)?).ok()?;
+    if day == 0 || day > *month_days.get(month_index)? {
+        return None;
+    }
+    // Days since 1970-01-01 (H. Hinnant's `days_from_civil`, years counted from March).
+    let y = if month <= 2 { year - 1 } else { year };
+    let (era, year_of_era) = (y / 400, y % 400);
+    let day_of_year = (153 * ((month + 9) % 12) + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    let days = (era * 146_097 + day_of_era).checked_sub(719_468)?;
+    Some(from_unix_seconds(
+        days * 86_400 + hour * 3600 + minute * 60 + second,
+    ))
 }
 
 #[cfg(test)]
@@ -612,7 +736,7 @@ mod tests {
         ));
         assert!(matches!(
             Keyring::new(vec![key(1, 100), key(1, 200)], now),
-            Err(KeyringError::DuplicateId(_))
+            Err(KeyringError::DuplicateId { first: 0, second: 1 })
         ));
         assert!(matches!(
             ring.with_retired(now, |k| k.id() == KeyId([1; 4])),
@@ -639,15 +763,15 @@ mod tests {
             }),
             (
                 r#"{"version":1,"keys":[{"id":"0102030g","algorithm":"xaes256gcm","secret":"","created_at":"2020-01-01T00:00:00Z","activates_at":"2020-01-01T00:00:00Z"}]}"#,
-                |e| matches!(e, KeyringError::BadId(_)),
+                |e| matches!(e, KeyringError::BadId { index: 0 }),
             ),
             (
                 r#"{"version":1,"keys":[{"id":"01020304","algorithm":"rot13","secret":"","created_at":"2020-01-01T00:00:00Z","activates_at":"2020-01-01T00:00:00Z"}]}"#,
-                |e| matches!(e, KeyringError::UnknownAlgorithm(_)),
+                |e| matches!(e, KeyringError::UnknownAlgorithm { index: 0 }),
             ),
             (
                 r#"{"version":1,"keys":[{"id":"01020304","algorithm":"xaes256gcm","secret":"AAAA","created_at":"2020-01-01T00:00:00Z","activates_at":"2020-01-01T00:00:00Z"}]}"#,
-                |e| matches!(e, KeyringError::BadSecret(_)),
+                |e| matches!(e, KeyringError::BadSecret { index: 0 }),
             ),
             (
                 r#"{"version":1,"keys":[{"id":"01020304","algorithm":"xaes256gcm","secret":"AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE","created_at":"yesterday","activates_at":"2020-01-01T00:00:00Z"}]}"#,
