@@ -31,6 +31,8 @@ pub mod config;
 pub mod error;
 #[doc(hidden)]
 pub mod fuzzing;
+#[doc(hidden)]
+pub mod inspect;
 pub mod keyring;
 mod middleware;
 mod reload;
