@@ -268,6 +268,10 @@ impl Key {
         self.retired_at.is_some()
     }
 
+    pub(crate) fn secret(&self) -> &Secret {
+        &self.secret
+    }
+
     pub(crate) fn cipher(&self) -> &Cipher {
         &self.cipher
     }

@@ -41,10 +41,12 @@ fn every_target_has_a_corpus_and_no_unknown_target_does() {
         dirs,
         [
             "envelope",
+            "inspect",
             "keyring_json",
             "open_header",
             "payload",
-            "roundtrip"
+            "roundtrip",
+            "service"
         ]
     );
 }
@@ -86,6 +88,8 @@ corpus_tests! {
     payload_corpus: payload,
     keyring_json_corpus: keyring_json,
     roundtrip_corpus: roundtrip,
+    service_corpus: service,
+    inspect_corpus: inspect,
 }
 
 /// A few structured inputs beyond the corpus, so an empty or garbage input is covered even
@@ -106,5 +110,7 @@ fn entry_points_take_garbage() {
         fuzzing::payload(data);
         fuzzing::keyring_json(data);
         fuzzing::roundtrip(data);
+        fuzzing::service(data);
+        fuzzing::inspect(data);
     }
 }
