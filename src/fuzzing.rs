@@ -425,6 +425,41 @@ pub fn roundtrip(data: &[u8]) {
     }
 }
 
+/// The fixed keyring as a keyring file, for tests that run the CLI on the fuzzing keys.
+pub fn keyring_file() -> String {
+    fixture().keyring.to_json().to_string()
+}
+
+/// A `Cookie` header holding a session (`"user"` = `"alice"`) sealed with the fixed keyring
+/// at `issued`, with these raw times: a `SessionState` cannot be built from `SystemTime`s
+/// past what the platform holds, but a cookie can carry any `u64`.
+///
+/// # Panics
+/// If the session cannot be sealed (it always can).
+pub fn sealed_header(issued: u64, expires: u64, last_seen: u64) -> Vec<u8> {
+    let f = fixture();
+    let mut entries = BTreeMap::new();
+    entries.insert("user".to_owned(), b"\x05alice".to_vec());
+    let state = SessionState {
+        id: [7; 16],
+        issued_at: issued,
+        expires_at: expires,
+        last_seen,
+        entries,
+    };
+    let at = from_unix_seconds(issued);
+    let cookies = match f.codec.seal(&f.keyring, &state, at, &mut StdRng::seed_from_u64(0)) {
+        Ok(cookies) => cookies,
+        Err(e) => panic!("a small session always seals: {e}"),
+    };
+    cookies
+        .iter()
+        .map(|c| format!("{}={}", c.name(), c.value()))
+        .collect::<Vec<_>>()
+        .join("; ")
+        .into_bytes()
+}
+
 /// Arbitrary bytes as the input of `sealed-session inspect` (standard input), the first byte
 /// choosing the idle timeout: [`cli::header_fields`], then [`cli::run`] with the fixed
 /// keyring at [`NOW_SECS`]. Neither may panic; what is printed never holds a secret of the
@@ -476,6 +511,10 @@ pub fn inspect(data: &[u8]) {
         }
     }
 }
+
+/// How many times [`service`] compared a session read back from the jar with what was
+/// written (for the corpus test: the seeds must reach that check).
+pub static SERVICE_JAR_CHECKS: AtomicU64 = AtomicU64::new(0);
 
 /// The middleware's clock in [`service`]: seconds since the epoch.
 static SERVICE_NOW: AtomicU64 = AtomicU64::new(NOW_SECS);
@@ -600,6 +639,7 @@ pub fn service(data: &[u8]) {
             let (before, after) = parse_report(&body);
             if send_jar && clean && op & 7 != 0 {
                 if let Some(want) = &expected {
+                    SERVICE_JAR_CHECKS.fetch_add(1, Ordering::Relaxed);
                     assert!(
                         before.as_ref() == Some(want),
                         "the jar's session read {before:?}, written {want:?}"

@@ -392,11 +392,20 @@ impl Keyring {
     /// # Errors
     /// I/O errors and everything [`Keyring::from_json`] rejects.
     pub fn load(path: &Path, now: SystemTime) -> Result<Self, KeyringError> {
+        Keyring::load_with_bytes(path, now).map(|(ring, _)| ring)
+    }
+
+    /// [`Keyring::load`], also returning the bytes that were parsed (the hot reload starts
+    /// from them, not from a second read that could see a newer file).
+    pub(crate) fn load_with_bytes(
+        path: &Path,
+        now: SystemTime,
+    ) -> Result<(Self, Zeroizing<Vec<u8>>), KeyringError> {
         let bytes = Zeroizing::new(
             std::fs::read(path)
                 .map_err(|e| KeyringError::Io(e.kind(), path.display().to_string()))?,
         );
-        Keyring::from_json(&bytes, now)
+        Ok((Keyring::from_json(&bytes, now)?, bytes))
     }
 
     /// Parses a keyring from the JSON held in environment variable `var`.

@@ -88,8 +88,17 @@ corpus_tests! {
     payload_corpus: payload,
     keyring_json_corpus: keyring_json,
     roundtrip_corpus: roundtrip,
-    service_corpus: service,
     inspect_corpus: inspect,
+}
+
+#[test]
+fn service_corpus() {
+    use std::sync::atomic::Ordering;
+    let before = fuzzing::SERVICE_JAR_CHECKS.load(Ordering::Relaxed);
+    let seeds = replay("service", fuzzing::service) as u64;
+    // The seeds reach the deep end: sessions written, kept in the jar and read back.
+    let checks = fuzzing::SERVICE_JAR_CHECKS.load(Ordering::Relaxed) - before;
+    assert!(checks >= seeds, "{checks} jar checks for {seeds} seeds");
 }
 
 /// A few structured inputs beyond the corpus, so an empty or garbage input is covered even
