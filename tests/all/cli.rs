@@ -818,7 +818,8 @@ fn cli_bytes(args: &[&std::ffi::OsStr], stdin: &[u8]) -> Run {
 /// `inspect --keyring <keyring> <rest…> <header bytes>`.
 fn inspect_bytes(keyring: &Path, rest: &[&str], header: &[u8]) -> Run {
     use std::os::unix::ffi::OsStrExt as _;
-    let mut args: Vec<&std::ffi::OsStr> = ["inspect", "--keyring", p(keyring)]
+    let head = ["inspect", "--keyring", p(keyring)];
+    let mut args: Vec<&std::ffi::OsStr> = head
         .iter()
         .chain(rest)
         .map(std::ffi::OsStr::new)
@@ -885,19 +886,18 @@ fn a5_swapped_fields_never_reach_an_error_message() {
                 key[*a] = vb;
                 key[*b] = va;
                 let text = value.to_string();
-                let runs: [(&str, &[&str]); 6] = [
-                    ("check", &["check"]),
-                    ("list", &["keys", "list"]),
-                    ("list --json", &["keys", "list", "--json"]),
-                    ("rotate", &["keys", "rotate"]),
-                    ("retire", &["keys", "retire", "--id", "09090909"]),
-                    ("inspect", &["inspect"]),
+                let runs: [(&str, &[&str], &[&str]); 6] = [
+                    ("check", &["check"], &[]),
+                    ("list", &["keys", "list"], &[]),
+                    ("list --json", &["keys", "list"], &["--json"]),
+                    ("rotate", &["keys", "rotate"], &[]),
+                    ("retire", &["keys", "retire"], &["--id", "09090909"]),
+                    ("inspect", &["inspect"], &[&header]),
                 ];
-                for (name, command) in runs {
+                for (name, command, rest) in runs {
                     let path = dir.join(&format!("swap-{index}-{a}-{b}-{}.json", name.len()));
-                    fs::write(&path, &text).unwrap();
-                    fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
-                    let run = on_keyring(command, &path, &[], &header);
+                    write_file_0600(&path, text.as_bytes());
+                    let run = on_keyring(command, &path, rest, "");
                     let what = format!("keys[{index}] {a} <-> {b}, {name}");
                     run.hides(&[secret.clone(), secret_hex.clone()]);
                     if run.code == 2 && !run.stderr.contains("has no key 09090909") {
@@ -1020,9 +1020,15 @@ fn a10_inspect_reads_the_header_as_the_middleware_does() {
 
     // U+00A0 and U+2028 belong to the cookie name, as in the middleware: no session.
     for space in ["\u{a0}", "\u{2028}"] {
-        inspect_bytes(&path, &[], &with(space.as_bytes(), b"")).fails(1, "no __Host-session");
+        let spaced = header.replacen("; __Host", &format!("; {space}__Host"), 1);
+        assert_ne!(spaced, header);
+        inspect_bytes(&path, &[], spaced.as_bytes()).fails(1, "no __Host-session");
     }
     // VT and other controls never reach a server.
     inspect_bytes(&path, &[], &with(b"\x0b", b"")).fails(2, "byte 0x0b at line 1, column 1");
-    inspect_bytes(&path, &[], &with(b"", b"\x00")).fails(2, "cannot appear in an HTTP Cookie");
+    cli_bytes(
+        &["inspect", "--keyring", p(&path), "-"].map(std::ffi::OsStr::new),
+        &with(b"", b"\x00"),
+    )
+    .fails(2, "cannot appear in an HTTP Cookie");
 }
