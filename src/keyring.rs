@@ -195,7 +195,8 @@ impl KeyState {
 }
 
 impl Key {
-    /// A key that activates at `activates_at`.
+    /// A key that activates at `activates_at`. Key times are whole seconds, as in the keyring
+    /// file (docs/FORMAT.md §8): a fraction of a second is dropped.
     pub fn new(
         id: KeyId,
         algorithm: Algorithm,
@@ -208,8 +209,8 @@ impl Key {
             id,
             algorithm,
             secret,
-            created_at,
-            activates_at,
+            created_at: whole_seconds(created_at),
+            activates_at: whole_seconds(activates_at),
             retired_at: None,
             cipher,
         }
@@ -231,10 +232,12 @@ impl Key {
         ))
     }
 
-    /// Marks the key retired at `at`: it no longer opens anything.
+    /// Marks the key retired: from now on it neither seals nor opens, whatever `at` says.
+    /// `at` (whole seconds) only records when that happened; a retirement is never scheduled
+    /// (docs/FORMAT.md §8).
     #[must_use]
     pub fn retired(mut self, at: SystemTime) -> Self {
-        self.retired_at = Some(at);
+        self.retired_at = Some(whole_seconds(at));
         self
     }
 
@@ -527,6 +530,14 @@ fn key_state(key: &Key, sealing: KeyId, now: SystemTime) -> KeyState {
     }
 }
 
+/// `t` without its fraction of a second (times before the epoch are kept as they are).
+fn whole_seconds(t: SystemTime) -> SystemTime {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => from_unix_seconds(d.as_secs()),
+        Err(_) => t,
+    }
+}
+
 /// Seconds since the Unix epoch; times before it count as 0.
 pub(crate) fn unix_seconds(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
@@ -795,6 +806,191 @@ mod tests {
             let err = Keyring::from_json(json.as_bytes(), now).unwrap_err();
             assert!(check(&err), "{json}: {err:?}");
         }
+    }
+
+    fn one_key(fields: &str) -> String {
+        format!(
+            r#"{{"version":1,"keys":[{{"id":"01020304","algorithm":"xaes256gcm","secret":"AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE",{fields}}}]}}"#
+        )
+    }
+
+    fn times(created: &str, activates: &str) -> String {
+        one_key(&format!(
+            r#""created_at":"{created}","activates_at":"{activates}""#
+        ))
+    }
+
+    /// B4: `retired_at` retires the key at once whatever its value (in the future, before
+    /// the key was created); the value is only a record.
+    #[test]
+    fn b4_any_retired_at_retires_at_once() {
+        let now = at(1_800_000_000);
+        for retired in ["9999-12-31T23:59:59Z", "2027-01-15T08:00:01Z", "1970-01-01T00:00:00Z"] {
+            let json = format!(
+                r#"{{"version":1,"keys":[
+                {{"id":"01010101","algorithm":"xaes256gcm","secret":"AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE","created_at":"2026-01-01T00:00:00Z","activates_at":"2026-01-01T00:00:00Z"}},
+                {{"id":"02020202","algorithm":"xaes256gcm","secret":"AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI","created_at":"2026-06-01T00:00:00Z","activates_at":"2026-06-01T00:00:00Z","retired_at":"{retired}"}}]}}"#
+            );
+            let ring = Keyring::from_json(json.as_bytes(), now).unwrap();
+            let key = ring.get(KeyId([2; 4])).unwrap();
+            assert!(key.is_retired(), "{retired}");
+            assert_eq!(ring.state(key, now), KeyState::Retired, "{retired}");
+            assert_eq!(ring.sealing_key(now).id(), KeyId([1; 4]), "{retired}");
+        }
+        // The same through the API: a retirement "in the future" is a retirement now.
+        let ring = Keyring::new(vec![key(1, 100), key(2, 200).retired(at(5_000))], at(1_000));
+        let ring = ring.unwrap();
+        assert_eq!(ring.sealing_key(at(1_000)).id(), KeyId([1; 4]));
+    }
+
+    /// B8: the time grammar of docs/FORMAT.md §8.
+    #[test]
+    fn b8_time_grammar() {
+        let now = at(1_800_000_000);
+        let base = 1_767_225_600; // 2026-01-01T00:00:00Z
+        let accepted = [
+            ("2026-01-01T00:00:00Z", base),
+            ("2026-01-01T00:00:00+00:00", base),
+            ("2026-01-01T00:00:00.5Z", base),
+            ("2026-01-01T00:00:00.999999999Z", base),
+            ("2026-01-01T00:00:01.0+00:00", base + 1),
+            ("2000-02-29T12:00:00Z", 951_825_600),
+            ("1970-01-01T00:00:00Z", 0),
+        ];
+        for (text, secs) in accepted {
+            let ring = Keyring::from_json(times(text, text).as_bytes(), now)
+                .unwrap_or_else(|e| panic!("{text}: {e}"));
+            assert_eq!(ring.keys()[0].activates_at(), at(secs), "{text}");
+            assert_eq!(ring.keys()[0].created_at(), at(secs), "{text}");
+        }
+        let refused = [
+            "2026-12-31T23:59:60Z",           // leap second (§1: none)
+            "2026-01-01T00:00:00.9999999999Z", // 10 fraction digits
+            "2026-01-01T00:00:00.Z",
+            "2026-01-01T00:00:00,5Z",
+            "2026-01-01t00:00:00Z",
+            "2026-01-01T00:00:00z",
+            "2026-01-01 00:00:00Z",
+            "2026-01-01T00:00:00",
+            "2026-01-01T00:00:00-00:00",
+            "2026-01-01T01:00:00+01:00",
+            "2026-01-01T00:00Z",
+            "2026-1-01T00:00:00Z",
+            "1969-12-31T23:59:59Z",
+            "10000-01-01T00:00:00Z",
+            "2026-02-29T00:00:00Z",
+            "2026-04-31T00:00:00Z",
+            "2026-00-01T00:00:00Z",
+            "2026-13-01T00:00:00Z",
+            "2026-01-00T00:00:00Z",
+            "2026-01-01T24:00:00Z",
+            "2026-01-01T00:60:00Z",
+            "+2026-01-01T00:00:00Z",
+            " 2026-01-01T00:00:00Z",
+            "2026-01-01T00:00:00Z ",
+            "２026-01-01T00:00:00Z",
+            "",
+        ];
+        for text in refused {
+            let err = Keyring::from_json(times(text, "2026-01-01T00:00:00Z").as_bytes(), now)
+                .err();
+            assert_eq!(
+                err,
+                Some(KeyringError::BadTime {
+                    index: 0,
+                    field: "created_at"
+                }),
+                "{text:?}"
+            );
+        }
+    }
+
+    /// B8: a fractional activation time counts from its whole second, as the file is written:
+    /// the key seals at the whole second already, and a round trip through `to_json` changes
+    /// nothing.
+    #[test]
+    fn b8_fractional_activation_counts_from_its_whole_second() {
+        let json = r#"{"version":1,"keys":[
+            {"id":"01010101","algorithm":"xaes256gcm","secret":"AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE","created_at":"2026-01-01T00:00:00Z","activates_at":"2026-01-01T00:00:00Z"},
+            {"id":"02020202","algorithm":"xaes256gcm","secret":"AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI","created_at":"2026-06-01T00:00:00Z","activates_at":"2026-06-01T00:00:00.75Z"}]}"#;
+        let switch = 1_780_272_000; // 2026-06-01T00:00:00Z
+        let ring = Keyring::from_json(json.as_bytes(), at(switch)).unwrap();
+        assert_eq!(ring.sealing_key(at(switch)).id(), KeyId([2; 4]));
+        assert_eq!(ring.sealing_key(at(switch - 1)).id(), KeyId([1; 4]));
+        let again = Keyring::from_json(ring.to_json().as_bytes(), at(switch)).unwrap();
+        assert_eq!(again.keys()[1].activates_at(), ring.keys()[1].activates_at());
+        // Through the API as well.
+        let half = at(switch) + Duration::from_millis(500);
+        let k = Key::new(KeyId([3; 4]), Algorithm::default(), Secret::new([3; 32]), half, half);
+        assert_eq!(k.activates_at(), at(switch));
+    }
+
+    /// B8: `"retired_at": null` is refused (a key that is not retired has no `retired_at`),
+    /// and `version` is the JSON integer 1 (`1.0`, `1e0`, `"1"` are refused).
+    #[test]
+    fn b8_null_retired_at_and_version_spelling() {
+        let now = at(1_800_000_000);
+        let t = r#""created_at":"2026-01-01T00:00:00Z","activates_at":"2026-01-01T00:00:00Z""#;
+        let null = one_key(&format!(r#"{t},"retired_at":null"#));
+        assert_eq!(
+            Keyring::from_json(null.as_bytes(), now).err(),
+            Some(KeyringError::NullRetiredAt { index: 0 })
+        );
+        let good = one_key(t);
+        assert!(Keyring::from_json(good.as_bytes(), now).is_ok());
+        for version in ["1.0", "1e0", "\"1\"", "01", "-1", "true", "null"] {
+            let json = good.replacen("\"version\":1", &format!("\"version\":{version}"), 1);
+            assert!(
+                matches!(
+                    Keyring::from_json(json.as_bytes(), now),
+                    Err(KeyringError::Json { .. })
+                ),
+                "{version}"
+            );
+        }
+    }
+
+    /// A9: the cap, and loading that stays linear (a 10 000-key file, every id distinct, is
+    /// loaded; the time is measured in docs/CLI.md, not asserted).
+    #[test]
+    fn a9_too_many_keys_is_a_clear_error() {
+        let now = at(1_000);
+        let many = |n: usize| -> Vec<Key> {
+            (0..n)
+                .map(|i| {
+                    let id = u32::try_from(i).unwrap().to_be_bytes();
+                    Key::new(KeyId(id), Algorithm::XChaCha20Poly1305, Secret::new([1; 32]), at(0), at(0))
+                })
+                .collect()
+        };
+        assert_eq!(Keyring::new(many(MAX_KEYS), now).unwrap().keys().len(), MAX_KEYS);
+        let err = Keyring::new(many(MAX_KEYS + 1), now).unwrap_err();
+        assert_eq!(
+            err,
+            KeyringError::TooManyKeys {
+                count: MAX_KEYS + 1,
+                max: MAX_KEYS
+            }
+        );
+        assert!(err.to_string().contains("10001 keys, more than the 10000 allowed"));
+        // From a file the count is checked before any key is built.
+        let entry = r#"{"id":"zz","algorithm":"","secret":"","created_at":"","activates_at":""}"#;
+        let json = format!(
+            r#"{{"version":1,"keys":[{}]}}"#,
+            vec![entry; MAX_KEYS + 1].join(",")
+        );
+        assert!(matches!(
+            Keyring::from_json(json.as_bytes(), now),
+            Err(KeyringError::TooManyKeys { .. })
+        ));
+        // Duplicates are found by position, in one pass.
+        let mut keys = many(5);
+        keys.push(key(9, 0));
+        keys.push(Key::new(KeyId([0, 0, 0, 3]), Algorithm::default(), Secret::new([2; 32]), at(0), at(0)));
+        assert_eq!(
+            Keyring::new(keys, now).unwrap_err(),
+            KeyringError::DuplicateId { first: 3, second: 6 }
+        );
     }
 
     /// Like cookie-rs's `debug_does_not_leak_key`: no key material in any Debug output.
