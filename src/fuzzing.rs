@@ -448,7 +448,10 @@ pub fn sealed_header(issued: u64, expires: u64, last_seen: u64) -> Vec<u8> {
         entries,
     };
     let at = from_unix_seconds(issued);
-    let cookies = match f.codec.seal(&f.keyring, &state, at, &mut StdRng::seed_from_u64(0)) {
+    let cookies = match f
+        .codec
+        .seal(&f.keyring, &state, at, &mut StdRng::seed_from_u64(0))
+    {
         Ok(cookies) => cookies,
         Err(e) => panic!("a small session always seals: {e}"),
     };
@@ -481,13 +484,7 @@ pub fn inspect(data: &[u8]) {
     };
     let (mut out, mut notes) = (Vec::new(), Vec::new());
     let outcome = match cli::run(
-        &mut out,
-        &mut notes,
-        &f.keyring,
-        &settings,
-        &codec,
-        &fields,
-        f.now,
+        &mut out, &mut notes, &f.keyring, &settings, &codec, &fields, f.now,
     ) {
         Ok(outcome) => outcome,
         Err(e) => panic!("writing to a Vec failed: {e}"),
@@ -650,7 +647,11 @@ pub fn service(data: &[u8]) {
             let mut sealed = false;
             let mut removed = false;
             for line in &set {
-                assert!(line.len() <= config.cookie_budget, "Set-Cookie line of {}", line.len());
+                assert!(
+                    line.len() <= config.cookie_budget,
+                    "Set-Cookie line of {}",
+                    line.len()
+                );
                 let cookie = match cookie::Cookie::parse(line.as_str()) {
                     Ok(c) => c,
                     Err(e) => panic!("an unparsable Set-Cookie line: {e}"),

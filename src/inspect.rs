@@ -416,7 +416,13 @@ mod tests {
         // Unicode whitespace is not HTTP whitespace, and other bytes are not UTF-8-checked.
         assert_eq!(f("\u{a0}a=b".as_bytes()), ["\u{a0}a=b".as_bytes()]);
         assert_eq!(f(b"x=\xff; a=b"), [b"x=\xff; a=b"]);
-        for bad in [&b"a=b\x0b"[..], b"\x00", b"a=\x7f", b"a=b\rc=d", b"\x0c a=b"] {
+        for bad in [
+            &b"a=b\x0b"[..],
+            b"\x00",
+            b"a=\x7f",
+            b"a=b\rc=d",
+            b"\x0c a=b",
+        ] {
             assert!(header_fields(bad).is_err(), "{bad:?}");
         }
     }

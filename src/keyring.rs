@@ -467,7 +467,9 @@ impl Keyring {
     /// Every key with where it stands at `now`, in file order: linear in the number of keys.
     pub fn states(&self, now: SystemTime) -> impl Iterator<Item = (&Key, KeyState)> {
         let sealing = self.sealing_key(now).id;
-        self.keys.iter().map(move |k| (k, key_state(k, sealing, now)))
+        self.keys
+            .iter()
+            .map(move |k| (k, key_state(k, sealing, now)))
     }
 
     /// A copy with `key` added.
@@ -669,7 +671,10 @@ fn parse_time(text: &str) -> Option<SystemTime> {
     }
     let (year, month, day) = (digits(0..4)?, digits(5..7)?, digits(8..10)?);
     let (hour, minute, second) = (digits(11..13)?, digits(14..16)?, digits(17..19)?);
-    let zone = match rest.iter().position(|c| !(c.is_ascii_digit() || *c == b'.')) {
+    let zone = match rest
+        .iter()
+        .position(|c| !(c.is_ascii_digit() || *c == b'.'))
+    {
         Some(i) => {
             let (fraction, zone) = rest.split_at(i);
             match fraction {
@@ -692,7 +697,20 @@ fn parse_time(text: &str) -> Option<SystemTime> {
         return None;
     }
     let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
-    let month_days = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+    let month_days = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
     let month_index = usize::try_from(month.checked_sub(1)?).ok()?;
     if day == 0 || day > *month_days.get(month_index)? {
         return None;
@@ -760,7 +778,10 @@ mod tests {
         ));
         assert!(matches!(
             Keyring::new(vec![key(1, 100), key(1, 200)], now),
-            Err(KeyringError::DuplicateId { first: 0, second: 1 })
+            Err(KeyringError::DuplicateId {
+                first: 0,
+                second: 1
+            })
         ));
         assert!(matches!(
             ring.with_retired(now, |k| k.id() == KeyId([1; 4])),
@@ -825,7 +846,11 @@ mod tests {
     #[test]
     fn b4_any_retired_at_retires_at_once() {
         let now = at(1_800_000_000);
-        for retired in ["9999-12-31T23:59:59Z", "2027-01-15T08:00:01Z", "1970-01-01T00:00:00Z"] {
+        for retired in [
+            "9999-12-31T23:59:59Z",
+            "2027-01-15T08:00:01Z",
+            "1970-01-01T00:00:00Z",
+        ] {
             let json = format!(
                 r#"{{"version":1,"keys":[
                 {{"id":"01010101","algorithm":"xaes256gcm","secret":"AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE","created_at":"2026-01-01T00:00:00Z","activates_at":"2026-01-01T00:00:00Z"}},
@@ -864,7 +889,7 @@ mod tests {
             assert_eq!(ring.keys()[0].created_at(), at(secs), "{text}");
         }
         let refused = [
-            "2026-12-31T23:59:60Z",           // leap second (§1: none)
+            "2026-12-31T23:59:60Z",            // leap second (§1: none)
             "2026-01-01T00:00:00.9999999999Z", // 10 fraction digits
             "2026-01-01T00:00:00.Z",
             "2026-01-01T00:00:00,5Z",
@@ -892,8 +917,7 @@ mod tests {
             "",
         ];
         for text in refused {
-            let err = Keyring::from_json(times(text, "2026-01-01T00:00:00Z").as_bytes(), now)
-                .err();
+            let err = Keyring::from_json(times(text, "2026-01-01T00:00:00Z").as_bytes(), now).err();
             assert_eq!(
                 err,
                 Some(KeyringError::BadTime {
@@ -918,10 +942,19 @@ mod tests {
         assert_eq!(ring.sealing_key(at(switch)).id(), KeyId([2; 4]));
         assert_eq!(ring.sealing_key(at(switch - 1)).id(), KeyId([1; 4]));
         let again = Keyring::from_json(ring.to_json().as_bytes(), at(switch)).unwrap();
-        assert_eq!(again.keys()[1].activates_at(), ring.keys()[1].activates_at());
+        assert_eq!(
+            again.keys()[1].activates_at(),
+            ring.keys()[1].activates_at()
+        );
         // Through the API as well.
         let half = at(switch) + Duration::from_millis(500);
-        let k = Key::new(KeyId([3; 4]), Algorithm::default(), Secret::new([3; 32]), half, half);
+        let k = Key::new(
+            KeyId([3; 4]),
+            Algorithm::default(),
+            Secret::new([3; 32]),
+            half,
+            half,
+        );
         assert_eq!(k.activates_at(), at(switch));
     }
 
@@ -959,11 +992,20 @@ mod tests {
             (0..n)
                 .map(|i| {
                     let id = u32::try_from(i).unwrap().to_be_bytes();
-                    Key::new(KeyId(id), Algorithm::XChaCha20Poly1305, Secret::new([1; 32]), at(0), at(0))
+                    Key::new(
+                        KeyId(id),
+                        Algorithm::XChaCha20Poly1305,
+                        Secret::new([1; 32]),
+                        at(0),
+                        at(0),
+                    )
                 })
                 .collect()
         };
-        assert_eq!(Keyring::new(many(MAX_KEYS), now).unwrap().keys().len(), MAX_KEYS);
+        assert_eq!(
+            Keyring::new(many(MAX_KEYS), now).unwrap().keys().len(),
+            MAX_KEYS
+        );
         let err = Keyring::new(many(MAX_KEYS + 1), now).unwrap_err();
         assert_eq!(
             err,
@@ -972,7 +1014,10 @@ mod tests {
                 max: MAX_KEYS
             }
         );
-        assert!(err.to_string().contains("10001 keys, more than the 10000 allowed"));
+        assert!(
+            err.to_string()
+                .contains("10001 keys, more than the 10000 allowed")
+        );
         // From a file the count is checked before any key is built.
         let entry = r#"{"id":"zz","algorithm":"","secret":"","created_at":"","activates_at":""}"#;
         let json = format!(
@@ -986,10 +1031,19 @@ mod tests {
         // Duplicates are found by position, in one pass.
         let mut keys = many(5);
         keys.push(key(9, 0));
-        keys.push(Key::new(KeyId([0, 0, 0, 3]), Algorithm::default(), Secret::new([2; 32]), at(0), at(0)));
+        keys.push(Key::new(
+            KeyId([0, 0, 0, 3]),
+            Algorithm::default(),
+            Secret::new([2; 32]),
+            at(0),
+            at(0),
+        ));
         assert_eq!(
             Keyring::new(keys, now).unwrap_err(),
-            KeyringError::DuplicateId { first: 3, second: 6 }
+            KeyringError::DuplicateId {
+                first: 3,
+                second: 6
+            }
         );
     }
 

@@ -144,7 +144,8 @@ mod tests {
     }
 
     fn dir(name: &str) -> std::path::PathBuf {
-        let dir = std::env::temp_dir().join(format!("sealed-session-{name}-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("sealed-session-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         dir
@@ -160,7 +161,10 @@ mod tests {
     fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
         let start = Instant::now();
         while !done() {
-            assert!(start.elapsed().as_secs() < 10, "timed out waiting for {what}");
+            assert!(
+                start.elapsed().as_secs() < 10,
+                "timed out waiting for {what}"
+            );
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
     }
@@ -291,7 +295,11 @@ mod tests {
             }
         }
         assert!(refused >= 20, "{refused}");
-        assert_eq!(mw.keyring().keys().len(), 2, "the good keyring stays in force");
+        assert_eq!(
+            mw.keyring().keys().len(),
+            2,
+            "the good keyring stays in force"
+        );
         let mut f = std::fs::File::create(dir.join("done")).unwrap();
         f.write_all(b"").unwrap();
         drop(mw);

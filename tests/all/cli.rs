@@ -819,11 +819,8 @@ fn cli_bytes(args: &[&std::ffi::OsStr], stdin: &[u8]) -> Run {
 fn inspect_bytes(keyring: &Path, rest: &[&str], header: &[u8]) -> Run {
     use std::os::unix::ffi::OsStrExt as _;
     let head = ["inspect", "--keyring", p(keyring)];
-    let mut args: Vec<&std::ffi::OsStr> = head
-        .iter()
-        .chain(rest)
-        .map(std::ffi::OsStr::new)
-        .collect();
+    let mut args: Vec<&std::ffi::OsStr> =
+        head.iter().chain(rest).map(std::ffi::OsStr::new).collect();
     args.push(std::ffi::OsStr::from_bytes(header));
     cli_bytes(&args, b"")
 }
@@ -902,7 +899,10 @@ fn a5_swapped_fields_never_reach_an_error_message() {
                     run.hides(&[secret.clone(), secret_hex.clone()]);
                     if run.code == 2 && !run.stderr.contains("has no key 09090909") {
                         failures += 1;
-                        assert!(run.stderr.contains(&format!("keys[{index}].")), "{what}: {run:#?}");
+                        assert!(
+                            run.stderr.contains(&format!("keys[{index}].")),
+                            "{what}: {run:#?}"
+                        );
                         for v in &values {
                             assert!(!run.stderr.contains(v.as_str()), "{what}: {v} in {run:#?}");
                         }
@@ -930,11 +930,15 @@ fn a9_keyring_size_is_capped() {
             "activates_at": "2026-01-01T00:00:00Z",
         })
     };
-    let file = |n: usize| serde_json::json!({"version": 1, "keys": (0..n).map(entry).collect::<Vec<_>>()});
+    let file =
+        |n: usize| serde_json::json!({"version": 1, "keys": (0..n).map(entry).collect::<Vec<_>>()});
     let over = dir.join("over.json");
     fs::write(&over, file(max + 1).to_string()).unwrap();
     fs::set_permissions(&over, fs::Permissions::from_mode(0o600)).unwrap();
-    check(&over).fails(2, &format!("keyring has {} keys, more than the {max} allowed", max + 1));
+    check(&over).fails(
+        2,
+        &format!("keyring has {} keys, more than the {max} allowed", max + 1),
+    );
     let at = dir.join("at.json");
     fs::write(&at, file(max).to_string()).unwrap();
     fs::set_permissions(&at, fs::Permissions::from_mode(0o600)).unwrap();

@@ -48,15 +48,7 @@ pub fn inspect(
     };
     let fields = core::header_fields(&bytes).context("cannot use this Cookie header")?;
     let mut notes = std::io::stderr().lock();
-    match core::run(
-        out,
-        &mut notes,
-        &keyring,
-        settings,
-        &codec,
-        &fields,
-        now,
-    )? {
+    match core::run(out, &mut notes, &keyring, settings, &codec, &fields, now)? {
         Outcome::Opened => Ok(ExitCode::SUCCESS),
         Outcome::Absent | Outcome::Rejected(_) => Ok(ExitCode::from(NOT_OPENED)),
     }
