@@ -540,7 +540,8 @@ fn service_middleware() -> &'static (SessionMiddleware, SessionConfig) {
 const SERVICE_STEPS: [u64; 8] = [0, 1, 60, 299, 300, 7_199, 7_200, 86_400];
 
 /// A sequence of up to 16 requests (separated by `\r`) through the real actix service with the
-/// middleware, and a browser-like cookie jar kept from the responses. Each request's first
+/// middleware, and a browser-like cookie jar kept from the responses (a request sent without
+/// the jar stands for another client, whose cookies replace the jar when it gets any). Each request's first
 /// byte is: bits 0-2 what the handler does (0 nothing, 1 read `k`, 2 write `k`, 3 store a
 /// blob whose size is the next byte times 64, 4 remove `k`, 5 purge, 6 renew, 7 read and
 /// write `n`), bit 3 send the jar, bit 4 send it after the fuzzed cookies, bits 5-7 the clock
@@ -642,6 +643,13 @@ pub fn service(data: &[u8]) {
                         "the jar's session read {before:?}, written {want:?}"
                     );
                 }
+            }
+            // A request without the jar comes from another client: when its response sets
+            // cookies, that client becomes the one followed (a browser always sends its whole
+            // jar, so its stale chunks would have been expired by the response).
+            if !send_jar && !set.is_empty() {
+                jar.clear();
+                expected = None;
             }
             let base = config.name();
             let mut sealed = false;
