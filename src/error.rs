@@ -194,7 +194,9 @@ impl fmt::Display for EncodeError {
 
 impl std::error::Error for EncodeError {}
 
-/// Why a keyring could not be built or loaded. Never carries key material.
+/// Why a keyring could not be built or loaded. Never carries a value read from a keyring
+/// file: a hand-edited file may hold a secret in any field, so errors name the key by its
+/// position in the list (`keys[0]` is the first) and the field.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum KeyringError {
@@ -202,20 +204,46 @@ pub enum KeyringError {
     Empty,
     /// Every usable key is still pending: nothing could seal now.
     NoSealingKey,
-    /// Two keys share this id.
-    DuplicateId(String),
-    /// An id that is not 8 lowercase hex digits.
-    BadId(String),
-    /// The secret of this key is not 32 bytes of unpadded base64url.
-    BadSecret(String),
-    /// An algorithm name this build does not know.
-    UnknownAlgorithm(String),
-    /// A time field that is not RFC 3339.
+    /// The keys at these positions share an id.
+    DuplicateId {
+        /// Position of the first key with the id.
+        first: usize,
+        /// Position of the later key with the same id.
+        second: usize,
+    },
+    /// The id of the key at this position is not 8 lowercase hex digits.
+    BadId {
+        /// The key's position in the list.
+        index: usize,
+    },
+    /// The secret of the key at this position is not 32 bytes of unpadded base64url.
+    BadSecret {
+        /// The key's position in the list.
+        index: usize,
+    },
+    /// The algorithm of the key at this position is not a name this build knows.
+    UnknownAlgorithm {
+        /// The key's position in the list.
+        index: usize,
+    },
+    /// A time field that is not a keyring time (docs/FORMAT.md §8).
     BadTime {
-        /// The key's id.
-        key: String,
+        /// The key's position in the list.
+        index: usize,
         /// The field.
         field: &'static str,
+    },
+    /// `"retired_at": null`: a key that is not retired has no `retired_at` field.
+    NullRetiredAt {
+        /// The key's position in the list.
+        index: usize,
+    },
+    /// More keys than [`MAX_KEYS`](crate::keyring::MAX_KEYS).
+    TooManyKeys {
+        /// How many keys the file or list holds.
+        count: usize,
+        /// The cap.
+        max: usize,
     },
     /// The JSON does not parse (position only, never the text).
     Json {
@@ -241,21 +269,36 @@ impl fmt::Display for KeyringError {
             KeyringError::NoSealingKey => {
                 f.write_str("keyring has no key whose activation time has passed")
             }
-            KeyringError::DuplicateId(id) => write!(f, "keyring has two keys with id {id}"),
-            KeyringError::BadId(id) => write!(f, "key id {id:?} is not 8 lowercase hex digits"),
-            KeyringError::BadSecret(id) => {
-                write!(
-                    f,
-                    "secret of key {id} is not 32 bytes of unpadded base64url"
-                )
+            KeyringError::DuplicateId { first, second } => {
+                write!(f, "keys[{first}] and keys[{second}] have the same id")
             }
-            KeyringError::UnknownAlgorithm(a) => write!(
+            KeyringError::BadId { index } => {
+                write!(f, "keys[{index}].id is not 8 lowercase hex digits")
+            }
+            KeyringError::BadSecret { index } => write!(
                 f,
-                "unknown algorithm {a:?} (expected xaes256gcm, xchacha20poly1305 or aes256gcm)"
+                "keys[{index}].secret is not 32 bytes of unpadded base64url"
             ),
-            KeyringError::BadTime { key, field } => {
-                write!(f, "{field} of key {key} is not an RFC 3339 time")
-            }
+            KeyringError::UnknownAlgorithm { index } => write!(
+                f,
+                "keys[{index}].algorithm is not a known algorithm (expected xaes256gcm, \
+                 xchacha20poly1305 or aes256gcm)"
+            ),
+            KeyringError::BadTime { index, field } => write!(
+                f,
+                "keys[{index}].{field} is not a time of the form YYYY-MM-DDTHH:MM:SSZ (UTC, \
+                 years 1970 to 9999, no leap second)"
+            ),
+            KeyringError::NullRetiredAt { index } => write!(
+                f,
+                "keys[{index}].retired_at is null: remove the field for a key that is not \
+                 retired, or give the time it was retired"
+            ),
+            KeyringError::TooManyKeys { count, max } => write!(
+                f,
+                "keyring has {count} keys, more than the {max} allowed (remove retired keys \
+                 whose sessions have expired)"
+            ),
             KeyringError::Json { line, column } => {
                 write!(
                     f,

@@ -10,7 +10,12 @@
 
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
+
+use actix_web::dev::Service as _;
+use actix_web::http::header::{CACHE_CONTROL, COOKIE, HeaderValue, SET_COOKIE};
+use actix_web::{App, HttpRequest, HttpResponse, web};
 
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -18,7 +23,10 @@ use rand::rngs::StdRng;
 use crate::codec::{Codec, armor, compress, cookie_pairs, envelope, payload};
 use crate::config::SessionConfig;
 use crate::error::{DecodeError, EncodeError};
+use crate::inspect as cli;
 use crate::keyring::{Algorithm, Key, KeyId, Keyring, Secret, from_unix_seconds};
+use crate::middleware::SessionMiddleware;
+use crate::session::{SessionExt as _, SessionStatus};
 use crate::state::SessionState;
 
 /// "Now" for every entry point: 2027-01-15T08:00:00Z, the vectors' sealing time.
@@ -420,4 +428,339 @@ pub fn roundtrip(data: &[u8]) {
             );
         }
     }
+}
+
+/// The fixed keyring as a keyring file, for tests that run the CLI on the fuzzing keys.
+pub fn keyring_file() -> String {
+    fixture().keyring.to_json().to_string()
+}
+
+/// A `Cookie` header holding a session (`"user"` = `"alice"`) sealed with the fixed keyring
+/// at `issued`, with these raw times: a `SessionState` cannot be built from `SystemTime`s
+/// past what the platform holds, but a cookie can carry any `u64`.
+///
+/// # Panics
+/// If the session cannot be sealed (it always can).
+pub fn sealed_header(issued: u64, expires: u64, last_seen: u64) -> Vec<u8> {
+    let f = fixture();
+    let mut entries = BTreeMap::new();
+    entries.insert("user".to_owned(), b"\x05alice".to_vec());
+    let state = SessionState {
+        id: [7; 16],
+        issued_at: issued,
+        expires_at: expires,
+        last_seen,
+        entries,
+    };
+    let at = from_unix_seconds(issued);
+    let cookies = match f
+        .codec
+        .seal(&f.keyring, &state, at, &mut StdRng::seed_from_u64(0))
+    {
+        Ok(cookies) => cookies,
+        Err(e) => panic!("a small session always seals: {e}"),
+    };
+    cookies
+        .iter()
+        .map(|c| format!("{}={}", c.name(), c.value()))
+        .collect::<Vec<_>>()
+        .join("; ")
+        .into_bytes()
+}
+
+/// Arbitrary bytes as the input of `sealed-session inspect` (standard input), the first byte
+/// choosing the idle timeout: [`cli::header_fields`], then [`cli::run`] with the fixed
+/// keyring at [`NOW_SECS`]. Neither may panic; what is printed never holds a secret of the
+/// keyring, and a session is shown exactly when the outcome says it opened or was refused
+/// for its times only.
+pub fn inspect(data: &[u8]) {
+    let f = fixture();
+    let (knob, input) = data.split_first().unwrap_or((&0, &[]));
+    let mut settings = cli::Settings::new("__Host-session");
+    if knob & 1 != 0 {
+        settings.idle_timeout = None;
+    }
+    let Ok(fields) = cli::header_fields(input) else {
+        return;
+    };
+    let codec = match settings.codec() {
+        Ok(codec) => codec,
+        Err(e) => panic!("the inspect settings are valid: {e}"),
+    };
+    let (mut out, mut notes) = (Vec::new(), Vec::new());
+    let outcome = match cli::run(
+        &mut out, &mut notes, &f.keyring, &settings, &codec, &fields, f.now,
+    ) {
+        Ok(outcome) => outcome,
+        Err(e) => panic!("writing to a Vec failed: {e}"),
+    };
+    let shown = !out.is_empty();
+    match outcome {
+        cli::Outcome::Opened => assert!(shown && notes.is_empty(), "opened but not shown"),
+        cli::Outcome::Absent => assert!(!shown && !notes.is_empty(), "absent"),
+        cli::Outcome::Rejected(
+            DecodeError::Expired | DecodeError::IdleExpired | DecodeError::FutureDated,
+        ) => assert!(!notes.is_empty()),
+        cli::Outcome::Rejected(_) => assert!(!shown && !notes.is_empty(), "rejected, shown"),
+    }
+    for key in f.keyring.keys() {
+        let secret = crate::codec::armor::encode(key.secret().expose());
+        for text in [&out, &notes] {
+            assert!(
+                memchr::memmem::find(text, secret.as_bytes()).is_none(),
+                "a secret was printed"
+            );
+        }
+    }
+}
+
+/// How many times [`service`] compared a session read back from the jar with what was
+/// written (for the corpus test: the seeds must reach that check).
+pub static SERVICE_JAR_CHECKS: AtomicU64 = AtomicU64::new(0);
+
+/// The middleware's clock in [`service`]: seconds since the epoch.
+static SERVICE_NOW: AtomicU64 = AtomicU64::new(NOW_SECS);
+
+/// The middleware [`service`] wraps around its app: the fixed keyring (the vectors' keys,
+/// XAES-256-GCM sealing, the others open-only so their cookies are re-sealed), a 16 KiB total
+/// budget, and [`SERVICE_NOW`] as the clock.
+fn service_middleware() -> &'static (SessionMiddleware, SessionConfig) {
+    static MIDDLEWARE: OnceLock<(SessionMiddleware, SessionConfig)> = OnceLock::new();
+    MIDDLEWARE.get_or_init(|| {
+        let config = SessionConfig::new().total_budget(16 * 1024);
+        let built = SessionMiddleware::builder(fixture().keyring.clone())
+            .config(config.clone())
+            .clock(|| from_unix_seconds(SERVICE_NOW.load(Ordering::Relaxed)))
+            .build();
+        match built {
+            Ok(middleware) => (middleware, config),
+            Err(e) => panic!("the fuzzing middleware is valid: {e}"),
+        }
+    })
+}
+
+/// How far the clock moves before a request of [`service`], by the top 3 bits of its first
+/// byte: nothing, a second, past the renewal interval, up to and past the idle timeout and
+/// the lifetime.
+const SERVICE_STEPS: [u64; 8] = [0, 1, 60, 299, 300, 7_199, 7_200, 86_400];
+
+/// A sequence of up to 16 requests (separated by `\r`) through the real actix service with the
+/// middleware, and a browser-like cookie jar kept from the responses (a request sent without
+/// the jar stands for another client, whose cookies replace the jar when it gets any). Each request's first
+/// byte is: bits 0-2 what the handler does (0 nothing, 1 read `k`, 2 write `k`, 3 store a
+/// blob whose size is the next byte times 64, 4 remove `k`, 5 purge, 6 renew, 7 read and
+/// write `n`), bit 3 send the jar, bit 4 send it after the fuzzed cookies, bits 5-7 the clock
+/// step ([`SERVICE_STEPS`]). The rest is fuzzed `Cookie` header lines (split at `\n`; bytes
+/// that no header value may hold are dropped).
+///
+/// What must hold: no panic and no service error; only a blob may answer 500 (over budget);
+/// every `Set-Cookie` parses, fits the per-cookie budget and 4096 bytes of name and value, and
+/// comes with `Cache-Control: private`; and when the jar alone is sent at the instant its
+/// session was sealed, the handler sees exactly the value of `k` that was written.
+pub fn service(data: &[u8]) {
+    let (middleware, config) = service_middleware();
+    SERVICE_NOW.store(NOW_SECS, Ordering::Relaxed);
+    let runner = actix_web::rt::System::new();
+    runner.block_on(async {
+        let app = actix_web::test::init_service(
+            App::new()
+                .wrap(middleware.clone())
+                .default_service(web::to(service_handler)),
+        )
+        .await;
+        let mut jar: BTreeMap<String, String> = BTreeMap::new();
+        // What `k` holds in the session the jar carries, when known for certain.
+        let mut expected: Option<Option<String>> = None;
+        for request in data.split(|&b| b == b'\r').take(16) {
+            let (&op, mut rest) = request.split_first().unwrap_or((&0, &[]));
+            let mut blob = 0u8;
+            if op & 7 == 3 {
+                (blob, rest) = rest.split_first().map_or((0, rest), |(b, r)| (*b, r));
+            }
+            let step = SERVICE_STEPS[usize::from(op >> 5)];
+            if step > 0 {
+                SERVICE_NOW.fetch_add(step, Ordering::Relaxed);
+                expected = None;
+            }
+            let send_jar = op & 8 != 0 && !jar.is_empty();
+            let jar_line = jar
+                .iter()
+                .map(|(n, v)| format!("{n}={v}"))
+                .collect::<Vec<_>>()
+                .join("; ");
+            let mut lines: Vec<Vec<u8>> = rest
+                .split(|&b| b == b'\n')
+                .map(|l| {
+                    l.iter()
+                        .copied()
+                        .filter(|&b| b == b'\t' || (b >= 0x20 && b != 0x7f))
+                        .collect()
+                })
+                .filter(|l: &Vec<u8>| !l.is_empty())
+                .collect();
+            let clean = lines.is_empty();
+            if send_jar {
+                if op & 16 != 0 {
+                    lines.push(jar_line.into_bytes());
+                } else {
+                    lines.insert(0, jar_line.into_bytes());
+                }
+            }
+            let mut req = actix_web::test::TestRequest::get()
+                .uri("/")
+                .insert_header(("x-op", (op & 7).to_string()))
+                .insert_header(("x-blob", blob.to_string()));
+            for line in lines {
+                match HeaderValue::from_bytes(&line) {
+                    Ok(value) => req = req.append_header((COOKIE, value)),
+                    Err(e) => panic!("a filtered header line was refused: {e}"),
+                }
+            }
+            let res = match app.call(req.to_request()).await {
+                Ok(res) => res,
+                Err(e) => panic!("the service failed: {e}"),
+            };
+            let status = res.status().as_u16();
+            assert!(
+                status == 200 || (status == 500 && op & 7 == 3),
+                "status {status} for op {}",
+                op & 7
+            );
+            let set: Vec<String> = res
+                .headers()
+                .get_all(SET_COOKIE)
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+                .collect();
+            if !set.is_empty() {
+                let private = res
+                    .headers()
+                    .get(CACHE_CONTROL)
+                    .is_some_and(|v| v.as_bytes().starts_with(b"private"));
+                assert!(private, "Set-Cookie without Cache-Control: private");
+            }
+            let body = actix_web::test::read_body(res).await;
+            let (before, after) = parse_report(&body);
+            if send_jar && clean && op & 7 != 0 && status == 200 {
+                if let Some(want) = &expected {
+                    SERVICE_JAR_CHECKS.fetch_add(1, Ordering::Relaxed);
+                    assert!(
+                        before.as_ref() == Some(want),
+                        "the jar's session read {before:?}, written {want:?}"
+                    );
+                }
+            }
+            // A request without the jar comes from another client: when its response sets
+            // cookies, that client becomes the one followed (a browser always sends its whole
+            // jar, so its stale chunks would have been expired by the response).
+            if !send_jar && !set.is_empty() {
+                jar.clear();
+                expected = None;
+            }
+            let base = config.name();
+            let mut sealed = false;
+            let mut removed = false;
+            for line in &set {
+                assert!(
+                    line.len() <= config.cookie_budget,
+                    "Set-Cookie line of {}",
+                    line.len()
+                );
+                let cookie = match cookie::Cookie::parse(line.as_str()) {
+                    Ok(c) => c,
+                    Err(e) => panic!("an unparsable Set-Cookie line: {e}"),
+                };
+                assert!(cookie.name().len() + cookie.value().len() <= 4096);
+                let gone = cookie.max_age().is_some_and(|a| a.is_zero());
+                if cookie.name() == base {
+                    sealed |= !gone;
+                    removed |= gone;
+                }
+                if gone {
+                    jar.remove(cookie.name());
+                } else {
+                    jar.insert(cookie.name().to_owned(), cookie.value().to_owned());
+                }
+            }
+            if sealed {
+                expected = match (status, after) {
+                    (200, Some(v)) => Some((v != "-").then_some(v)),
+                    _ => None,
+                };
+            } else if removed {
+                expected = Some(None);
+            }
+        }
+    });
+}
+
+/// `before=<k>;after=<k>` from the handler (`-` for absent).
+fn parse_report(body: &[u8]) -> (Option<Option<String>>, Option<String>) {
+    let text = String::from_utf8_lossy(body);
+    let mut parts = text.splitn(2, ';');
+    let before = parts
+        .next()
+        .and_then(|p| p.strip_prefix("before="))
+        .map(|v| (v != "-").then(|| v.to_owned()));
+    let after = parts
+        .next()
+        .and_then(|p| p.strip_prefix("after="))
+        .map(str::to_owned);
+    (before, after)
+}
+
+async fn service_handler(req: HttpRequest) -> HttpResponse {
+    let header = |name: &str| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok())
+            .unwrap_or(0)
+    };
+    let op = header("x-op");
+    if op == 0 {
+        return HttpResponse::Ok().body("untouched");
+    }
+    let Some(session) = req.get_session() else {
+        return HttpResponse::InternalServerError().finish();
+    };
+    let read = |s: &crate::Session| match s.get::<String>("k") {
+        Ok(Some(v)) => v,
+        _ => "-".to_owned(),
+    };
+    let before = read(&session);
+    let written = match op {
+        2 => {
+            let counter = SERVICE_NOW.load(Ordering::Relaxed) % 1000;
+            session.insert("k", format!("v{counter}-{}", before.len()))
+        }
+        3 => {
+            let size = header("x-blob") * 64;
+            let mut rng = StdRng::seed_from_u64(size as u64);
+            let blob: Vec<u8> = (0..size).map(|_| rand::Rng::random(&mut rng)).collect();
+            session.insert("blob", serde_bytes::ByteBuf::from(blob))
+        }
+        4 => {
+            session.remove("k");
+            Ok(())
+        }
+        5 => {
+            session.purge();
+            Ok(())
+        }
+        6 => {
+            session.renew();
+            Ok(())
+        }
+        7 => session.update_or("n", 0u64, |n: u64| n.wrapping_add(1)),
+        _ => Ok(()),
+    };
+    if written.is_err() {
+        return HttpResponse::InternalServerError().finish();
+    }
+    let after = if session.status() == SessionStatus::Purged {
+        "-".to_owned()
+    } else {
+        read(&session)
+    };
+    HttpResponse::Ok().body(format!("before={before};after={after}"))
 }

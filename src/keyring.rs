@@ -4,6 +4,7 @@
 //! activation time has passed; every key that is not retired can open. A keyring that could
 //! not seal (no key, duplicate ids, a short secret) cannot be constructed.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -194,7 +195,8 @@ impl KeyState {
 }
 
 impl Key {
-    /// A key that activates at `activates_at`.
+    /// A key that activates at `activates_at`. Key times are whole seconds, as in the keyring
+    /// file (docs/FORMAT.md §8): a fraction of a second is dropped.
     pub fn new(
         id: KeyId,
         algorithm: Algorithm,
@@ -207,8 +209,8 @@ impl Key {
             id,
             algorithm,
             secret,
-            created_at,
-            activates_at,
+            created_at: whole_seconds(created_at),
+            activates_at: whole_seconds(activates_at),
             retired_at: None,
             cipher,
         }
@@ -230,10 +232,12 @@ impl Key {
         ))
     }
 
-    /// Marks the key retired at `at`: it no longer opens anything.
+    /// Marks the key retired: from now on it neither seals nor opens, whatever `at` says.
+    /// `at` (whole seconds) only records when that happened; a retirement is never scheduled
+    /// (docs/FORMAT.md §8).
     #[must_use]
     pub fn retired(mut self, at: SystemTime) -> Self {
-        self.retired_at = Some(at);
+        self.retired_at = Some(whole_seconds(at));
         self
     }
 
@@ -265,6 +269,10 @@ impl Key {
     /// Whether the key is retired.
     pub fn is_retired(&self) -> bool {
         self.retired_at.is_some()
+    }
+
+    pub(crate) fn secret(&self) -> &Secret {
+        &self.secret
     }
 
     pub(crate) fn cipher(&self) -> &Cipher {
@@ -309,16 +317,29 @@ pub struct Keyring {
 }
 
 impl Keyring {
-    /// Builds a keyring, refusing one that could not seal at `now`.
+    /// Builds a keyring, refusing one that could not seal at `now`. Linear in the number of
+    /// keys.
     ///
     /// # Errors
-    /// [`KeyringError::Empty`] without a non-retired key, [`KeyringError::DuplicateId`] when two
-    /// keys share an id, [`KeyringError::NoSealingKey`] when every usable key is still pending.
+    /// [`KeyringError::TooManyKeys`] over [`MAX_KEYS`], [`KeyringError::DuplicateId`] when two
+    /// keys share an id, [`KeyringError::Empty`] without a non-retired key,
+    /// [`KeyringError::NoSealingKey`] when every usable key is still pending.
     pub fn new(keys: Vec<Key>, now: SystemTime) -> Result<Self, KeyringError> {
-        for (i, key) in keys.iter().enumerate() {
-            if keys[..i].iter().any(|k| k.id == key.id) {
-                return Err(KeyringError::DuplicateId(key.id.to_string()));
+        if keys.len() > MAX_KEYS {
+            return Err(KeyringError::TooManyKeys {
+                count: keys.len(),
+                max: MAX_KEYS,
+            });
+        }
+        let mut seen: HashMap<KeyId, usize> = HashMap::with_capacity(keys.len());
+        for (index, key) in keys.iter().enumerate() {
+            if let Some(&first) = seen.get(&key.id) {
+                return Err(KeyringError::DuplicateId {
+                    first,
+                    second: index,
+                });
             }
+            seen.insert(key.id, index);
         }
         if keys.iter().all(Key::is_retired) {
             return Err(KeyringError::Empty);
@@ -354,10 +375,18 @@ impl Keyring {
         if file.version != 1 {
             return Err(KeyringError::UnsupportedVersion(file.version));
         }
-        let mut keys = Vec::with_capacity(file.keys.len().min(64));
-        for entry in &file.keys {
-            keys.push(entry.to_key()?);
+        if file.keys.len() > MAX_KEYS {
+            return Err(KeyringError::TooManyKeys {
+                count: file.keys.len(),
+                max: MAX_KEYS,
+            });
         }
+        let keys = file
+            .keys
+            .iter()
+            .enumerate()
+            .map(|(index, entry)| entry.to_key(index))
+            .collect::<Result<Vec<Key>, KeyringError>>()?;
         Keyring::new(keys, now)
     }
 
@@ -366,11 +395,20 @@ impl Keyring {
     /// # Errors
     /// I/O errors and everything [`Keyring::from_json`] rejects.
     pub fn load(path: &Path, now: SystemTime) -> Result<Self, KeyringError> {
+        Keyring::load_with_bytes(path, now).map(|(ring, _)| ring)
+    }
+
+    /// [`Keyring::load`], also returning the bytes that were parsed (the hot reload starts
+    /// from them, not from a second read that could see a newer file).
+    pub(crate) fn load_with_bytes(
+        path: &Path,
+        now: SystemTime,
+    ) -> Result<(Self, Zeroizing<Vec<u8>>), KeyringError> {
         let bytes = Zeroizing::new(
             std::fs::read(path)
                 .map_err(|e| KeyringError::Io(e.kind(), path.display().to_string()))?,
         );
-        Keyring::from_json(&bytes, now)
+        Ok((Keyring::from_json(&bytes, now)?, bytes))
     }
 
     /// Parses a keyring from the JSON held in environment variable `var`.
@@ -420,17 +458,18 @@ impl Keyring {
         &self.keys
     }
 
-    /// Where key `id` stands at `now`.
+    /// Where `key` stands at `now`. Linear in the number of keys (it finds the sealing key);
+    /// use [`Keyring::states`] for all keys at once.
     pub fn state(&self, key: &Key, now: SystemTime) -> KeyState {
-        if key.is_retired() {
-            KeyState::Retired
-        } else if key.activates_at > now {
-            KeyState::Pending
-        } else if self.sealing_key(now).id == key.id {
-            KeyState::Sealing
-        } else {
-            KeyState::OpenOnly
-        }
+        key_state(key, self.sealing_key(now).id, now)
+    }
+
+    /// Every key with where it stands at `now`, in file order: linear in the number of keys.
+    pub fn states(&self, now: SystemTime) -> impl Iterator<Item = (&Key, KeyState)> {
+        let sealing = self.sealing_key(now).id;
+        self.keys
+            .iter()
+            .map(move |k| (k, key_state(k, sealing, now)))
     }
 
     /// A copy with `key` added.
@@ -474,6 +513,33 @@ impl fmt::Debug for Keyring {
     }
 }
 
+/// The most keys a keyring may hold. Real keyrings hold a handful: rotating every day and
+/// retiring after a 30-day lifetime keeps about 31, and even hourly rotation with retired keys
+/// never pruned stays under 10 000 for a year. The cap only bounds what a hostile or broken
+/// file can cost (`check` and `inspect` load it in linear time; see docs/CLI.md for the
+/// measured figure at the cap) and keeps the per-request key lookup short.
+pub const MAX_KEYS: usize = 10_000;
+
+fn key_state(key: &Key, sealing: KeyId, now: SystemTime) -> KeyState {
+    if key.is_retired() {
+        KeyState::Retired
+    } else if key.activates_at > now {
+        KeyState::Pending
+    } else if sealing == key.id {
+        KeyState::Sealing
+    } else {
+        KeyState::OpenOnly
+    }
+}
+
+/// `t` without its fraction of a second (times before the epoch are kept as they are).
+fn whole_seconds(t: SystemTime) -> SystemTime {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => from_unix_seconds(d.as_secs()),
+        Err(_) => t,
+    }
+}
+
 /// Seconds since the Unix epoch; times before it count as 0.
 pub(crate) fn unix_seconds(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
@@ -484,9 +550,26 @@ pub fn unix_time(secs: u64) -> SystemTime {
     from_unix_seconds(secs)
 }
 
-/// The time `secs` seconds after the Unix epoch.
+/// The time `secs` seconds after the Unix epoch, or the latest whole second this platform's
+/// `SystemTime` holds when `secs` lies beyond it (a sealed time near 2^64 must not panic).
 pub(crate) fn from_unix_seconds(secs: u64) -> SystemTime {
-    UNIX_EPOCH + Duration::from_secs(secs)
+    UNIX_EPOCH
+        .checked_add(Duration::from_secs(secs))
+        .unwrap_or_else(latest_time)
+}
+
+/// The latest whole second after the epoch that `SystemTime` can hold, found by adding the
+/// largest powers of two that still fit.
+fn latest_time() -> SystemTime {
+    let mut t = UNIX_EPOCH;
+    let mut step = 1u64 << 63;
+    while step > 0 {
+        if let Some(next) = t.checked_add(Duration::from_secs(step)) {
+            t = next;
+        }
+        step >>= 1;
+    }
+    t
 }
 
 #[derive(Serialize, Deserialize)]
@@ -504,8 +587,19 @@ struct KeyEntry {
     secret: String,
     created_at: String,
     activates_at: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    retired_at: Option<String>,
+    /// Absent: not retired. `null` is refused (see `to_key`), so the outer `Option` tells an
+    /// absent field from a `null` one.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
+    retired_at: Option<Option<String>>,
+}
+
+/// A field that is present, possibly `null`: `Some(None)` for `null`.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
 }
 
 impl Drop for KeyEntry {
@@ -515,24 +609,23 @@ impl Drop for KeyEntry {
 }
 
 impl KeyEntry {
-    fn to_key(&self) -> Result<Key, KeyringError> {
-        let id = KeyId::parse(&self.id).ok_or_else(|| KeyringError::BadId(self.id.clone()))?;
+    /// The key this entry describes. Errors name the key's position and the field, never a
+    /// field's value: a hand-edited file may hold the secret in any field.
+    fn to_key(&self, index: usize) -> Result<Key, KeyringError> {
+        let id = KeyId::parse(&self.id).ok_or(KeyringError::BadId { index })?;
         let algorithm = Algorithm::from_name(&self.algorithm)
-            .ok_or_else(|| KeyringError::UnknownAlgorithm(self.algorithm.clone()))?;
+            .ok_or(KeyringError::UnknownAlgorithm { index })?;
         let bytes = Zeroizing::new(
             URL_SAFE_NO_PAD
                 .decode(self.secret.as_bytes())
-                .map_err(|_| KeyringError::BadSecret(id.to_string()))?,
+                .map_err(|_| KeyringError::BadSecret { index })?,
         );
         let secret: [u8; 32] = bytes
             .as_slice()
             .try_into()
-            .map_err(|_| KeyringError::BadSecret(id.to_string()))?;
+            .map_err(|_| KeyringError::BadSecret { index })?;
         let time = |field: &'static str, text: &str| {
-            humantime::parse_rfc3339(text).map_err(|_| KeyringError::BadTime {
-                key: id.to_string(),
-                field,
-            })
+            parse_time(text).ok_or(KeyringError::BadTime { index, field })
         };
         let key = Key::new(
             id,
@@ -542,8 +635,9 @@ impl KeyEntry {
             time("activates_at", &self.activates_at)?,
         );
         Ok(match &self.retired_at {
-            Some(at) => key.retired(time("retired_at", at)?),
             None => key,
+            Some(None) => return Err(KeyringError::NullRetiredAt { index }),
+            Some(Some(at)) => key.retired(time("retired_at", at)?),
         })
     }
 
@@ -555,9 +649,81 @@ impl KeyEntry {
             secret: URL_SAFE_NO_PAD.encode(key.secret.expose()),
             created_at: time(key.created_at),
             activates_at: time(key.activates_at),
-            retired_at: key.retired_at.map(time),
+            retired_at: key.retired_at.map(|t| Some(time(t))),
         }
     }
+}
+
+/// Parses a keyring time (docs/FORMAT.md §8): `YYYY-MM-DDTHH:MM:SS`, an optional fraction of
+/// 1 to 9 digits, then `Z` or `+00:00`; years 1970 to 9999, seconds 00 to 59 (no leap
+/// second). The fraction is dropped: keyring times are whole seconds, as the file is written.
+fn parse_time(text: &str) -> Option<SystemTime> {
+    let b = text.as_bytes();
+    let (main, rest) = (b.get(..19)?, b.get(19..)?);
+    let digits = |r: std::ops::Range<usize>| -> Option<u64> {
+        main.get(r)?.iter().try_fold(0u64, |acc, &c| {
+            c.is_ascii_digit().then(|| acc * 10 + u64::from(c - b'0'))
+        })
+    };
+    let punctuation = [(4, b'-'), (7, b'-'), (10, b'T'), (13, b':'), (16, b':')];
+    if punctuation.iter().any(|&(i, c)| main.get(i) != Some(&c)) {
+        return None;
+    }
+    let (year, month, day) = (digits(0..4)?, digits(5..7)?, digits(8..10)?);
+    let (hour, minute, second) = (digits(11..13)?, digits(14..16)?, digits(17..19)?);
+    let zone = match rest
+        .iter()
+        .position(|c| !(c.is_ascii_digit() || *c == b'.'))
+    {
+        Some(i) => {
+            let (fraction, zone) = rest.split_at(i);
+            match fraction {
+                [] => {}
+                [b'.', digits @ ..] if (1..=9).contains(&digits.len()) => {
+                    if !digits.iter().all(u8::is_ascii_digit) {
+                        return None;
+                    }
+                }
+                _ => return None,
+            }
+            zone
+        }
+        None => return None,
+    };
+    if zone != b"Z" && zone != b"+00:00" {
+        return None;
+    }
+    if !(1970..=9999).contains(&year) || hour > 23 || minute > 59 || second > 59 {
+        return None;
+    }
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let month_days = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
+    let month_index = usize::try_from(month.checked_sub(1)?).ok()?;
+    if day == 0 || day > *month_days.get(month_index)? {
+        return None;
+    }
+    // Days since 1970-01-01 (H. Hinnant's `days_from_civil`, years counted from March).
+    let y = if month <= 2 { year - 1 } else { year };
+    let (era, year_of_era) = (y / 400, y % 400);
+    let day_of_year = (153 * ((month + 9) % 12) + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    let days = (era * 146_097 + day_of_era).checked_sub(719_468)?;
+    Some(from_unix_seconds(
+        days * 86_400 + hour * 3600 + minute * 60 + second,
+    ))
 }
 
 #[cfg(test)]
@@ -612,7 +778,10 @@ mod tests {
         ));
         assert!(matches!(
             Keyring::new(vec![key(1, 100), key(1, 200)], now),
-            Err(KeyringError::DuplicateId(_))
+            Err(KeyringError::DuplicateId {
+                first: 0,
+                second: 1
+            })
         ));
         assert!(matches!(
             ring.with_retired(now, |k| k.id() == KeyId([1; 4])),
@@ -639,15 +808,15 @@ mod tests {
             }),
             (
                 r#"{"version":1,"keys":[{"id":"0102030g","algorithm":"xaes256gcm","secret":"","created_at":"2020-01-01T00:00:00Z","activates_at":"2020-01-01T00:00:00Z"}]}"#,
-                |e| matches!(e, KeyringError::BadId(_)),
+                |e| matches!(e, KeyringError::BadId { index: 0 }),
             ),
             (
                 r#"{"version":1,"keys":[{"id":"01020304","algorithm":"rot13","secret":"","created_at":"2020-01-01T00:00:00Z","activates_at":"2020-01-01T00:00:00Z"}]}"#,
-                |e| matches!(e, KeyringError::UnknownAlgorithm(_)),
+                |e| matches!(e, KeyringError::UnknownAlgorithm { index: 0 }),
             ),
             (
                 r#"{"version":1,"keys":[{"id":"01020304","algorithm":"xaes256gcm","secret":"AAAA","created_at":"2020-01-01T00:00:00Z","activates_at":"2020-01-01T00:00:00Z"}]}"#,
-                |e| matches!(e, KeyringError::BadSecret(_)),
+                |e| matches!(e, KeyringError::BadSecret { index: 0 }),
             ),
             (
                 r#"{"version":1,"keys":[{"id":"01020304","algorithm":"xaes256gcm","secret":"AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE","created_at":"yesterday","activates_at":"2020-01-01T00:00:00Z"}]}"#,
@@ -658,6 +827,224 @@ mod tests {
             let err = Keyring::from_json(json.as_bytes(), now).unwrap_err();
             assert!(check(&err), "{json}: {err:?}");
         }
+    }
+
+    fn one_key(fields: &str) -> String {
+        format!(
+            r#"{{"version":1,"keys":[{{"id":"01020304","algorithm":"xaes256gcm","secret":"AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE",{fields}}}]}}"#
+        )
+    }
+
+    fn times(created: &str, activates: &str) -> String {
+        one_key(&format!(
+            r#""created_at":"{created}","activates_at":"{activates}""#
+        ))
+    }
+
+    /// B4: `retired_at` retires the key at once whatever its value (in the future, before
+    /// the key was created); the value is only a record.
+    #[test]
+    fn b4_any_retired_at_retires_at_once() {
+        let now = at(1_800_000_000);
+        for retired in [
+            "9999-12-31T23:59:59Z",
+            "2027-01-15T08:00:01Z",
+            "1970-01-01T00:00:00Z",
+        ] {
+            let json = format!(
+                r#"{{"version":1,"keys":[
+                {{"id":"01010101","algorithm":"xaes256gcm","secret":"AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE","created_at":"2026-01-01T00:00:00Z","activates_at":"2026-01-01T00:00:00Z"}},
+                {{"id":"02020202","algorithm":"xaes256gcm","secret":"AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI","created_at":"2026-06-01T00:00:00Z","activates_at":"2026-06-01T00:00:00Z","retired_at":"{retired}"}}]}}"#
+            );
+            let ring = Keyring::from_json(json.as_bytes(), now).unwrap();
+            let key = ring.get(KeyId([2; 4])).unwrap();
+            assert!(key.is_retired(), "{retired}");
+            assert_eq!(ring.state(key, now), KeyState::Retired, "{retired}");
+            assert_eq!(ring.sealing_key(now).id(), KeyId([1; 4]), "{retired}");
+        }
+        // The same through the API: a retirement "in the future" is a retirement now.
+        let ring = Keyring::new(vec![key(1, 100), key(2, 200).retired(at(5_000))], at(1_000));
+        let ring = ring.unwrap();
+        assert_eq!(ring.sealing_key(at(1_000)).id(), KeyId([1; 4]));
+    }
+
+    /// B8: the time grammar of docs/FORMAT.md §8.
+    #[test]
+    fn b8_time_grammar() {
+        let now = at(1_800_000_000);
+        let base = 1_767_225_600; // 2026-01-01T00:00:00Z
+        let accepted = [
+            ("2026-01-01T00:00:00Z", base),
+            ("2026-01-01T00:00:00+00:00", base),
+            ("2026-01-01T00:00:00.5Z", base),
+            ("2026-01-01T00:00:00.999999999Z", base),
+            ("2026-01-01T00:00:01.0+00:00", base + 1),
+            ("2000-02-29T12:00:00Z", 951_825_600),
+            ("1970-01-01T00:00:00Z", 0),
+        ];
+        for (text, secs) in accepted {
+            let ring = Keyring::from_json(times(text, text).as_bytes(), now)
+                .unwrap_or_else(|e| panic!("{text}: {e}"));
+            assert_eq!(ring.keys()[0].activates_at(), at(secs), "{text}");
+            assert_eq!(ring.keys()[0].created_at(), at(secs), "{text}");
+        }
+        let refused = [
+            "2026-12-31T23:59:60Z",            // leap second (§1: none)
+            "2026-01-01T00:00:00.9999999999Z", // 10 fraction digits
+            "2026-01-01T00:00:00.Z",
+            "2026-01-01T00:00:00,5Z",
+            "2026-01-01t00:00:00Z",
+            "2026-01-01T00:00:00z",
+            "2026-01-01 00:00:00Z",
+            "2026-01-01T00:00:00",
+            "2026-01-01T00:00:00-00:00",
+            "2026-01-01T01:00:00+01:00",
+            "2026-01-01T00:00Z",
+            "2026-1-01T00:00:00Z",
+            "1969-12-31T23:59:59Z",
+            "10000-01-01T00:00:00Z",
+            "2026-02-29T00:00:00Z",
+            "2026-04-31T00:00:00Z",
+            "2026-00-01T00:00:00Z",
+            "2026-13-01T00:00:00Z",
+            "2026-01-00T00:00:00Z",
+            "2026-01-01T24:00:00Z",
+            "2026-01-01T00:60:00Z",
+            "+2026-01-01T00:00:00Z",
+            " 2026-01-01T00:00:00Z",
+            "2026-01-01T00:00:00Z ",
+            "２026-01-01T00:00:00Z",
+            "",
+        ];
+        for text in refused {
+            let err = Keyring::from_json(times(text, "2026-01-01T00:00:00Z").as_bytes(), now).err();
+            assert_eq!(
+                err,
+                Some(KeyringError::BadTime {
+                    index: 0,
+                    field: "created_at"
+                }),
+                "{text:?}"
+            );
+        }
+    }
+
+    /// B8: a fractional activation time counts from its whole second, as the file is written:
+    /// the key seals at the whole second already, and a round trip through `to_json` changes
+    /// nothing.
+    #[test]
+    fn b8_fractional_activation_counts_from_its_whole_second() {
+        let json = r#"{"version":1,"keys":[
+            {"id":"01010101","algorithm":"xaes256gcm","secret":"AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE","created_at":"2026-01-01T00:00:00Z","activates_at":"2026-01-01T00:00:00Z"},
+            {"id":"02020202","algorithm":"xaes256gcm","secret":"AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI","created_at":"2026-06-01T00:00:00Z","activates_at":"2026-06-01T00:00:00.75Z"}]}"#;
+        let switch = 1_780_272_000; // 2026-06-01T00:00:00Z
+        let ring = Keyring::from_json(json.as_bytes(), at(switch)).unwrap();
+        assert_eq!(ring.sealing_key(at(switch)).id(), KeyId([2; 4]));
+        assert_eq!(ring.sealing_key(at(switch - 1)).id(), KeyId([1; 4]));
+        let again = Keyring::from_json(ring.to_json().as_bytes(), at(switch)).unwrap();
+        assert_eq!(
+            again.keys()[1].activates_at(),
+            ring.keys()[1].activates_at()
+        );
+        // Through the API as well.
+        let half = at(switch) + Duration::from_millis(500);
+        let k = Key::new(
+            KeyId([3; 4]),
+            Algorithm::default(),
+            Secret::new([3; 32]),
+            half,
+            half,
+        );
+        assert_eq!(k.activates_at(), at(switch));
+    }
+
+    /// B8: `"retired_at": null` is refused (a key that is not retired has no `retired_at`),
+    /// and `version` is the JSON integer 1 (`1.0`, `1e0`, `"1"` are refused).
+    #[test]
+    fn b8_null_retired_at_and_version_spelling() {
+        let now = at(1_800_000_000);
+        let t = r#""created_at":"2026-01-01T00:00:00Z","activates_at":"2026-01-01T00:00:00Z""#;
+        let null = one_key(&format!(r#"{t},"retired_at":null"#));
+        assert_eq!(
+            Keyring::from_json(null.as_bytes(), now).err(),
+            Some(KeyringError::NullRetiredAt { index: 0 })
+        );
+        let good = one_key(t);
+        assert!(Keyring::from_json(good.as_bytes(), now).is_ok());
+        for version in ["1.0", "1e0", "\"1\"", "01", "-1", "true", "null"] {
+            let json = good.replacen("\"version\":1", &format!("\"version\":{version}"), 1);
+            assert!(
+                matches!(
+                    Keyring::from_json(json.as_bytes(), now),
+                    Err(KeyringError::Json { .. })
+                ),
+                "{version}"
+            );
+        }
+    }
+
+    /// A9: the cap, and loading that stays linear (a 10 000-key file, every id distinct, is
+    /// loaded; the time is measured in docs/CLI.md, not asserted).
+    #[test]
+    fn a9_too_many_keys_is_a_clear_error() {
+        let now = at(1_000);
+        let many = |n: usize| -> Vec<Key> {
+            (0..n)
+                .map(|i| {
+                    let id = u32::try_from(i).unwrap().to_be_bytes();
+                    Key::new(
+                        KeyId(id),
+                        Algorithm::XChaCha20Poly1305,
+                        Secret::new([1; 32]),
+                        at(0),
+                        at(0),
+                    )
+                })
+                .collect()
+        };
+        assert_eq!(
+            Keyring::new(many(MAX_KEYS), now).unwrap().keys().len(),
+            MAX_KEYS
+        );
+        let err = Keyring::new(many(MAX_KEYS + 1), now).unwrap_err();
+        assert_eq!(
+            err,
+            KeyringError::TooManyKeys {
+                count: MAX_KEYS + 1,
+                max: MAX_KEYS
+            }
+        );
+        assert!(
+            err.to_string()
+                .contains("10001 keys, more than the 10000 allowed")
+        );
+        // From a file the count is checked before any key is built.
+        let entry = r#"{"id":"zz","algorithm":"","secret":"","created_at":"","activates_at":""}"#;
+        let json = format!(
+            r#"{{"version":1,"keys":[{}]}}"#,
+            vec![entry; MAX_KEYS + 1].join(",")
+        );
+        assert!(matches!(
+            Keyring::from_json(json.as_bytes(), now),
+            Err(KeyringError::TooManyKeys { .. })
+        ));
+        // Duplicates are found by position, in one pass.
+        let mut keys = many(5);
+        keys.push(key(9, 0));
+        keys.push(Key::new(
+            KeyId([0, 0, 0, 3]),
+            Algorithm::default(),
+            Secret::new([2; 32]),
+            at(0),
+            at(0),
+        ));
+        assert_eq!(
+            Keyring::new(keys, now).unwrap_err(),
+            KeyringError::DuplicateId {
+                first: 3,
+                second: 6
+            }
+        );
     }
 
     /// Like cookie-rs's `debug_does_not_leak_key`: no key material in any Debug output.

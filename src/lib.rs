@@ -33,6 +33,8 @@ pub mod config;
 pub mod error;
 #[doc(hidden)]
 pub mod fuzzing;
+#[doc(hidden)]
+pub mod inspect;
 pub mod keyring;
 #[cfg(feature = "actix")]
 mod middleware;

@@ -134,9 +134,9 @@ impl SessionMiddleware {
         path: impl Into<PathBuf>,
     ) -> Result<SessionMiddlewareBuilder, crate::KeyringError> {
         let path = path.into();
-        let keyring = Keyring::load(&path, SystemTime::now())?;
+        let (keyring, parsed) = Keyring::load_with_bytes(&path, SystemTime::now())?;
         Ok(SessionMiddlewareBuilder::new(KeySourceSpec::File(
-            path, keyring,
+            path, keyring, parsed,
         )))
     }
 
@@ -153,7 +153,8 @@ impl SessionMiddleware {
 
 enum KeySourceSpec {
     Fixed(Keyring),
-    File(PathBuf, Keyring),
+    /// The path, the keyring and the bytes it was parsed from.
+    File(PathBuf, Keyring, zeroize::Zeroizing<Vec<u8>>),
 }
 
 /// Builds a [`SessionMiddleware`]. Every setter of [`SessionConfig`] is available here too.
@@ -275,9 +276,10 @@ impl SessionMiddlewareBuilder {
         let clock = self.clock.unwrap_or_else(|| Arc::new(SystemTime::now));
         let keys = match self.keys {
             KeySourceSpec::Fixed(ring) => KeySource::Fixed(Arc::new(ring)),
-            KeySourceSpec::File(path, ring) => KeySource::Watched(KeyringWatcher::spawn(
+            KeySourceSpec::File(path, ring, parsed) => KeySource::Watched(KeyringWatcher::spawn(
                 path,
                 ring,
+                parsed,
                 self.reload_interval,
                 Arc::clone(&clock),
             )),

@@ -3,6 +3,7 @@
 //! [`crate::command::Command::from_args`] turns them into a validated command (durations,
 //! algorithms and key ids parsed), the way ripgrep turns `LowArgs` into `HiArgs`.
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 
 use clap::{ArgGroup, Args, Parser, Subcommand};
@@ -118,10 +119,14 @@ pub struct InspectArgs {
     /// Base name of the session cookie.
     #[arg(long, value_name = "NAME", default_value = "__Host-session")]
     pub cookie_name: String,
-    /// The request's Cookie header (`a=b; c=d`, a leading `Cookie:` is ignored). `-` or
-    /// nothing reads it from standard input, which keeps the cookie out of shell history.
+    /// The server's idle timeout, checked as the server checks it (`none` skips the check).
+    #[arg(long, value_name = "DURATION", default_value = "2h")]
+    pub idle_timeout: String,
+    /// The request's Cookie header (`a=b; c=d`, a leading `Cookie:` is ignored; one header
+    /// per line). `-` or nothing reads it from standard input, which keeps the cookie out of
+    /// shell history. Read as bytes, exactly as the server reads it.
     #[arg(value_name = "COOKIE_HEADER")]
-    pub header: Option<String>,
+    pub header: Option<OsString>,
 }
 
 /// `check`.

@@ -1,9 +1,11 @@
 //! The validated command: every argument parsed into its real type before anything runs.
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
+use sealed_session::inspect::Settings;
 use sealed_session::{Algorithm, KeyId};
 
 use crate::args::{KeysCommand, LowArgs, LowCommand};
@@ -34,7 +36,7 @@ pub enum Command {
     /// `inspect`.
     Inspect {
         path: PathBuf,
-        cookie_name: String,
+        settings: Settings,
         header: Header,
     },
     /// `check`.
@@ -53,8 +55,8 @@ pub enum Retire {
 /// Where `inspect` reads the Cookie header from.
 #[derive(Debug)]
 pub enum Header {
-    /// The command line.
-    Arg(String),
+    /// The command line (bytes: a cookie need not be UTF-8).
+    Arg(OsString),
     /// Standard input.
     Stdin,
 }
@@ -106,14 +108,30 @@ impl Command {
                     }
                 }
             },
-            LowCommand::Inspect(a) => Command::Inspect {
-                path: a.keyring.keyring,
-                cookie_name: a.cookie_name,
-                header: match a.header {
-                    Some(text) if text != "-" => Header::Arg(text),
-                    _ => Header::Stdin,
-                },
-            },
+            LowCommand::Inspect(a) => {
+                let mut settings = Settings::new(a.cookie_name);
+                settings.idle_timeout = match a.idle_timeout.trim() {
+                    "none" => None,
+                    text => {
+                        let idle = duration("--idle-timeout", text)?;
+                        if idle.is_zero() {
+                            bail!(
+                                "invalid --idle-timeout {text:?}: give a positive duration, or \
+                                 `none` to skip the check"
+                            );
+                        }
+                        Some(idle)
+                    }
+                };
+                Command::Inspect {
+                    path: a.keyring.keyring,
+                    settings,
+                    header: match a.header {
+                        Some(text) if text != "-" => Header::Arg(text),
+                        _ => Header::Stdin,
+                    },
+                }
+            }
             LowCommand::Check(a) => Command::Check {
                 path: a.keyring.keyring,
             },

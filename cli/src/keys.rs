@@ -1,6 +1,7 @@
 //! `keys init|rotate|list|retire` and `check`. Ids, algorithms, states and times only: no
 //! secret is ever printed.
 
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
@@ -60,12 +61,14 @@ pub fn rotate(
     let requested = created
         .checked_add(activate_in)
         .context("--activate-in lies too far in the future")?;
-    let mut activates = requested;
-    while keyring
+    let taken: HashSet<SystemTime> = keyring
         .keys()
         .iter()
-        .any(|k| !k.is_retired() && k.activates_at() == activates)
-    {
+        .filter(|k| !k.is_retired())
+        .map(Key::activates_at)
+        .collect();
+    let mut activates = requested;
+    while taken.contains(&activates) {
         activates += Duration::from_secs(1);
     }
 
@@ -138,12 +141,11 @@ pub fn list(
     let keyring = keyfile::read(path, now)?;
     keyfile::warn_if_exposed(path);
     let views: Vec<KeyView> = keyring
-        .keys()
-        .iter()
-        .map(|k| KeyView {
+        .states(now)
+        .map(|(k, state)| KeyView {
             id: k.id().to_string(),
             algorithm: k.algorithm().name(),
-            state: keyring.state(k, now).name(),
+            state: state.name(),
             created_at: rfc3339(k.created_at()),
             activates_at: rfc3339(k.activates_at()),
             retired_at: k.retired_at().map(rfc3339),
@@ -196,6 +198,7 @@ pub fn retire(
                 if key.is_retired() {
                     writeln!(out, "key {id} is already retired")?;
                 } else if !targets.contains(&id) {
+                    // `--id` is given by hand: a short list, searched linearly.
                     targets.push(id);
                 }
             }
@@ -219,7 +222,8 @@ pub fn retire(
     }
 
     let names: Vec<String> = targets.iter().map(KeyId::to_string).collect();
-    let updated = keyring.with_retired(now, |k| targets.contains(&k.id())).with_context(|| {
+    let target_set: HashSet<KeyId> = targets.iter().copied().collect();
+    let updated = keyring.with_retired(now, |k| target_set.contains(&k.id())).with_context(|| {
         format!(
             "refusing to retire {} in {}: no key would be left to seal new sessions (rotate in a \
              new key and wait for it to activate first); keyring unchanged",
@@ -228,6 +232,8 @@ pub fn retire(
         )
     })?;
     keyfile::write_atomic(path, updated.to_json().as_bytes())?;
+    let superseded = Superseded::new(&keyring, now);
+    let by_id: HashMap<KeyId, &Key> = keyring.keys().iter().map(|k| (k.id(), k)).collect();
     for &id in &targets {
         writeln!(
             out,
@@ -242,7 +248,7 @@ pub fn retire(
             )?;
             continue;
         }
-        let Some(since) = superseded_at(&keyring, id, now) else {
+        let Some(since) = by_id.get(&id).and_then(|k| superseded.at(k)) else {
             continue;
         };
         let ago = now.duration_since(since).unwrap_or_default();
@@ -272,16 +278,13 @@ pub fn check(out: &mut impl Write, path: &Path, now: SystemTime) -> anyhow::Resu
     let keyring = keyfile::read(path, now)?;
     keyfile::warn_if_exposed(path);
     let keys = keyring.keys();
-    let count = |state| {
-        keys.iter()
-            .filter(|k| keyring.state(k, now) == state)
-            .count()
-    };
+    let states: Vec<KeyState> = keyring.states(now).map(|(_, state)| state).collect();
+    let count = |wanted| states.iter().filter(|&&s| s == wanted).count();
     let sealing = keyring.sealing_key(now);
-    let pending: Vec<String> = keys
-        .iter()
-        .filter(|k| keyring.state(k, now) == KeyState::Pending)
-        .map(|k| format!("{} (activates {})", k.id(), rfc3339(k.activates_at())))
+    let pending: Vec<String> = keyring
+        .states(now)
+        .filter(|&(_, state)| state == KeyState::Pending)
+        .map(|(k, _)| format!("{} (activates {})", k.id(), rfc3339(k.activates_at())))
         .collect();
     writeln!(
         out,
@@ -302,17 +305,50 @@ pub fn check(out: &mut impl Write, path: &Path, now: SystemTime) -> anyhow::Resu
     Ok(ExitCode::SUCCESS)
 }
 
-/// When key `id` stopped sealing: the first activation, up to `now`, of a key that outranks it.
-/// `None` if it still seals (or never did).
-fn superseded_at(keyring: &Keyring, id: KeyId, now: SystemTime) -> Option<SystemTime> {
-    let key = keyring.get(id)?;
-    let rank = |k: &Key| (k.activates_at(), k.created_at(), k.id());
-    keyring
-        .keys()
-        .iter()
-        .filter(|k| !k.is_retired() && k.activates_at() <= now && rank(k) > rank(key))
-        .map(Key::activates_at)
-        .min()
+/// When each key stopped sealing, answered in logarithmic time so that retiring many keys
+/// stays linear-logarithmic in the size of the keyring.
+struct Superseded {
+    /// The usable keys activated by `now`, by rank, each with the earliest activation among
+    /// the keys that outrank it (`None` for the sealing key).
+    ranked: Vec<(Rank, Option<SystemTime>)>,
+}
+
+/// The order in which keys take over sealing (see `Keyring::sealing_key`).
+type Rank = (SystemTime, SystemTime, KeyId);
+
+fn rank(k: &Key) -> Rank {
+    (k.activates_at(), k.created_at(), k.id())
+}
+
+impl Superseded {
+    fn new(keyring: &Keyring, now: SystemTime) -> Self {
+        let mut ranks: Vec<Rank> = keyring
+            .keys()
+            .iter()
+            .filter(|k| !k.is_retired() && k.activates_at() <= now)
+            .map(rank)
+            .collect();
+        ranks.sort_unstable();
+        let mut ranked = Vec::with_capacity(ranks.len());
+        let mut earliest_above: Option<SystemTime> = None;
+        for r in ranks.into_iter().rev() {
+            ranked.push((r, earliest_above));
+            earliest_above = Some(earliest_above.map_or(r.0, |t| t.min(r.0)));
+        }
+        ranked.reverse();
+        Superseded { ranked }
+    }
+
+    /// When key `id` stopped sealing: the first activation, up to `now`, of a key that
+    /// outranks it. `None` if it still seals (or never did).
+    fn at(&self, key: &Key) -> Option<SystemTime> {
+        let r = rank(key);
+        match self.ranked.binary_search_by(|(other, _)| other.cmp(&r)) {
+            Ok(i) => self.ranked.get(i)?.1,
+            // A pending or retired key: the first activated key that outranks it.
+            Err(i) => self.ranked.get(i..)?.iter().map(|(o, _)| o.0).min(),
+        }
+    }
 }
 
 /// A random key id that no key of `keyring` has.

@@ -5,7 +5,7 @@
 //! sealed-session keys rotate  --keyring FILE [--activate-in DURATION] [--algorithm NAME]
 //! sealed-session keys list    --keyring FILE [--json]
 //! sealed-session keys retire  --keyring FILE (--id ID ... | --older-than DURATION)
-//! sealed-session inspect      --keyring FILE [--cookie-name NAME] ['COOKIE HEADER' | -]
+//! sealed-session inspect      --keyring FILE [--cookie-name NAME] [--idle-timeout D|none] ['COOKIE HEADER' | -]
 //! sealed-session check        --keyring FILE
 //! ```
 //!
@@ -65,9 +65,9 @@ fn run() -> anyhow::Result<ExitCode> {
         Command::Retire { path, which } => keys::retire(&mut out, path, which, now)?,
         Command::Inspect {
             path,
-            cookie_name,
+            settings,
             header,
-        } => inspect::inspect(&mut out, path, cookie_name, header, now)?,
+        } => inspect::inspect(&mut out, path, settings, header, now)?,
         Command::Check { path } => keys::check(&mut out, path, now)?,
     };
     out.flush()?;

@@ -675,7 +675,7 @@ fn check_fails_on_unusable_keyrings() {
         ("no key that is not retired", |v| {
             v["keys"][0]["retired_at"] = "2020-01-01T00:00:00Z".into()
         }),
-        ("two keys with id", |v| {
+        ("keys[0] and keys[1] have the same id", |v| {
             let copy = v["keys"][0].clone();
             v["keys"].as_array_mut().unwrap().push(copy);
         }),
@@ -792,4 +792,247 @@ fn usage_errors_exit_2() {
     cli(&["frobnicate"]).fails(2, "frobnicate");
     let help = cli(&["--help"]).ok();
     help.says("inspect").says("check");
+}
+
+// ---------------------------------------------------------------------------------------------
+// issue 9
+
+/// `sealed-session <args…>` with `stdin`, both as raw bytes.
+fn cli_bytes(args: &[&std::ffi::OsStr], stdin: &[u8]) -> Run {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    let out = child.wait_with_output().unwrap();
+    Run {
+        code: out.status.code().expect("killed by a signal"),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// `inspect --keyring <keyring> <rest…> <header bytes>`.
+fn inspect_bytes(keyring: &Path, rest: &[&str], header: &[u8]) -> Run {
+    use std::os::unix::ffi::OsStrExt as _;
+    let head = ["inspect", "--keyring", p(keyring)];
+    let mut args: Vec<&std::ffi::OsStr> =
+        head.iter().chain(rest).map(std::ffi::OsStr::new).collect();
+    args.push(std::ffi::OsStr::from_bytes(header));
+    cli_bytes(&args, b"")
+}
+
+/// A key whose five times and fields all differ, retired if `retired`.
+fn distinct_key(n: u8, retired: bool) -> Key {
+    let key = Key::new(
+        KeyId([n; 4]),
+        Algorithm::XChaCha20Poly1305,
+        Secret::generate().unwrap(),
+        days_ago(20),
+        days_ago(19),
+    );
+    if retired {
+        key.retired(days_ago(15))
+    } else {
+        key
+    }
+}
+
+/// A5: a hand-edited keyring with any two fields of a key swapped. Whatever each subcommand
+/// that loads a keyring says, a failure names the key's position and the field and never a
+/// field's value, and no output ever holds a secret. (The algorithm's value is one of three
+/// public names, which the error's hint lists; it is not checked.)
+#[test]
+fn a5_swapped_fields_never_reach_an_error_message() {
+    const FIELDS: [&str; 6] = [
+        "id",
+        "algorithm",
+        "secret",
+        "created_at",
+        "activates_at",
+        "retired_at",
+    ];
+    let dir = TempDir::new();
+    let good = dir.join("good.json");
+    write_keyring(&good, vec![distinct_key(1, false), distinct_key(2, true)]);
+    let base = file_json(&good);
+    let header = sealed_header(SessionConfig::new(), &load(&good), SystemTime::now(), alice);
+    let mut failures = 0;
+    for index in 0..2 {
+        let entry = &base["keys"][index];
+        let present: Vec<&str> = FIELDS
+            .into_iter()
+            .filter(|f| entry.get(*f).is_some())
+            .collect();
+        let secret = entry["secret"].as_str().unwrap().to_owned();
+        let secret_hex = hex(&URL_SAFE_NO_PAD.decode(&secret).unwrap());
+        let values: Vec<String> = present
+            .iter()
+            .filter(|f| **f != "algorithm")
+            .map(|f| entry[*f].as_str().unwrap().to_owned())
+            .chain([secret_hex.clone()])
+            .collect();
+        for (i, a) in present.iter().enumerate() {
+            for b in &present[i + 1..] {
+                let mut value = base.clone();
+                let key = &mut value["keys"][index];
+                let (va, vb) = (key[*a].clone(), key[*b].clone());
+                key[*a] = vb;
+                key[*b] = va;
+                let text = value.to_string();
+                let runs: [(&str, &[&str], &[&str]); 6] = [
+                    ("check", &["check"], &[]),
+                    ("list", &["keys", "list"], &[]),
+                    ("list --json", &["keys", "list"], &["--json"]),
+                    ("rotate", &["keys", "rotate"], &[]),
+                    ("retire", &["keys", "retire"], &["--id", "09090909"]),
+                    ("inspect", &["inspect"], &[&header]),
+                ];
+                for (name, command, rest) in runs {
+                    let path = dir.join(&format!("swap-{index}-{a}-{b}-{}.json", name.len()));
+                    write_file_0600(&path, text.as_bytes());
+                    let run = on_keyring(command, &path, rest, "");
+                    let what = format!("keys[{index}] {a} <-> {b}, {name}");
+                    run.hides(&[secret.clone(), secret_hex.clone()]);
+                    if run.code == 2 && !run.stderr.contains("has no key 09090909") {
+                        failures += 1;
+                        assert!(
+                            run.stderr.contains(&format!("keys[{index}].")),
+                            "{what}: {run:#?}"
+                        );
+                        for v in &values {
+                            assert!(!run.stderr.contains(v.as_str()), "{what}: {v} in {run:#?}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+    // Most swaps make the file unusable; the two time swaps may not.
+    assert!(failures >= 6 * 20, "{failures}");
+}
+
+/// A9: a keyring over the cap is refused with a clear error, at the cap it loads (the time
+/// at the cap is measured in docs/CLI.md, not asserted here).
+#[test]
+fn a9_keyring_size_is_capped() {
+    let max = sealed_session::keyring::MAX_KEYS;
+    let dir = TempDir::new();
+    let entry = |n: usize| {
+        serde_json::json!({
+            "id": format!("{n:08x}"),
+            "algorithm": "xchacha20poly1305",
+            "secret": URL_SAFE_NO_PAD.encode([7u8; 32]),
+            "created_at": "2026-01-01T00:00:00Z",
+            "activates_at": "2026-01-01T00:00:00Z",
+        })
+    };
+    let file =
+        |n: usize| serde_json::json!({"version": 1, "keys": (0..n).map(entry).collect::<Vec<_>>()});
+    let over = dir.join("over.json");
+    fs::write(&over, file(max + 1).to_string()).unwrap();
+    fs::set_permissions(&over, fs::Permissions::from_mode(0o600)).unwrap();
+    check(&over).fails(
+        2,
+        &format!("keyring has {} keys, more than the {max} allowed", max + 1),
+    );
+    let at = dir.join("at.json");
+    fs::write(&at, file(max).to_string()).unwrap();
+    fs::set_permissions(&at, fs::Permissions::from_mode(0o600)).unwrap();
+    check(&at).ok().says(&format!("{max} keys"));
+}
+
+/// A10: an authentic session whose times lie past year 9999, at 2^63 or at 2^64 - 1 seconds
+/// is shown, not a panic (exit 101).
+#[test]
+fn a10_inspect_never_panics_on_far_future_times() {
+    use sealed_session::fuzzing;
+    let dir = TempDir::new();
+    let path = dir.join("fixture.json");
+    write_file_0600(&path, fuzzing::keyring_file().as_bytes());
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    for (expires, shown) in [
+        (253_402_300_800u64, "+10000-01-01T00:00:00Z"),
+        (1 << 63, "+292277026596-12-04T15:30:08Z"),
+        (u64::MAX, "+584554051223-11-09T07:00:15Z"),
+    ] {
+        let header = fuzzing::sealed_header(now, expires, now);
+        inspect_bytes(&path, &[], &header)
+            .ok()
+            .says(&format!("expires:     {shown} (in "))
+            .says("\"user\" = \"alice\"");
+    }
+}
+
+fn write_file_0600(path: &Path, contents: &[u8]) {
+    fs::write(path, contents).unwrap();
+    fs::set_permissions(path, fs::Permissions::from_mode(0o600)).unwrap();
+}
+
+/// A10: `inspect` applies the server's idle timeout (default 2 h, `--idle-timeout`), and says
+/// when it was skipped.
+#[test]
+fn a10_inspect_applies_the_idle_timeout() {
+    let (_dir, path) = written(vec![old_key(6, 10)]);
+    let three_hours_ago = SystemTime::now() - Duration::from_secs(3 * 3600);
+    let header = sealed_header(SessionConfig::new(), &load(&path), three_hours_ago, alice);
+    inspect(&path, &[&header])
+        .fails(1, "time.idle")
+        .says("\"user\" = \"alice\"");
+    inspect(&path, &["--idle-timeout", "4h", &header])
+        .ok()
+        .says("idle timeout 4h");
+    inspect(&path, &["--idle-timeout", "none", &header])
+        .ok()
+        .says("skipped: the idle timeout");
+    inspect(&path, &["--idle-timeout", "0s", &header]).fails(2, "--idle-timeout");
+}
+
+/// A10: the header is bytes, parsed as the middleware parses it: a non-UTF-8 byte in an
+/// unrelated cookie does not hide the session, Unicode whitespace is not trimmed, and a byte
+/// that no HTTP server accepts is refused with its position.
+#[test]
+fn a10_inspect_reads_the_header_as_the_middleware_does() {
+    let (_dir, path) = initialised();
+    let header = sealed_header(SessionConfig::new(), &load(&path), SystemTime::now(), alice);
+    let with = |prefix: &[u8], suffix: &[u8]| [prefix, header.as_bytes(), suffix].concat();
+
+    inspect_bytes(&path, &[], &with(b"x=\xff\xfe; ", b"; y=\xc0"))
+        .ok()
+        .says("\"user\" = \"alice\"");
+    let stdin = with(b"Cookie: z=\xff; ", b"\r\n");
+    cli_bytes(
+        &["inspect", "--keyring", p(&path), "-"].map(std::ffi::OsStr::new),
+        &stdin,
+    )
+    .ok()
+    .says("\"user\" = \"alice\"");
+    // Several Cookie lines, as HTTP/2 or a proxy may send them.
+    let (first, rest) = header.split_once("; ").unwrap();
+    let lines = format!("Cookie: {first}\ncookie: {rest}\n");
+    cli_bytes(
+        &["inspect", "--keyring", p(&path), "-"].map(std::ffi::OsStr::new),
+        lines.as_bytes(),
+    )
+    .ok();
+
+    // U+00A0 and U+2028 belong to the cookie name, as in the middleware: no session.
+    for space in ["\u{a0}", "\u{2028}"] {
+        let spaced = header.replacen("; __Host", &format!("; {space}__Host"), 1);
+        assert_ne!(spaced, header);
+        inspect_bytes(&path, &[], spaced.as_bytes()).fails(1, "no __Host-session");
+    }
+    // VT and other controls never reach a server.
+    inspect_bytes(&path, &[], &with(b"\x0b", b"")).fails(2, "byte 0x0b at line 1, column 1");
+    cli_bytes(
+        &["inspect", "--keyring", p(&path), "-"].map(std::ffi::OsStr::new),
+        &with(b"", b"\x00"),
+    )
+    .fails(2, "cannot appear in an HTTP Cookie");
 }

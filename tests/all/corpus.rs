@@ -41,10 +41,12 @@ fn every_target_has_a_corpus_and_no_unknown_target_does() {
         dirs,
         [
             "envelope",
+            "inspect",
             "keyring_json",
             "open_header",
             "payload",
-            "roundtrip"
+            "roundtrip",
+            "service"
         ]
     );
 }
@@ -86,6 +88,17 @@ corpus_tests! {
     payload_corpus: payload,
     keyring_json_corpus: keyring_json,
     roundtrip_corpus: roundtrip,
+    inspect_corpus: inspect,
+}
+
+#[test]
+fn service_corpus() {
+    use std::sync::atomic::Ordering;
+    let before = fuzzing::SERVICE_JAR_CHECKS.load(Ordering::Relaxed);
+    let seeds = replay("service", fuzzing::service) as u64;
+    // The seeds reach the deep end: sessions written, kept in the jar and read back.
+    let checks = fuzzing::SERVICE_JAR_CHECKS.load(Ordering::Relaxed) - before;
+    assert!(checks >= seeds, "{checks} jar checks for {seeds} seeds");
 }
 
 /// A few structured inputs beyond the corpus, so an empty or garbage input is covered even
@@ -106,5 +119,7 @@ fn entry_points_take_garbage() {
         fuzzing::payload(data);
         fuzzing::keyring_json(data);
         fuzzing::roundtrip(data);
+        fuzzing::service(data);
+        fuzzing::inspect(data);
     }
 }
