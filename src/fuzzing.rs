@@ -451,6 +451,7 @@ pub fn sealed_header(issued: u64, expires: u64, last_seen: u64) -> Vec<u8> {
         expires_at: expires,
         last_seen,
         entries,
+        fingerprints: BTreeMap::new(),
     };
     let at = from_unix_seconds(issued);
     let cookies = match f
@@ -720,9 +721,7 @@ async fn service_handler(req: HttpRequest) -> HttpResponse {
     if op == 0 {
         return HttpResponse::Ok().body("untouched");
     }
-    let Some(session) = req.get_session() else {
-        return HttpResponse::InternalServerError().finish();
-    };
+    let session = req.get_session();
     let read = |s: &crate::Session| match s.get::<String>("k") {
         Ok(Some(v)) => v,
         _ => "-".to_owned(),

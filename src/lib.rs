@@ -31,6 +31,7 @@ mod actix_store;
 pub mod codec;
 pub mod config;
 pub mod error;
+#[cfg(feature = "actix")]
 #[doc(hidden)]
 pub mod fuzzing;
 #[doc(hidden)]
