@@ -439,7 +439,7 @@ fn seal(
 ) -> Result<Vec<String>, HttpResponse> {
     match shared
         .codec
-        .seal_lines(&shared.keyring(), state, now, &mut rand::rng())
+        .seal_lines(&shared.keyring(), state, now, &mut crate::codec::ForkSafeRng)
     {
         Ok(cookies) => {
             shared.stats.sealed.fetch_add(1, Ordering::Relaxed);

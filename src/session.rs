@@ -191,7 +191,7 @@ impl Session {
         let mut inner = self.loaded();
         let now = inner.worker.shared.now();
         let lifetime = inner.worker.shared.codec.config().session_lifetime();
-        let mut rng = rand::rng();
+        let mut rng = crate::codec::ForkSafeRng;
         match inner.state.as_mut() {
             Some(state) => state.renew(now, lifetime, &mut rng),
             None => inner.state = Some(SessionState::new(now, lifetime, &mut rng)),
@@ -270,7 +270,7 @@ impl Inner {
             SessionState::new(
                 shared.now(),
                 shared.codec.config().session_lifetime(),
-                &mut rand::rng(),
+                &mut crate::codec::ForkSafeRng,
             )
         })
     }

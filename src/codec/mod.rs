@@ -39,6 +39,7 @@ use crate::config::SessionConfig;
 use crate::error::{ConfigError, DecodeError, EncodeError, EnvelopeError};
 use crate::keyring::{Algorithm, KeyId, Keyring, unix_seconds};
 use crate::state::{SCHEMA_VERSION, SessionState};
+pub use aead::ForkSafeRng;
 pub use chunk::{ChunkSet, cookie_pairs};
 
 /// A session opened from a request's cookies.
@@ -158,7 +159,8 @@ impl Codec {
     }
 
     /// Seals `state` under the keyring's sealing key into the cookies to set, all of them or
-    /// none.
+    /// none. The nonce is drawn from `rng`: pass [`ForkSafeRng`] (as the middleware does), or
+    /// another CSPRNG that never repeats itself across `fork()`.
     ///
     /// # Errors
     /// [`EncodeError::TooLarge`] when the cookies would exceed a budget.

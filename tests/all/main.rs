@@ -3,6 +3,8 @@
 mod attacks;
 mod cli;
 mod corpus;
+#[cfg(unix)]
+mod fork;
 mod middleware;
 mod proptests;
 mod rotation;
