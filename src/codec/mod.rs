@@ -36,7 +36,7 @@ use rand::CryptoRng;
 use serde_bytes::Bytes;
 
 use crate::config::SessionConfig;
-use crate::error::{ConfigError, DecodeError, EncodeError, EnvelopeError};
+use crate::error::{ChunkError, ConfigError, DecodeError, EncodeError, EnvelopeError};
 use crate::keyring::{Algorithm, KeyId, Keyring, unix_seconds};
 use crate::state::{SCHEMA_VERSION, SessionState};
 pub use aead::ForkSafeRng;
@@ -127,6 +127,7 @@ impl Codec {
             let mut opened = match hit {
                 Some(opened) => opened,
                 None => {
+                    screen(keyring, single)?;
                     let opened = self.open_candidate(keyring, single)?;
                     memo.insert(ring, single.count, &single.pieces, opened.clone());
                     opened
@@ -139,9 +140,26 @@ impl Codec {
             opened.needs_reseal = keyring.sealing_key(now).id() != opened.key_id;
             return Ok(Some(opened));
         }
+        // Every candidate's header first (a few characters each, nothing joined or decoded),
+        // then a bound on what the survivors would cost to decrypt, then the survivors in order.
+        let screened: Vec<Result<(), DecodeError>> =
+            candidates.iter().map(|c| screen(keyring, c)).collect();
+        let work = candidates
+            .iter()
+            .zip(&screened)
+            .filter(|(_, s)| s.is_ok())
+            .map(|(c, _)| armored_len(c))
+            .fold(0usize, usize::saturating_add);
+        if work > self.config.total_budget.saturating_mul(MAX_FULL_OPENS) {
+            return Err(DecodeError::Chunk(ChunkError::TooManyCandidates));
+        }
         let mut found: Option<Opened> = None;
         let mut last_err = DecodeError::Tag;
-        for candidate in &candidates {
+        for (candidate, screened) in candidates.iter().zip(screened) {
+            if let Err(e) = screened {
+                last_err = e;
+                continue;
+            }
             match self.open_candidate(keyring, candidate) {
                 Ok(opened) => match &found {
                     // Two authentic sets that are not the same session: trust neither.
@@ -331,6 +349,8 @@ impl Codec {
         }
         let aad = envelope::aad(self.names.base(), candidate.count, env.header)
             .ok_or(DecodeError::Envelope(EnvelopeError::TooShort))?;
+        #[cfg(test)]
+        screen_tests::AEAD_ATTEMPTS.with(|n| n.set(n.get() + 1));
         let (header_len, key_id) = (env.header_len, env.key_id);
         let (header, sealed) = bytes.split_at_mut(header_len);
         let nonce = header.get(envelope::FIXED_HEADER..).unwrap_or(&[]);
@@ -436,6 +456,63 @@ impl Codec {
     }
 }
 
+/// Refuses a candidate by its envelope header before its pieces are joined or decoded: the
+/// first [`HEADER_CHARS`] armored characters hold the version, algorithm and key id
+/// (FORMAT.md §3–4), so an unknown version or algorithm, an unknown or retired key, an
+/// algorithm that is not the key's, or pieces too short for that algorithm's envelope cost a
+/// few nanoseconds instead of a base64 decode of the whole set. Each refusal is the error the
+/// full open reports for that header; a candidate shorter than [`HEADER_CHARS`] is left to it.
+/// The count was checked against the chunks present by `chunk::Gathered::candidates`.
+fn screen(keyring: &Keyring, candidate: &chunk::Candidate<'_>) -> Result<(), DecodeError> {
+    let mut head = [0u8; HEADER_CHARS];
+    let mut chars = candidate.pieces.iter().flat_map(|p| p.iter());
+    for (slot, &c) in head.iter_mut().zip(chars.by_ref()) {
+        *slot = c;
+    }
+    let len = armored_len(candidate);
+    if len < HEADER_CHARS {
+        return Ok(());
+    }
+    if len % 4 == 1 {
+        return Err(DecodeError::Armor);
+    }
+    let fixed = armor::decode(&head)?;
+    let [version, algorithm, id @ ..] = fixed.as_slice() else {
+        return Err(DecodeError::Envelope(EnvelopeError::TooShort));
+    };
+    if *version != envelope::VERSION {
+        return Err(DecodeError::Envelope(EnvelopeError::UnknownVersion));
+    }
+    let algorithm = Algorithm::from_id(*algorithm)
+        .ok_or(DecodeError::Envelope(EnvelopeError::UnknownAlgorithm))?;
+    // Bytes the armored length decodes to (len % 4 is 0, 2 or 3 here).
+    let decoded = (len / 4).saturating_mul(3).saturating_add((len % 4).saturating_sub(1));
+    if decoded < envelope::overhead(algorithm) {
+        return Err(DecodeError::Envelope(EnvelopeError::TooShort));
+    }
+    let id = KeyId(
+        id.try_into()
+            .map_err(|_| DecodeError::Envelope(EnvelopeError::TooShort))?,
+    );
+    let key = keyring.get(id).ok_or(DecodeError::UnknownKey)?;
+    if key.is_retired() {
+        return Err(DecodeError::RetiredKey);
+    }
+    if key.algorithm() != algorithm {
+        return Err(DecodeError::AlgorithmMismatch);
+    }
+    Ok(())
+}
+
+/// Armored characters a candidate carries in all.
+fn armored_len(candidate: &chunk::Candidate<'_>) -> usize {
+    candidate
+        .pieces
+        .iter()
+        .map(|p| p.len())
+        .fold(0, usize::saturating_add)
+}
+
 /// The attributes every line carries, sent explicitly (SameSite above all: only Chrome
 /// defaults to Lax). The configuration was validated, so no value needs escaping.
 fn render_attributes(config: &SessionConfig) -> String {
@@ -466,11 +543,24 @@ fn decimal_len(n: u64) -> usize {
 /// The most decryption attempts duplicated cookies may cause.
 pub(crate) const MAX_ATTEMPTS: usize = 8;
 
+/// What one request may cost to decode and decrypt, in full-budget sets: the candidates that
+/// pass [`screen`] may carry at most this many times the total budget of armored characters
+/// (a request whose candidates would cost more is refused as `chunk.candidates` before any of
+/// them is decoded). Two: an authentic session beside one foreign copy of the same size still
+/// opens; eight hostile full-budget sets with a known key id cost two opens, not eight.
+pub(crate) const MAX_FULL_OPENS: usize = 2;
+
+/// Armored characters that carry the fixed header (version, algorithm, key id: 6 bytes).
+const HEADER_CHARS: usize = 8;
+
 /// The fixed SameSite default, sent explicitly.
 pub(crate) const DEFAULT_SAME_SITE: SameSite = SameSite::Lax;
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod screen_tests;
 
 /// The benchmark floor: the same bytes through the raw AEAD and base64 alone, no session
 /// logic. Not part of the API.

@@ -1,0 +1,218 @@
+//! Issue 9 A8: candidates are refused by their envelope header before their pieces are joined,
+//! decoded or decrypted, and what the survivors may cost is bounded. The AEAD attempts are
+//! counted (test builds only) where `open_candidate` calls the cipher.
+
+use std::cell::Cell;
+use std::time::Duration;
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use super::tests::{NOW, at};
+use super::*;
+use crate::keyring::{Key, Secret};
+
+thread_local! {
+    /// AEAD opens attempted on this thread (incremented by `Codec::open_candidate`).
+    pub(super) static AEAD_ATTEMPTS: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Opens `pairs` and returns the result with the AEAD attempts it made.
+fn open_counted(
+    codec: &Codec,
+    ring: &Keyring,
+    pairs: &[(String, String)],
+) -> (Result<Option<Opened>, DecodeError>, usize) {
+    AEAD_ATTEMPTS.with(|n| n.set(0));
+    let r = codec.open(
+        ring,
+        pairs.iter().map(|(a, b)| (a.as_bytes(), b.as_bytes())),
+        at(NOW + 1),
+    );
+    (r, AEAD_ATTEMPTS.with(Cell::get))
+}
+
+/// Key 1 (XAES, seals), key 2 (XChaCha, retired), key 3 (AES-256-GCM, pending: opens only).
+fn ring() -> Keyring {
+    let key = |id: u8, alg, from| {
+        Key::new(KeyId([id; 4]), alg, Secret::new([id; 32]), at(0), at(from))
+    };
+    Keyring::new(
+        vec![
+            key(1, Algorithm::Xaes256Gcm, 0),
+            key(2, Algorithm::XChaCha20Poly1305, 0).retired(at(10)),
+            key(3, Algorithm::Aes256Gcm, NOW + 3600),
+        ],
+        at(NOW),
+    )
+    .unwrap()
+}
+
+fn codec(total_budget: usize) -> Codec {
+    Codec::new(
+        SessionConfig::new()
+            .total_budget(total_budget)
+            .compression_threshold(None),
+    )
+    .unwrap()
+}
+
+/// Random base64url text of `n` characters whose last character has zero unused bits when
+/// `n % 4 == 0` (always, here).
+fn text(n: usize, seed: u64) -> String {
+    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut rng = StdRng::seed_from_u64(seed);
+    (0..n).map(|_| char::from(A[rng.random_range(0..64)])).collect()
+}
+
+/// Alice's session sealed by `codec` with `blob` bytes of filler: the cookie pairs.
+fn sealed(codec: &Codec, ring: &Keyring, blob: usize) -> Vec<(String, String)> {
+    let mut state = SessionState::new(
+        at(NOW),
+        Duration::from_secs(3600),
+        &mut StdRng::seed_from_u64(3),
+    );
+    state.insert("user", "alice").unwrap();
+    state.insert("blob", &text(blob, 9)).unwrap();
+    codec
+        .seal(ring, &state, at(NOW), &mut StdRng::seed_from_u64(4))
+        .unwrap()
+        .iter()
+        .map(|c| (c.name().to_owned(), c.value().to_owned()))
+        .collect()
+}
+
+/// The one-chunk cookie of Alice's session with its envelope edited by `edit` and every armored
+/// character after the header's first 8 replaced by `*` (not base64): a full decode would stop
+/// at `armor`.
+fn edited(edit: impl FnOnce(&mut Vec<u8>)) -> Vec<(String, String)> {
+    let pairs = sealed(&codec(6144), &ring(), 10);
+    let armored = pairs[0].1.strip_prefix("1.").unwrap();
+    let mut envelope = armor::decode(armored.as_bytes()).unwrap();
+    edit(&mut envelope);
+    let armored = armor::encode(&envelope);
+    let spoiled = format!("{}{}", &armored[..8], "*".repeat(armored.len() - 8));
+    vec![(pairs[0].0.clone(), format!("1.{spoiled}"))]
+}
+
+#[test]
+fn a8_header_refused_candidates_cost_no_decoding_and_no_aead_attempt() {
+    let codec = codec(6144);
+    let ring = ring();
+    let cases: [(&str, fn(&mut Vec<u8>), DecodeError); 6] = [
+        (
+            "version 2",
+            |e| e[0] = 2,
+            DecodeError::Envelope(EnvelopeError::UnknownVersion),
+        ),
+        (
+            "algorithm 9",
+            |e| e[1] = 9,
+            DecodeError::Envelope(EnvelopeError::UnknownAlgorithm),
+        ),
+        ("unknown key", |e| e[2..6].copy_from_slice(&[9; 4]), DecodeError::UnknownKey),
+        (
+            "retired key",
+            |e| {
+                e[1] = Algorithm::XChaCha20Poly1305.id();
+                e[2..6].copy_from_slice(&[2; 4]);
+            },
+            DecodeError::RetiredKey,
+        ),
+        (
+            "algorithm not the key's",
+            |e| e[1] = Algorithm::Aes256Gcm.id(),
+            DecodeError::AlgorithmMismatch,
+        ),
+        (
+            "too short for its algorithm",
+            |e| e.truncate(6 + 24 + 15),
+            DecodeError::Envelope(EnvelopeError::TooShort),
+        ),
+    ];
+    for (label, edit, expected) in cases {
+        let (r, attempts) = open_counted(&codec, &ring, &edited(edit));
+        // Before the screen the whole value was base64-decoded first: `armor`.
+        assert_eq!(r.err(), Some(expected), "{label}");
+        assert_eq!(attempts, 0, "{label}");
+    }
+    // The control: the same spoiling with an intact header is decoded, and fails at `armor`.
+    let (r, attempts) = open_counted(&codec, &ring, &edited(|_| {}));
+    assert_eq!((r.err(), attempts), (Some(DecodeError::Armor), 0));
+}
+
+/// Eight candidates (4 values of chunk 0 × 2 of chunk 1), each as long as the budget allows
+/// and each starting with a real header of a known key: the worst a header that fits the
+/// budgets can ask for.
+fn hostile(codec: &Codec, ring: &Keyring, total_budget: usize) -> Vec<(String, String)> {
+    let real = sealed(codec, ring, 10);
+    let header = &real[0].1[2..42]; // "1." then 40 characters: 30 header bytes
+    let half = (total_budget / 2) / 4 * 4 - 4;
+    let mut pairs = Vec::new();
+    for i in 0..4u64 {
+        let value = format!("2.{header}{}", text(half - header.len(), i));
+        pairs.push((codec.names.get(0).to_owned(), value));
+    }
+    for i in 0..2u64 {
+        pairs.push((codec.names.get(1).to_owned(), text(half, 100 + i)));
+    }
+    pairs
+}
+
+#[test]
+fn a8_eight_full_budget_candidates_with_a_known_key_cost_no_aead_attempt() {
+    for budget in [6144, 8000] {
+        let codec = codec(budget);
+        let ring = ring();
+        let pairs = hostile(&codec, &ring, budget);
+        assert!(pairs.iter().all(|(_, v)| v.len() <= 4096));
+        let (r, attempts) = open_counted(&codec, &ring, &pairs);
+        assert_eq!(
+            (r.err(), attempts),
+            (Some(DecodeError::Chunk(ChunkError::TooManyCandidates)), 0),
+            "{budget}"
+        );
+        // Two of them (one value of chunk 0): within the bound, each is decrypted and fails.
+        let two: Vec<_> = pairs
+            .iter()
+            .filter(|(n, v)| n.ends_with(".1") || v == &pairs[0].1)
+            .cloned()
+            .collect();
+        let (r, attempts) = open_counted(&codec, &ring, &two);
+        assert_eq!((r.err(), attempts), (Some(DecodeError::Tag), 2), "{budget}");
+    }
+}
+
+#[test]
+fn a8_valid_sessions_still_open_beside_screened_out_copies() {
+    let ring = ring();
+    // One chunk, and several chunks (16 KiB budget).
+    for (budget, blob) in [(6144, 100), (16 * 1024, 10_000)] {
+        let codec = codec(budget);
+        let pairs = sealed(&codec, &ring, blob);
+        let (r, attempts) = open_counted(&codec, &ring, &pairs);
+        let opened = r.unwrap().unwrap();
+        assert_eq!(opened.state.get::<String>("user").unwrap().unwrap(), "alice");
+        assert_eq!(opened.chunk_lengths.len(), pairs.len());
+        assert_eq!(attempts, 1, "{budget}");
+    }
+    // Beside a first chunk of the same name under an unknown key (another app's, a tossed
+    // cookie): that copy is screened out, the session opens with one AEAD attempt.
+    let codec = codec(6144);
+    let pairs = sealed(&codec, &ring, 100);
+    let foreign = edited(|e| e[2..6].copy_from_slice(&[7; 4]));
+    let mut both = foreign.clone();
+    both.extend(pairs.iter().cloned());
+    let (r, attempts) = open_counted(&codec, &ring, &both);
+    assert_eq!(r.unwrap().unwrap().key_id, KeyId([1; 4]));
+    assert_eq!(attempts, 1);
+    // Beside a full-budget copy with a valid header: both are decrypted (two full opens fit
+    // the bound), the authentic one wins.
+    let header = &pairs[0].1[2..42];
+    let junk = format!("1.{header}{}", text(4000 - header.len(), 5));
+    let mut both = vec![(pairs[0].0.clone(), junk)];
+    both.extend(pairs.iter().cloned());
+    let (r, attempts) = open_counted(&codec, &ring, &both);
+    assert_eq!(r.unwrap().unwrap().key_id, KeyId([1; 4]));
+    assert_eq!(attempts, 2);
+}
