@@ -1,10 +1,13 @@
 //! Configuration: one `#[must_use]` builder with a setter per knob and secure defaults.
 //!
 //! # How the defaults were chosen
-//! - **Name `__Host-session`**: the `__Host-` prefix makes browsers refuse the cookie unless it
-//!   is Secure, host-only and `Path=/`, so a sibling subdomain or a plain-http page cannot
-//!   plant or shadow it. Sharing across subdomains needs a Domain, hence another name
-//!   (`__Secure-session` is suggested).
+//! - **Name `__Host-session`**: the `__Host-` prefix (matched without regard to case) makes
+//!   browsers refuse the cookie unless it is Secure, host-only and `Path=/`, so a sibling
+//!   subdomain or a plain-http page cannot plant or shadow it. Sharing across subdomains needs
+//!   a Domain, hence another name (`__Secure-session` is suggested), and then any host under
+//!   that domain can replace a user's session with its own authentic one, or plant one for a
+//!   logged-out visitor: share only when every such host is yours (SECURITY.md, "Sibling
+//!   subdomains").
 //! - **Secure, HttpOnly, `SameSite=Lax`, always sent explicitly**: only Chrome defaults to Lax.
 //! - **Browser-session cookies** (no Max-Age): closing the browser ends the session; the sealed
 //!   absolute expiry bounds it anyway.
@@ -84,7 +87,9 @@ impl SessionConfig {
     }
 
     /// Domain attribute, e.g. a parent domain `example.com` so that `a.example.com` and
-    /// `b.example.com` share the session. Default: none (host-only).
+    /// `b.example.com` share the session. Default: none (host-only). With a Domain, every host
+    /// under it can overwrite the session with one of its own (SECURITY.md, "Sibling
+    /// subdomains"): set it only when all of them are yours.
     pub fn cookie_domain(mut self, domain: Option<String>) -> Self {
         self.domain = domain;
         self

@@ -15,6 +15,8 @@ use crate::keyring::{Key, Secret};
 thread_local! {
     /// AEAD opens attempted on this thread (incremented by `Codec::open_candidate`).
     pub(super) static AEAD_ATTEMPTS: Cell<usize> = const { Cell::new(0) };
+    /// Candidates joined and base64-decoded in full on this thread (`Codec::open_candidate`).
+    pub(super) static FULL_DECODES: Cell<usize> = const { Cell::new(0) };
 }
 
 /// Opens `pairs` and returns the result with the AEAD attempts it made.
@@ -23,13 +25,24 @@ fn open_counted(
     ring: &Keyring,
     pairs: &[(String, String)],
 ) -> (Result<Option<Opened>, DecodeError>, usize) {
+    let (r, attempts, _) = open_counting(codec, ring, pairs);
+    (r, attempts)
+}
+
+/// Opens `pairs`: the result, the AEAD attempts and the full decodes it made.
+fn open_counting(
+    codec: &Codec,
+    ring: &Keyring,
+    pairs: &[(String, String)],
+) -> (Result<Option<Opened>, DecodeError>, usize, usize) {
     AEAD_ATTEMPTS.with(|n| n.set(0));
+    FULL_DECODES.with(|n| n.set(0));
     let r = codec.open(
         ring,
         pairs.iter().map(|(a, b)| (a.as_bytes(), b.as_bytes())),
         at(NOW + 1),
     );
-    (r, AEAD_ATTEMPTS.with(Cell::get))
+    (r, AEAD_ATTEMPTS.with(Cell::get), FULL_DECODES.with(Cell::get))
 }
 
 /// Key 1 (XAES, seals), key 2 (XChaCha, retired), key 3 (AES-256-GCM, pending: opens only).
@@ -82,21 +95,25 @@ fn sealed(codec: &Codec, ring: &Keyring, blob: usize) -> Vec<(String, String)> {
         .collect()
 }
 
-/// The one-chunk cookie of Alice's session with its envelope edited by `edit` and every armored
-/// character after the header's first 8 replaced by `*` (not base64): a full decode would stop
-/// at `armor`.
+/// The one-chunk cookie of Alice's session with its envelope edited by `edit`.
 fn edited(edit: impl FnOnce(&mut Vec<u8>)) -> Vec<(String, String)> {
     let pairs = sealed(&codec(6144), &ring(), 10);
     let armored = pairs[0].1.strip_prefix("1.").unwrap();
     let mut envelope = armor::decode(armored.as_bytes()).unwrap();
     edit(&mut envelope);
-    let armored = armor::encode(&envelope);
-    let spoiled = format!("{}{}", &armored[..8], "*".repeat(armored.len() - 8));
-    vec![(pairs[0].0.clone(), format!("1.{spoiled}"))]
+    vec![(pairs[0].0.clone(), format!("1.{}", armor::encode(&envelope)))]
+}
+
+/// `pairs` with a character of the value at `at` (from the end when negative) replaced.
+fn spoiled(mut pairs: Vec<(String, String)>, at: isize, with: char) -> Vec<(String, String)> {
+    let v = &mut pairs[0].1;
+    let i = if at < 0 { v.len() - at.unsigned_abs() } else { at as usize };
+    v.replace_range(i..i + 1, &with.to_string());
+    pairs
 }
 
 #[test]
-fn a8_header_refused_candidates_cost_no_decoding_and_no_aead_attempt() {
+fn a8_header_refused_candidates_are_never_decoded_nor_decrypted() {
     let codec = codec(6144);
     let ring = ring();
     let cases: [(&str, fn(&mut Vec<u8>), DecodeError); 6] = [
@@ -131,14 +148,45 @@ fn a8_header_refused_candidates_cost_no_decoding_and_no_aead_attempt() {
         ),
     ];
     for (label, edit, expected) in cases {
-        let (r, attempts) = open_counted(&codec, &ring, &edited(edit));
-        // Before the screen the whole value was base64-decoded first: `armor`.
-        assert_eq!(r.err(), Some(expected), "{label}");
-        assert_eq!(attempts, 0, "{label}");
+        // Refused from the header: never joined, decoded or decrypted.
+        let got = open_counting(&codec, &ring, &edited(edit));
+        assert_eq!((got.0.err(), got.1, got.2), (Some(expected), 0, 0), "{label}");
+        // The order of FORMAT.md §3–4 is kept: bad armor anywhere is reported first.
+        for (at, with) in [(-1, '*'), (40, '='), (20, '+')] {
+            let (r, attempts) = open_counted(&codec, &ring, &spoiled(edited(edit), at, with));
+            assert_eq!((r.err(), attempts), (Some(DecodeError::Armor), 0), "{label} {at}");
+        }
     }
-    // The control: the same spoiling with an intact header is decoded, and fails at `armor`.
-    let (r, attempts) = open_counted(&codec, &ring, &edited(|_| {}));
-    assert_eq!((r.err(), attempts), (Some(DecodeError::Armor), 0));
+}
+
+/// The screen refuses exactly what a strict base64 decode refuses, without decoding.
+#[test]
+fn a8_screen_armor_checks_agree_with_the_decoder() {
+    let ring = ring();
+    let mut rng = StdRng::seed_from_u64(11);
+    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_=+/* .";
+    let real = armor::decode(edited(|_| {})[0].1[2..].as_bytes()).unwrap();
+    for _ in 0..20_000 {
+        // A valid header, then random characters, mostly from the alphabet.
+        let len = rng.random_range(8..80);
+        let mut text = armor::encode(&real[..6]);
+        while text.len() < len {
+            let pool = if rng.random_range(0..20) == 0 { alphabet.len() } else { 64 };
+            text.push(char::from(alphabet[rng.random_range(0..pool)]));
+        }
+        let value = format!("1.{text}");
+        let candidate = chunk::Candidate {
+            count: 1,
+            pieces: vec![&value.as_bytes()[2..]],
+        };
+        let decoded = armor::decode(text.as_bytes());
+        let screened = screen(&ring, &candidate);
+        assert_eq!(
+            screened == Err(DecodeError::Armor),
+            decoded.is_err(),
+            "{text:?} {screened:?}"
+        );
+    }
 }
 
 /// Eight candidates (4 values of chunk 0 × 2 of chunk 1), each as long as the budget allows
@@ -172,6 +220,7 @@ fn a8_eight_full_budget_candidates_with_a_known_key_cost_no_aead_attempt() {
             (Some(DecodeError::Chunk(ChunkError::TooManyCandidates)), 0),
             "{budget}"
         );
+        assert_eq!(FULL_DECODES.with(Cell::get), 0, "{budget}");
         // Two of them (one value of chunk 0): within the bound, each is decrypted and fails.
         let two: Vec<_> = pairs
             .iter()

@@ -8,6 +8,7 @@ mod fork;
 mod middleware;
 mod proptests;
 mod rotation;
+mod siblings;
 mod support;
 mod vectors;
 mod wycheproof;
