@@ -127,7 +127,7 @@ impl Codec {
             let mut opened = match hit {
                 Some(opened) => opened,
                 None => {
-                    screen(keyring, single)?;
+                    screen(keyring, single, &mut Vec::new())?;
                     let opened = self.open_candidate(keyring, single)?;
                     memo.insert(ring, single.count, &single.pieces, opened.clone());
                     opened
@@ -142,8 +142,11 @@ impl Codec {
         }
         // Every candidate's header first (a few characters each, nothing joined or decoded),
         // then a bound on what the survivors would cost to decrypt, then the survivors in order.
-        let screened: Vec<Result<(), DecodeError>> =
-            candidates.iter().map(|c| screen(keyring, c)).collect();
+        let mut scanned = Vec::new();
+        let screened: Vec<Result<(), DecodeError>> = candidates
+            .iter()
+            .map(|c| screen(keyring, c, &mut scanned))
+            .collect();
         let work = candidates
             .iter()
             .zip(&screened)
@@ -469,15 +472,32 @@ impl Codec {
 /// decode refuses), then the header as `envelope::parse` and the key lookup would. A
 /// candidate shorter than [`HEADER_CHARS`] is left to the full open. The count was checked
 /// against the chunks present by `chunk::Gathered::candidates`.
-fn screen(keyring: &Keyring, candidate: &chunk::Candidate<'_>) -> Result<(), DecodeError> {
+///
+/// `scanned` remembers the pieces whose alphabet was checked for earlier candidates of the
+/// same request (candidates share pieces), so each piece is scanned once.
+fn screen<'a>(
+    keyring: &Keyring,
+    candidate: &chunk::Candidate<'a>,
+    scanned: &mut Vec<(&'a [u8], bool)>,
+) -> Result<(), DecodeError> {
     let len = armored_len(candidate);
     if len < HEADER_CHARS {
         return Ok(());
     }
-    // Branch-free over each piece, so it vectorizes: a few hundred nanoseconds for 6 KiB.
-    let alphabet_ok = candidate.pieces.iter().fold(true, |ok, piece| {
-        ok & piece.iter().fold(true, |ok, &c| ok & (sextet(c) < 64))
-    });
+    let mut alphabet_ok = true;
+    for &piece in &candidate.pieces {
+        let same = |p: &&(&[u8], bool)| std::ptr::eq(p.0, piece);
+        let ok = match scanned.iter().find(same) {
+            Some(&(_, ok)) => ok,
+            None => {
+                // Branch-free, so it vectorizes: well under a microsecond for 4 KiB.
+                let ok = piece.iter().fold(true, |ok, &c| ok & is_armor_char(c));
+                scanned.push((piece, ok));
+                ok
+            }
+        };
+        alphabet_ok &= ok;
+    }
     let last = candidate
         .pieces
         .iter()
@@ -524,6 +544,15 @@ fn screen(keyring: &Keyring, candidate: &chunk::Candidate<'_>) -> Result<(), Dec
         return Err(DecodeError::AlgorithmMismatch);
     }
     Ok(())
+}
+
+/// Whether `c` is in the base64url alphabet (`A–Z a–z 0–9 - _`), without branches.
+fn is_armor_char(c: u8) -> bool {
+    (c.wrapping_sub(b'A') < 26)
+        | (c.wrapping_sub(b'a') < 26)
+        | (c.wrapping_sub(b'0') < 10)
+        | (c == b'-')
+        | (c == b'_')
 }
 
 /// The value of a base64url character, or 64 for any other byte.

@@ -180,7 +180,7 @@ fn a8_screen_armor_checks_agree_with_the_decoder() {
             pieces: vec![&value.as_bytes()[2..]],
         };
         let decoded = armor::decode(text.as_bytes());
-        let screened = screen(&ring, &candidate);
+        let screened = screen(&ring, &candidate, &mut Vec::new());
         assert_eq!(
             screened == Err(DecodeError::Armor),
             decoded.is_err(),
