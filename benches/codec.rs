@@ -209,7 +209,9 @@ fn nonce_source(c: &mut Criterion) {
                 b.iter(|| {
                     let mut s = state.clone();
                     s.renew(now, lifetime, &mut $rng);
-                    codec.seal_lines(&ring, black_box(&s), now, &mut $rng).unwrap()
+                    codec
+                        .seal_lines(&ring, black_box(&s), now, &mut $rng)
+                        .unwrap()
                 })
             });
         };

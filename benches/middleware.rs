@@ -242,7 +242,10 @@ fn hostile_header(real: &str, total_budget: usize, firsts: u64, seconds: u64) ->
         pairs.push(format!("__Host-s.1={}", seeded_text(piece, 100 + i)));
     }
     for c in 2..count {
-        pairs.push(format!("__Host-s.{c}={}", seeded_text(piece, 200 + c as u64)));
+        pairs.push(format!(
+            "__Host-s.{c}={}",
+            seeded_text(piece, 200 + c as u64)
+        ));
     }
     pairs.join("; ")
 }
@@ -298,7 +301,10 @@ fn hostile(c: &mut Criterion) {
             ),
         ];
         for (case, cookie, status) in cases {
-            eprintln!("hostile {label}/{case}: Cookie header of {} bytes", cookie.len());
+            eprintln!(
+                "hostile {label}/{case}: Cookie header of {} bytes",
+                cookie.len()
+            );
             group.bench_function(format!("{label}/{case}"), |b| {
                 b.iter(|| {
                     let req = test::TestRequest::get()

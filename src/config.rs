@@ -421,7 +421,14 @@ mod tests {
                 .unwrap();
         }
         // Near misses are ordinary names: plain-http testing stays possible with them.
-        for name in ["_Host-s", "__Host_s", "__Hostx-s", "Host-s", "__Secures", "x__Secure-s"] {
+        for name in [
+            "_Host-s",
+            "__Host_s",
+            "__Hostx-s",
+            "Host-s",
+            "__Secures",
+            "x__Secure-s",
+        ] {
             SessionConfig::new()
                 .cookie_name(name)
                 .cookie_secure(false)

@@ -528,7 +528,9 @@ fn screen<'a>(
     let algorithm = Algorithm::from_id(*algorithm)
         .ok_or(DecodeError::Envelope(EnvelopeError::UnknownAlgorithm))?;
     // Bytes the armored length decodes to (len % 4 is 0, 2 or 3 here).
-    let decoded = (len / 4).saturating_mul(3).saturating_add((len % 4).saturating_sub(1));
+    let decoded = (len / 4)
+        .saturating_mul(3)
+        .saturating_add((len % 4).saturating_sub(1));
     if decoded < envelope::overhead(algorithm) {
         return Err(DecodeError::Envelope(EnvelopeError::TooShort));
     }

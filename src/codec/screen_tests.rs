@@ -42,14 +42,17 @@ fn open_counting(
         pairs.iter().map(|(a, b)| (a.as_bytes(), b.as_bytes())),
         at(NOW + 1),
     );
-    (r, AEAD_ATTEMPTS.with(Cell::get), FULL_DECODES.with(Cell::get))
+    (
+        r,
+        AEAD_ATTEMPTS.with(Cell::get),
+        FULL_DECODES.with(Cell::get),
+    )
 }
 
 /// Key 1 (XAES, seals), key 2 (XChaCha, retired), key 3 (AES-256-GCM, pending: opens only).
 fn ring() -> Keyring {
-    let key = |id: u8, alg, from| {
-        Key::new(KeyId([id; 4]), alg, Secret::new([id; 32]), at(0), at(from))
-    };
+    let key =
+        |id: u8, alg, from| Key::new(KeyId([id; 4]), alg, Secret::new([id; 32]), at(0), at(from));
     Keyring::new(
         vec![
             key(1, Algorithm::Xaes256Gcm, 0),
@@ -75,7 +78,9 @@ fn codec(total_budget: usize) -> Codec {
 fn text(n: usize, seed: u64) -> String {
     const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let mut rng = StdRng::seed_from_u64(seed);
-    (0..n).map(|_| char::from(A[rng.random_range(0..64)])).collect()
+    (0..n)
+        .map(|_| char::from(A[rng.random_range(0..64)]))
+        .collect()
 }
 
 /// Alice's session sealed by `codec` with `blob` bytes of filler: the cookie pairs.
@@ -101,22 +106,32 @@ fn edited(edit: impl FnOnce(&mut Vec<u8>)) -> Vec<(String, String)> {
     let armored = pairs[0].1.strip_prefix("1.").unwrap();
     let mut envelope = armor::decode(armored.as_bytes()).unwrap();
     edit(&mut envelope);
-    vec![(pairs[0].0.clone(), format!("1.{}", armor::encode(&envelope)))]
+    vec![(
+        pairs[0].0.clone(),
+        format!("1.{}", armor::encode(&envelope)),
+    )]
 }
 
 /// `pairs` with a character of the value at `at` (from the end when negative) replaced.
 fn spoiled(mut pairs: Vec<(String, String)>, at: isize, with: char) -> Vec<(String, String)> {
     let v = &mut pairs[0].1;
-    let i = if at < 0 { v.len() - at.unsigned_abs() } else { at as usize };
+    let i = if at < 0 {
+        v.len() - at.unsigned_abs()
+    } else {
+        at as usize
+    };
     v.replace_range(i..i + 1, &with.to_string());
     pairs
 }
+
+/// A label, an edit of the envelope and the error it must give.
+type Case = (&'static str, fn(&mut Vec<u8>), DecodeError);
 
 #[test]
 fn a8_header_refused_candidates_are_never_decoded_nor_decrypted() {
     let codec = codec(6144);
     let ring = ring();
-    let cases: [(&str, fn(&mut Vec<u8>), DecodeError); 6] = [
+    let cases: [Case; 6] = [
         (
             "version 2",
             |e| e[0] = 2,
@@ -127,7 +142,11 @@ fn a8_header_refused_candidates_are_never_decoded_nor_decrypted() {
             |e| e[1] = 9,
             DecodeError::Envelope(EnvelopeError::UnknownAlgorithm),
         ),
-        ("unknown key", |e| e[2..6].copy_from_slice(&[9; 4]), DecodeError::UnknownKey),
+        (
+            "unknown key",
+            |e| e[2..6].copy_from_slice(&[9; 4]),
+            DecodeError::UnknownKey,
+        ),
         (
             "retired key",
             |e| {
@@ -150,11 +169,19 @@ fn a8_header_refused_candidates_are_never_decoded_nor_decrypted() {
     for (label, edit, expected) in cases {
         // Refused from the header: never joined, decoded or decrypted.
         let got = open_counting(&codec, &ring, &edited(edit));
-        assert_eq!((got.0.err(), got.1, got.2), (Some(expected), 0, 0), "{label}");
+        assert_eq!(
+            (got.0.err(), got.1, got.2),
+            (Some(expected), 0, 0),
+            "{label}"
+        );
         // The order of FORMAT.md §3–4 is kept: bad armor anywhere is reported first.
         for (at, with) in [(-1, '*'), (40, '='), (20, '+')] {
             let (r, attempts) = open_counted(&codec, &ring, &spoiled(edited(edit), at, with));
-            assert_eq!((r.err(), attempts), (Some(DecodeError::Armor), 0), "{label} {at}");
+            assert_eq!(
+                (r.err(), attempts),
+                (Some(DecodeError::Armor), 0),
+                "{label} {at}"
+            );
         }
     }
 }
@@ -165,13 +192,17 @@ fn a8_screen_armor_checks_agree_with_the_decoder() {
     let ring = ring();
     let mut rng = StdRng::seed_from_u64(11);
     let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_=+/* .";
-    let real = armor::decode(edited(|_| {})[0].1[2..].as_bytes()).unwrap();
+    let real = armor::decode(&edited(|_| {})[0].1.as_bytes()[2..]).unwrap();
     for _ in 0..20_000 {
         // A valid header, then random characters, mostly from the alphabet.
         let len = rng.random_range(8..80);
         let mut text = armor::encode(&real[..6]);
         while text.len() < len {
-            let pool = if rng.random_range(0..20) == 0 { alphabet.len() } else { 64 };
+            let pool = if rng.random_range(0..20) == 0 {
+                alphabet.len()
+            } else {
+                64
+            };
             text.push(char::from(alphabet[rng.random_range(0..pool)]));
         }
         let value = format!("1.{text}");
@@ -241,7 +272,10 @@ fn a8_valid_sessions_still_open_beside_screened_out_copies() {
         let pairs = sealed(&codec, &ring, blob);
         let (r, attempts) = open_counted(&codec, &ring, &pairs);
         let opened = r.unwrap().unwrap();
-        assert_eq!(opened.state.get::<String>("user").unwrap().unwrap(), "alice");
+        assert_eq!(
+            opened.state.get::<String>("user").unwrap().unwrap(),
+            "alice"
+        );
         assert_eq!(opened.chunk_lengths.len(), pairs.len());
         assert_eq!(attempts, 1, "{budget}");
     }

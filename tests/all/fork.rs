@@ -33,8 +33,11 @@ fn login(ring: &Keyring) -> Vec<u8> {
             }),
         ))
         .await;
-        let res =
-            actix_test::call_service(&app, actix_test::TestRequest::get().uri("/login").to_request()).await;
+        let res = actix_test::call_service(
+            &app,
+            actix_test::TestRequest::get().uri("/login").to_request(),
+        )
+        .await;
         let line = res
             .headers()
             .get(header::SET_COOKIE)
@@ -71,8 +74,14 @@ fn a3_nonces_and_session_ids_differ_between_parent_and_forked_child() {
             })
             .collect();
         let (parent_after, child) = (&draws[2], &draws[1]);
-        assert_ne!(child.0, parent_after.0, "{alg:?}: session id repeated across fork");
-        assert_ne!(child.1, parent_after.1, "{alg:?}: nonce repeated across fork");
+        assert_ne!(
+            child.0, parent_after.0,
+            "{alg:?}: session id repeated across fork"
+        );
+        assert_ne!(
+            child.1, parent_after.1,
+            "{alg:?}: nonce repeated across fork"
+        );
         for (i, a) in draws.iter().enumerate() {
             for b in &draws[i + 1..] {
                 assert_ne!(a.0, b.0, "{alg:?}: ids {draws:?}");

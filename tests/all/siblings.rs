@@ -11,10 +11,10 @@
 //! `__Host-`/`__Secure-` prefixes are enforced without regard to case. The server side is the
 //! real middleware.
 
+use actix_web::App;
 use actix_web::dev::{Service, ServiceResponse};
 use actix_web::http::header;
 use actix_web::test as actix_test;
-use actix_web::App;
 use sealed_session::{Algorithm, SessionMiddleware};
 
 use crate::support::*;
@@ -57,7 +57,8 @@ impl Browser {
         if lower.starts_with("__host-") && (!secure || !host_only || path != "/") {
             return false;
         }
-        self.0.retain(|s| !(s.name == c.name() && s.domain == domain && s.path == path));
+        self.0
+            .retain(|s| !(s.name == c.name() && s.domain == domain && s.path == path));
         if c.max_age() != Some(cookie::time::Duration::ZERO) {
             self.0.push(Stored {
                 name: c.name().to_owned(),
@@ -128,15 +129,21 @@ async fn scenario(
     Vec<String>,
 ) {
     let clock = TestClock::new();
-    let mw = on_test_clock(SessionMiddleware::builder(ring(Algorithm::default())), &clock)
-        .cookie_name(name)
-        .cookie_domain(domain.map(str::to_owned))
-        .build()
-        .unwrap();
+    let mw = on_test_clock(
+        SessionMiddleware::builder(ring(Algorithm::default())),
+        &clock,
+    )
+    .cookie_name(name)
+    .cookie_domain(domain.map(str::to_owned))
+    .build()
+    .unwrap();
     let app = actix_test::init_service(App::new().wrap(mw).configure(routes)).await;
     // Mallory logs in as herself: an authentic session, sealed by the app's own key.
     let mut mallory = Browser::default();
-    assert_eq!(visit(&app, &mut mallory, "/login?user=mallory").await.0, 200);
+    assert_eq!(
+        visit(&app, &mut mallory, "/login?user=mallory").await.0,
+        200
+    );
     let planted = mallory
         .0
         .iter()
@@ -153,19 +160,31 @@ async fn a2_sibling_overwrites_a_domain_session_with_its_own_authentic_one() {
     let (app, planted) = scenario("__Secure-s", Some("example.com")).await;
     let mut victim = Browser::default();
     assert_eq!(visit(&app, &mut victim, "/login?user=alice").await.0, 200);
-    assert_eq!(visit(&app, &mut victim, "/whoami").await, (200, "alice".into()));
+    assert_eq!(
+        visit(&app, &mut victim, "/whoami").await,
+        (200, "alice".into())
+    );
     for line in &planted {
-        assert!(victim.set_cookie(SIBLING, line), "the browser accepts {line}");
+        assert!(
+            victim.set_cookie(SIBLING, line),
+            "the browser accepts {line}"
+        );
     }
     // Same name, domain and path: Alice's cookie was replaced, and the app accepts Mallory's.
     assert_eq!(victim.0.len(), 1);
-    assert_eq!(visit(&app, &mut victim, "/whoami").await, (200, "mallory".into()));
+    assert_eq!(
+        visit(&app, &mut victim, "/whoami").await,
+        (200, "mallory".into())
+    );
 
     let mut visitor = Browser::default();
     for line in &planted {
         assert!(visitor.set_cookie(SIBLING, line));
     }
-    assert_eq!(visit(&app, &mut visitor, "/whoami").await, (200, "mallory".into()));
+    assert_eq!(
+        visit(&app, &mut visitor, "/whoami").await,
+        (200, "mallory".into())
+    );
 }
 
 /// Host-only, but a name without `__Host-`: the sibling's parent-domain cookie cannot replace
@@ -187,7 +206,11 @@ async fn a2_sibling_plants_a_session_for_a_logged_out_visitor_without_host_prefi
         for line in &planted {
             assert!(victim.set_cookie(SIBLING, line), "{name}");
         }
-        assert_eq!(victim.0.len(), 2, "{name}: host-only and parent-domain copies");
+        assert_eq!(
+            victim.0.len(),
+            2,
+            "{name}: host-only and parent-domain copies"
+        );
         assert_eq!(visit(&app, &mut victim, "/whoami").await.0, 401, "{name}");
     }
 }
@@ -207,7 +230,10 @@ async fn a2_host_prefix_keeps_the_sibling_out() {
             // Without the Domain it would be a cookie for the sibling's own host.
             assert!(victim.set_cookie(SIBLING, &host_only), "{name}");
         }
-        assert_eq!(visit(&app, &mut victim, "/whoami").await, (200, "alice".into()));
+        assert_eq!(
+            visit(&app, &mut victim, "/whoami").await,
+            (200, "alice".into())
+        );
         let mut visitor = Browser::default();
         for line in &planted {
             assert!(!visitor.set_cookie(SIBLING, line));
