@@ -139,6 +139,15 @@ impl Cipher {
 /// ancestor that has exited, and inherits that ancestor's generator untouched since, repeats
 /// what the ancestor drew after forking.
 ///
+/// ```
+/// use rand::RngCore;
+/// use sealed_session::codec::ForkSafeRng;
+///
+/// let mut nonce = [0u8; 24];
+/// ForkSafeRng.fill_bytes(&mut nonce);
+/// assert_ne!(nonce, [0u8; 24]);
+/// ```
+///
 /// # Panics
 /// When the operating system has no randomness to give at (re)seeding time, as
 /// `rand::rng()` does: sealing with predictable nonces is never an option.
