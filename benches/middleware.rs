@@ -250,6 +250,31 @@ fn hostile_header(real: &str, total_budget: usize, firsts: u64, seconds: u64) ->
     pairs.join("; ")
 }
 
+/// The worst header that is still decrypted (issue 9 A8): one full-budget set and a second set
+/// (sharing chunk 1) that fills what the decoder's work bound leaves, one full-budget set plus
+/// `min(budget, 6144)` armored characters in all, every set with a real header.
+fn worst_decrypted_header(real: &str, total_budget: usize) -> String {
+    let armor = real
+        .strip_prefix("__Host-s=1.")
+        .expect("a one-chunk session");
+    let header = &armor[..40];
+    let count = total_budget.div_ceil(4092);
+    let piece = (total_budget / count / 4 * 4).min(4092);
+    let left = total_budget + total_budget.min(6144) - count * piece;
+    let second = piece.min(left - piece) / 4 * 4;
+    let mut pairs = vec![
+        format!("__Host-s={count}.{header}{}", seeded_text(piece - 40, 1)),
+        format!("__Host-s=2.{header}{}", seeded_text(second - 40, 2)),
+    ];
+    for c in 1..count {
+        pairs.push(format!(
+            "__Host-s.{c}={}",
+            seeded_text(piece, 200 + c as u64)
+        ));
+    }
+    pairs.join("; ")
+}
+
 fn seeded_text(n: usize, seed: u64) -> String {
     use rand::{Rng, SeedableRng};
     const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -261,8 +286,9 @@ fn seeded_text(n: usize, seed: u64) -> String {
 
 /// Issue 9 A8: hostile headers against a memo-miss open of a normal (~100 B) session, at the
 /// default total budget (6144) and at 16 KiB. `8x` is the worst header of [`hostile_header`]
-/// (refused before anything is decoded: its sets would cost more than two full opens); `2x`
-/// is the worst that is still decrypted (two full-budget sets with a known key id).
+/// (refused before anything is decoded: its sets would cost more than the decoder's work
+/// bound); `worst-decrypted` is [`worst_decrypted_header`] (at the default budget: two
+/// full-budget sets).
 fn hostile(c: &mut Criterion) {
     let rt = actix_web::rt::Runtime::new().unwrap();
     let ring = Keyring::generate(Algorithm::default(), SystemTime::now()).unwrap();
@@ -295,8 +321,14 @@ fn hostile(c: &mut Criterion) {
                 200,
             ),
             (
-                format!("2x{budget}B"),
-                hostile_header(&normal, budget, 2, 1),
+                "worst-decrypted".to_owned(),
+                worst_decrypted_header(&normal, budget),
+                200,
+            ),
+            // The floor: the 8x header's bytes under names that are not ours.
+            (
+                "8x-unrelated-names".to_owned(),
+                hostile_header(&normal, budget, 4, 2).replace("__Host-s", "__Other"),
                 200,
             ),
         ];

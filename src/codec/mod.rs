@@ -153,7 +153,7 @@ impl Codec {
             .filter(|(_, s)| s.is_ok())
             .map(|(c, _)| armored_len(c))
             .fold(0usize, usize::saturating_add);
-        if work > self.config.total_budget.saturating_mul(MAX_FULL_OPENS) {
+        if work > max_open_work(self.config.total_budget) {
             return Err(DecodeError::Chunk(ChunkError::TooManyCandidates));
         }
         let mut found: Option<Opened> = None;
@@ -608,12 +608,18 @@ fn decimal_len(n: u64) -> usize {
 /// The most decryption attempts duplicated cookies may cause.
 pub(crate) const MAX_ATTEMPTS: usize = 8;
 
-/// What one request may cost to decode and decrypt, in full-budget sets: the candidates that
-/// pass [`screen`] may carry at most this many times the total budget of armored characters
-/// (a request whose candidates would cost more is refused as `chunk.candidates` before any of
-/// them is decoded). Two: an authentic session beside one foreign copy of the same size still
-/// opens; eight hostile full-budget sets with a known key id cost two opens, not eight.
-pub(crate) const MAX_FULL_OPENS: usize = 2;
+/// What one request may cost to decode and decrypt: the candidates that pass [`screen`] may
+/// carry at most this many armored characters in all, else the request is refused as
+/// `chunk.candidates` before any of them is decoded. One full-budget set plus one set of up to
+/// the default budget (6144): at the default budget two full sets (an authentic session beside
+/// one copy of the same size still opens), at 16 KiB one and a third; eight hostile
+/// full-budget sets with a known key id never cost eight opens.
+fn max_open_work(total_budget: usize) -> usize {
+    total_budget.saturating_add(total_budget.min(DEFAULT_TOTAL_BUDGET))
+}
+
+/// The default total budget (see `SessionConfig`).
+const DEFAULT_TOTAL_BUDGET: usize = 6144;
 
 /// Armored characters that carry the fixed header (version, algorithm, key id: 6 bytes).
 const HEADER_CHARS: usize = 8;

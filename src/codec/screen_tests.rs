@@ -252,15 +252,24 @@ fn a8_eight_full_budget_candidates_with_a_known_key_cost_no_aead_attempt() {
             "{budget}"
         );
         assert_eq!(FULL_DECODES.with(Cell::get), 0, "{budget}");
-        // Two of them (one value of chunk 0): within the bound, each is decrypted and fails.
+        // Two of them (one value of chunk 0): within the bound (one full set plus up to 6144
+        // characters) at the default budget, so each is decrypted and fails; beyond it at 8000.
         let two: Vec<_> = pairs
             .iter()
             .filter(|(n, v)| n.ends_with(".1") || v == &pairs[0].1)
             .cloned()
             .collect();
         let (r, attempts) = open_counted(&codec, &ring, &two);
-        assert_eq!((r.err(), attempts), (Some(DecodeError::Tag), 2), "{budget}");
+        let expected = if budget == 6144 {
+            (Some(DecodeError::Tag), 2)
+        } else {
+            (Some(DecodeError::Chunk(ChunkError::TooManyCandidates)), 0)
+        };
+        assert_eq!((r.err(), attempts), expected, "{budget}");
     }
+    assert_eq!(max_open_work(6144), 2 * 6144);
+    assert_eq!(max_open_work(16 * 1024), 16 * 1024 + 6144);
+    assert_eq!(max_open_work(3000), 6000);
 }
 
 #[test]
