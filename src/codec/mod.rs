@@ -141,7 +141,8 @@ impl Codec {
             return Ok(Some(opened));
         }
         // Every candidate's header first (a few characters each, nothing joined or decoded),
-        // then a bound on what the survivors would cost to decrypt, then the survivors in order.
+        // then two bounds on what the survivors may cost to decrypt, then the survivors in
+        // order.
         let mut scanned = Vec::new();
         let screened: Vec<Result<(), DecodeError>> = candidates
             .iter()
@@ -153,9 +154,12 @@ impl Codec {
             .filter(|(_, s)| s.is_ok())
             .map(|(c, _)| armored_len(c))
             .fold(0usize, usize::saturating_add);
-        if work > max_open_work(self.config.total_budget) {
+        if work > self.config.total_budget.saturating_mul(MAX_FULL_OPENS) {
             return Err(DecodeError::Chunk(ChunkError::TooManyCandidates));
         }
+        let bound = max_open_work(self.config.total_budget);
+        let mut spent = 0usize;
+        let mut authentic_firsts: Vec<&[u8]> = Vec::new();
         let mut found: Option<Opened> = None;
         let mut last_err = DecodeError::Tag;
         for (candidate, screened) in candidates.iter().zip(screened) {
@@ -163,13 +167,30 @@ impl Codec {
                 last_err = e;
                 continue;
             }
+            // Sets that share a chunk 0 holding the whole header share its key and nonce: once
+            // one of them is authentic no other can be (a nonce is never reused), skip them.
+            let first = candidate.pieces.first().copied().unwrap_or_default();
+            if first.len() >= HEADER_AND_NONCE_CHARS && authentic_firsts.contains(&first) {
+                continue;
+            }
+            spent = spent.saturating_add(armored_len(candidate));
+            if spent > bound {
+                // Every remaining set could be a different authentic session: refuse, never
+                // accept one found so far.
+                return Err(DecodeError::Chunk(ChunkError::TooManyCandidates));
+            }
             match self.open_candidate(keyring, candidate) {
-                Ok(opened) => match &found {
-                    // Two authentic sets that are not the same session: trust neither.
-                    Some(seen) if seen.state != opened.state => return Err(DecodeError::Ambiguous),
-                    Some(_) => {}
-                    None => found = Some(opened),
-                },
+                Ok(opened) => {
+                    authentic_firsts.push(first);
+                    match &found {
+                        // Two authentic sets that are not the same session: trust neither.
+                        Some(seen) if seen.state != opened.state => {
+                            return Err(DecodeError::Ambiguous);
+                        }
+                        Some(_) => {}
+                        None => found = Some(opened),
+                    }
+                }
                 Err(e) => last_err = e,
             }
         }
@@ -608,12 +629,16 @@ fn decimal_len(n: u64) -> usize {
 /// The most decryption attempts duplicated cookies may cause.
 pub(crate) const MAX_ATTEMPTS: usize = 8;
 
-/// What one request may cost to decode and decrypt: the candidates that pass [`screen`] may
-/// carry at most this many armored characters in all, else the request is refused as
-/// `chunk.candidates` before any of them is decoded. One full-budget set plus one set of up to
-/// the default budget (6144): at the default budget two full sets (an authentic session beside
-/// one copy of the same size still opens), at 16 KiB one and a third; eight hostile
-/// full-budget sets with a known key id never cost eight opens.
+/// The candidates that pass [`screen`] may carry at most this many times the total budget of
+/// armored characters in all, else the request is refused as `chunk.candidates` before any of
+/// them is decoded: eight hostile full-budget sets with a known key id cost nothing to refuse.
+pub(crate) const MAX_FULL_OPENS: usize = 2;
+
+/// What one request may spend decoding and decrypting, in armored characters: one full-budget
+/// set plus one of up to the default budget (6144). At the default budget that is two full
+/// sets (an authentic session beside one copy of the same size still opens), at 16 KiB one and
+/// a third. Reaching it before every candidate was tried refuses the request
+/// (`chunk.candidates`): an untried set could be a second, different authentic session.
 fn max_open_work(total_budget: usize) -> usize {
     total_budget.saturating_add(total_budget.min(DEFAULT_TOTAL_BUDGET))
 }
@@ -623,6 +648,9 @@ const DEFAULT_TOTAL_BUDGET: usize = 6144;
 
 /// Armored characters that carry the fixed header (version, algorithm, key id: 6 bytes).
 const HEADER_CHARS: usize = 8;
+
+/// Armored characters that carry the longest header with its nonce (6 + 24 bytes).
+const HEADER_AND_NONCE_CHARS: usize = 40;
 
 /// The fixed SameSite default, sent explicitly.
 pub(crate) const DEFAULT_SAME_SITE: SameSite = SameSite::Lax;

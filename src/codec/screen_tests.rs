@@ -253,7 +253,8 @@ fn a8_eight_full_budget_candidates_with_a_known_key_cost_no_aead_attempt() {
         );
         assert_eq!(FULL_DECODES.with(Cell::get), 0, "{budget}");
         // Two of them (one value of chunk 0): within the bound (one full set plus up to 6144
-        // characters) at the default budget, so each is decrypted and fails; beyond it at 8000.
+        // characters) at the default budget, so each is decrypted and fails; at 8000 the
+        // second would pass the bound: refused after one.
         let two: Vec<_> = pairs
             .iter()
             .filter(|(n, v)| n.ends_with(".1") || v == &pairs[0].1)
@@ -263,7 +264,7 @@ fn a8_eight_full_budget_candidates_with_a_known_key_cost_no_aead_attempt() {
         let expected = if budget == 6144 {
             (Some(DecodeError::Tag), 2)
         } else {
-            (Some(DecodeError::Chunk(ChunkError::TooManyCandidates)), 0)
+            (Some(DecodeError::Chunk(ChunkError::TooManyCandidates)), 1)
         };
         assert_eq!((r.err(), attempts), expected, "{budget}");
     }
@@ -307,4 +308,14 @@ fn a8_valid_sessions_still_open_beside_screened_out_copies() {
     let (r, attempts) = open_counted(&codec, &ring, &both);
     assert_eq!(r.unwrap().unwrap().key_id, KeyId([1; 4]));
     assert_eq!(attempts, 2);
+    // A two-chunk session beside a second value of chunk 1: once the real set is authentic,
+    // the set sharing its chunk 0 (its key and nonce) cannot be, and is not decrypted.
+    let wide = self::codec(16 * 1024);
+    let pairs = sealed(&wide, &ring, 5000);
+    assert_eq!(pairs.len(), 2);
+    let mut both = pairs.clone();
+    both.push((pairs[1].0.clone(), text(pairs[1].1.len() / 4 * 4, 6)));
+    let (r, attempts) = open_counted(&wide, &ring, &both);
+    assert_eq!(r.unwrap().unwrap().key_id, KeyId([1; 4]));
+    assert_eq!(attempts, 1);
 }
