@@ -1,7 +1,8 @@
 //! Codec speed: seal (`seal_lines`, the middleware's path) and open of realistic sessions next
 //! to the raw AEAD + base64 floor, the three AEAD candidates, and the compression candidates.
 //!
-//! `cargo bench --bench codec`; figures are recorded in the README.
+//! `cargo bench --bench codec`; figures are recorded in the README (and, for `nonce_source`,
+//! in SECURITY.md).
 #![allow(missing_docs)] // criterion's macros generate undocumented functions
 
 use std::hint::black_box;
@@ -9,6 +10,7 @@ use std::time::{Duration, SystemTime};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use rand::{Rng, RngCore, SeedableRng};
+use sealed_session::codec::ForkSafeRng;
 use sealed_session::codec::floor::RawAead;
 use sealed_session::keyring::Secret;
 use sealed_session::{Algorithm, Codec, Key, KeyId, Keyring, SessionConfig, SessionState};
@@ -77,7 +79,7 @@ fn seal_open(c: &mut Criterion) {
         group.bench_with_input(BenchmarkId::new("seal", size), &state, |b, s| {
             b.iter(|| {
                 codec
-                    .seal_lines(&ring, black_box(s), now, &mut rand::rng())
+                    .seal_lines(&ring, black_box(s), now, &mut ForkSafeRng)
                     .unwrap()
             })
         });
@@ -152,6 +154,71 @@ fn aead_candidates(c: &mut Criterion) {
             n
         })
     });
+    group.bench_function("nonce/fork_safe-24", |b| {
+        b.iter(|| {
+            let mut n = [0u8; 24];
+            ForkSafeRng.fill_bytes(&mut n);
+            n
+        })
+    });
+    group.finish();
+}
+
+/// Every draw straight from the OS (`getrandom`): the other fork-safe design of issue 9 A3.
+struct OsDraw;
+
+impl RngCore for OsDraw {
+    fn next_u32(&mut self) -> u32 {
+        let mut b = [0u8; 4];
+        self.fill_bytes(&mut b);
+        u32::from_le_bytes(b)
+    }
+    fn next_u64(&mut self) -> u64 {
+        let mut b = [0u8; 8];
+        self.fill_bytes(&mut b);
+        u64::from_le_bytes(b)
+    }
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        getrandom::fill(dest).unwrap();
+    }
+}
+
+impl rand::CryptoRng for OsDraw {}
+
+/// Issue 9 A3: what fork safety costs per seal of a ~100 B session (`seal_lines`, the
+/// middleware's path) and per new session (id + seal), by randomness source: `rand::rng()`
+/// (not fork-safe, the old choice), a `getrandom` syscall per draw, and [`ForkSafeRng`] (the
+/// choice: a per-thread ChaCha12 that reseeds on a new process id).
+fn nonce_source(c: &mut Criterion) {
+    let codec = codec();
+    let ring = ring(Algorithm::default());
+    let now = SystemTime::now();
+    let state = session(100);
+    let lifetime = Duration::from_secs(86_400);
+    let mut group = c.benchmark_group("nonce_source");
+    macro_rules! source {
+        ($label:literal, $rng:expr) => {
+            group.bench_function(concat!("seal-100/", $label), |b| {
+                b.iter(|| {
+                    codec
+                        .seal_lines(&ring, black_box(&state), now, &mut $rng)
+                        .unwrap()
+                })
+            });
+            group.bench_function(concat!("new+seal-100/", $label), |b| {
+                b.iter(|| {
+                    let mut s = state.clone();
+                    s.renew(now, lifetime, &mut $rng);
+                    codec
+                        .seal_lines(&ring, black_box(&s), now, &mut $rng)
+                        .unwrap()
+                })
+            });
+        };
+    }
+    source!("thread_rng", rand::rng());
+    source!("getrandom", OsDraw);
+    source!("fork_safe", ForkSafeRng);
     group.finish();
 }
 
@@ -197,5 +264,5 @@ fn config() -> Criterion {
         .sample_size(30)
 }
 
-criterion_group! { name = benches; config = config(); targets = seal_open, aead_candidates, compression_candidates }
+criterion_group! { name = benches; config = config(); targets = seal_open, aead_candidates, compression_candidates, nonce_source }
 criterion_main!(benches);

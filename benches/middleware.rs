@@ -3,6 +3,9 @@
 //! run: (a) untouched, (b) read ~100 B, (c) write ~100 B, (d) read ~2 KB, (e) write ~2 KB,
 //! (f) read ~10 KB (several chunks for us; actix-session cannot hold it).
 //!
+//! Group `hostile` (issue 9 A8): the worst `Cookie` header that fits the budgets against a
+//! memo-miss open of a normal session; its figures are recorded in SECURITY.md.
+//!
 //! `cargo bench --bench middleware`; figures are recorded in the README.
 #![allow(missing_docs)] // criterion's macros generate undocumented functions
 
@@ -291,6 +294,138 @@ fn values(c: &mut Criterion) {
     group.finish();
 }
 
+/// The worst `Cookie` header that fits `total_budget` (issue 9 A8): `firsts` values of chunk 0
+/// × `seconds` values of chunk 1 (4 × 2 = 8 candidate sets, the most the decoder tries), each
+/// set as long as the budget allows and each value within 4096 bytes, all valid base64 and all
+/// starting with the real header (version, algorithm, known key id, nonce) of `real`, a
+/// genuine cookie of this app: nothing short of the AEAD can refuse them one by one.
+fn hostile_header(real: &str, total_budget: usize, firsts: u64, seconds: u64) -> String {
+    let armor = real
+        .strip_prefix("__Host-s=1.")
+        .expect("a one-chunk session");
+    let header = &armor[..40]; // 30 bytes: version, algorithm, key id, 24-byte nonce
+    let count = total_budget.div_ceil(4092);
+    let piece = (total_budget / count / 4 * 4).min(4092);
+    let mut pairs = Vec::new();
+    for i in 0..firsts {
+        let filler = seeded_text(piece - header.len(), i);
+        pairs.push(format!("__Host-s={count}.{header}{filler}"));
+    }
+    for i in 0..seconds {
+        pairs.push(format!("__Host-s.1={}", seeded_text(piece, 100 + i)));
+    }
+    for c in 2..count {
+        pairs.push(format!(
+            "__Host-s.{c}={}",
+            seeded_text(piece, 200 + c as u64)
+        ));
+    }
+    pairs.join("; ")
+}
+
+/// The worst header that is still decrypted (issue 9 A8): one full-budget set and a second set
+/// (sharing chunk 1) that fills what the decoder's work bound leaves, one full-budget set plus
+/// `min(budget, 6144)` armored characters in all, every set with a real header.
+fn worst_decrypted_header(real: &str, total_budget: usize) -> String {
+    let armor = real
+        .strip_prefix("__Host-s=1.")
+        .expect("a one-chunk session");
+    let header = &armor[..40];
+    let count = total_budget.div_ceil(4092);
+    let piece = (total_budget / count / 4 * 4).min(4092);
+    let left = total_budget + total_budget.min(6144) - count * piece;
+    let second = piece.min(left - piece) / 4 * 4;
+    let mut pairs = vec![
+        format!("__Host-s={count}.{header}{}", seeded_text(piece - 40, 1)),
+        format!("__Host-s=2.{header}{}", seeded_text(second - 40, 2)),
+    ];
+    for c in 1..count {
+        pairs.push(format!(
+            "__Host-s.{c}={}",
+            seeded_text(piece, 200 + c as u64)
+        ));
+    }
+    pairs.join("; ")
+}
+
+fn seeded_text(n: usize, seed: u64) -> String {
+    use rand::{Rng, SeedableRng};
+    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    (0..n)
+        .map(|_| char::from(A[rng.random_range(0..64)]))
+        .collect()
+}
+
+/// Issue 9 A8: hostile headers against a memo-miss open of a normal (~100 B) session, at the
+/// default total budget (6144) and at 16 KiB. `8x` is the worst header of [`hostile_header`]
+/// (refused before anything is decoded: its sets would cost more than the decoder's work
+/// bound); `worst-decrypted` is [`worst_decrypted_header`] (at the default budget: two
+/// full-budget sets).
+fn hostile(c: &mut Criterion) {
+    let rt = actix_web::rt::Runtime::new().unwrap();
+    let ring = Keyring::generate(Algorithm::default(), SystemTime::now()).unwrap();
+    let mut group = c.benchmark_group("hostile");
+    for (label, budget) in [("default", 6144), ("16KiB", 16 * 1024)] {
+        let app = rt.block_on(test::init_service(
+            App::new()
+                .wrap(
+                    SessionMiddleware::builder(ring.clone())
+                        .cookie_name("__Host-s".into())
+                        .total_budget(budget)
+                        .open_memo_capacity(0)
+                        .build()
+                        .unwrap(),
+                )
+                .configure(handlers!(
+                    sealed_session::Session,
+                    get,
+                    |s: &sealed_session::Session, n: u64| {
+                        let _ = s.insert("n", n);
+                    }
+                )),
+        ));
+        let normal = rt.block_on(cookie_for(&app, SMALL));
+        let cases = [
+            ("memo-miss-100B".to_owned(), normal.clone(), 200),
+            (
+                format!("8x{budget}B"),
+                hostile_header(&normal, budget, 4, 2),
+                200,
+            ),
+            (
+                "worst-decrypted".to_owned(),
+                worst_decrypted_header(&normal, budget),
+                200,
+            ),
+            // The floor: the 8x header's bytes under names that are not ours.
+            (
+                "8x-unrelated-names".to_owned(),
+                hostile_header(&normal, budget, 4, 2).replace("__Host-s", "__Other"),
+                200,
+            ),
+        ];
+        for (case, cookie, status) in cases {
+            eprintln!(
+                "hostile {label}/{case}: Cookie header of {} bytes",
+                cookie.len()
+            );
+            group.bench_function(format!("{label}/{case}"), |b| {
+                b.iter(|| {
+                    let req = test::TestRequest::get()
+                        .uri("/read")
+                        .insert_header((header::COOKIE, cookie.as_str()));
+                    let got = rt.block_on(async {
+                        test::call_service(&app, req.to_request()).await.status()
+                    });
+                    assert_eq!(got.as_u16(), status);
+                })
+            });
+        }
+    }
+    group.finish();
+}
+
 fn config() -> Criterion {
     Criterion::default()
         .warm_up_time(Duration::from_millis(500))
@@ -298,5 +433,5 @@ fn config() -> Criterion {
         .sample_size(30)
 }
 
-criterion_group! { name = benches; config = config(); targets = requests, values }
+criterion_group! { name = benches; config = config(); targets = requests, values, hostile }
 criterion_main!(benches);

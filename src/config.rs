@@ -1,10 +1,13 @@
 //! Configuration: one `#[must_use]` builder with a setter per knob and secure defaults.
 //!
 //! # How the defaults were chosen
-//! - **Name `__Host-session`**: the `__Host-` prefix makes browsers refuse the cookie unless it
-//!   is Secure, host-only and `Path=/`, so a sibling subdomain or a plain-http page cannot
-//!   plant or shadow it. Sharing across subdomains needs a Domain, hence another name
-//!   (`__Secure-session` is suggested).
+//! - **Name `__Host-session`**: the `__Host-` prefix (matched without regard to case) makes
+//!   browsers refuse the cookie unless it is Secure, host-only and `Path=/`, so a sibling
+//!   subdomain or a plain-http page cannot plant or shadow it. Sharing across subdomains needs
+//!   a Domain, hence another name (`__Secure-session` is suggested), and then any host under
+//!   that domain can replace a user's session with its own authentic one, or plant one for a
+//!   logged-out visitor: share only when every such host is yours (SECURITY.md, "Sibling
+//!   subdomains").
 //! - **Secure, HttpOnly, `SameSite=Lax`, always sent explicitly**: only Chrome defaults to Lax.
 //! - **Browser-session cookies** (no Max-Age): closing the browser ends the session; the sealed
 //!   absolute expiry bounds it anyway.
@@ -86,7 +89,9 @@ impl SessionConfig {
     }
 
     /// Domain attribute, e.g. a parent domain `example.com` so that `a.example.com` and
-    /// `b.example.com` share the session. Default: none (host-only).
+    /// `b.example.com` share the session. Default: none (host-only). With a Domain, every host
+    /// under it can overwrite the session with one of its own (SECURITY.md, "Sibling
+    /// subdomains"): set it only when all of them are yours.
     pub fn cookie_domain(mut self, domain: Option<String>) -> Self {
         self.domain = domain;
         self
@@ -225,7 +230,11 @@ impl SessionConfig {
                 "cookie name {name:?} must be 1-200 RFC 6265 token characters (letters, digits, !#$%&'*+-.^_`|~)"
             ));
         }
-        if name.starts_with("__Host-") {
+        // Browsers match the prefixes without regard to ASCII case (RFC 6265bis): `__host-x`
+        // with a Domain would be dropped by every browser, so it is refused here too.
+        let host_prefixed = has_prefix(name, HOST_PREFIX);
+        let secure_prefixed = has_prefix(name, SECURE_PREFIX);
+        if host_prefixed {
             if self.domain.is_some() {
                 return err("a __Host- cookie cannot have a Domain; use a __Secure- name to share a session across subdomains".into());
             }
@@ -233,7 +242,7 @@ impl SessionConfig {
                 return err("a __Host- cookie must have Path=/".into());
             }
         }
-        if (name.starts_with("__Host-") || name.starts_with("__Secure-")) && !self.secure {
+        if (host_prefixed || secure_prefixed) && !self.secure {
             return err("__Host- and __Secure- cookies require Secure; choose another name for plain-http testing".into());
         }
         if self
@@ -328,6 +337,18 @@ impl SessionConfig {
 /// The largest encoding of an empty payload (schema, id, three varint u64 times, no entries).
 const MIN_PAYLOAD: usize = 1 + 16 + 3 * 10 + 1;
 
+/// The cookie name prefixes browsers enforce (RFC 6265bis §4.1.3), lowercase.
+const HOST_PREFIX: &str = "__host-";
+const SECURE_PREFIX: &str = "__secure-";
+
+/// Whether `name` starts with `prefix` (given in lowercase), ignoring ASCII case as browsers
+/// do: `__HOST-x` and `__host-x` are `__Host-` cookies.
+fn has_prefix(name: &str, prefix: &str) -> bool {
+    name.as_bytes()
+        .get(..prefix.len())
+        .is_some_and(|start| start.eq_ignore_ascii_case(prefix.as_bytes()))
+}
+
 /// RFC 6265 `token` (RFC 2616 tchar).
 fn is_token_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
@@ -384,5 +405,57 @@ mod tests {
             .cookie_secure(false)
             .validate()
             .unwrap();
+    }
+
+    /// Issue 9 A4: every ASCII-case spelling of `__Host-` with a Domain, another Path or
+    /// without Secure is refused, and a prefixed name never drops Secure.
+    #[test]
+    fn a4_host_prefix_is_matched_without_regard_to_case() {
+        for prefix in ["__Host-", "__host-", "__HOST-", "__hOsT-", "__HoSt-"] {
+            let name = format!("{prefix}s");
+            let bad = [
+                SessionConfig::new()
+                    .cookie_name(&name)
+                    .cookie_domain(Some("example.com".into())),
+                SessionConfig::new().cookie_name(&name).cookie_path("/app"),
+                SessionConfig::new().cookie_name(&name).cookie_secure(false),
+            ];
+            for c in bad {
+                assert!(c.validate().is_err(), "{c:?}");
+            }
+            SessionConfig::new().cookie_name(&name).validate().unwrap();
+        }
+    }
+
+    /// Issue 9 A4: every ASCII-case spelling of `__Secure-` without Secure is refused.
+    #[test]
+    fn a4_secure_prefix_is_matched_without_regard_to_case() {
+        for prefix in ["__Secure-", "__secure-", "__SECURE-", "__sEcUrE-"] {
+            let name = format!("{prefix}s");
+            let c = SessionConfig::new().cookie_name(&name).cookie_secure(false);
+            assert!(c.validate().is_err(), "{c:?}");
+            SessionConfig::new()
+                .cookie_name(&name)
+                .cookie_domain(Some("example.com".into()))
+                .cookie_path("/app")
+                .validate()
+                .unwrap();
+        }
+        // Near misses are ordinary names: plain-http testing stays possible with them.
+        for name in [
+            "_Host-s",
+            "__Host_s",
+            "__Hostx-s",
+            "Host-s",
+            "__Secures",
+            "x__Secure-s",
+        ] {
+            SessionConfig::new()
+                .cookie_name(name)
+                .cookie_secure(false)
+                .cookie_domain(Some("example.com".into()))
+                .validate()
+                .unwrap();
+        }
     }
 }

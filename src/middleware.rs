@@ -535,10 +535,12 @@ fn seal(
     state: &crate::SessionState,
     now: SystemTime,
 ) -> Result<Vec<String>, HttpResponse> {
-    match shared
-        .codec
-        .seal_lines(&shared.keyring(), state, now, &mut rand::rng())
-    {
+    match shared.codec.seal_lines(
+        &shared.keyring(),
+        state,
+        now,
+        &mut crate::codec::ForkSafeRng,
+    ) {
         Ok(cookies) => {
             shared.stats.sealed.fetch_add(1, Ordering::Relaxed);
             Ok(cookies)

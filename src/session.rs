@@ -240,7 +240,7 @@ impl Session {
     pub fn renew(&self) {
         let mut inner = self.loaded();
         let (now, lifetime) = inner.clock();
-        let mut rng = rand::rng();
+        let mut rng = crate::codec::ForkSafeRng;
         match inner.state.as_mut() {
             Some(state) => state.renew(now, lifetime, &mut rng),
             None => inner.state = Some(SessionState::new(now, lifetime, &mut rng)),
@@ -353,7 +353,7 @@ impl Inner {
     fn state_or_new(&mut self) -> &mut SessionState {
         let (now, lifetime) = self.clock();
         self.state
-            .get_or_insert_with(|| SessionState::new(now, lifetime, &mut rand::rng()))
+            .get_or_insert_with(|| SessionState::new(now, lifetime, &mut crate::codec::ForkSafeRng))
     }
 
     /// Now and the absolute lifetime of a new identity: the middleware's, or the system clock

@@ -39,6 +39,10 @@ pub struct SessionState {
 
 impl SessionState {
     /// A new, empty session with a random id, issued at `now` and expiring after `lifetime`.
+    ///
+    /// `rng` must be a CSPRNG that stays unique across `fork()`: the middleware passes
+    /// [`ForkSafeRng`](crate::codec::ForkSafeRng) (`rand::rng()` repeats its bytes in a forked
+    /// child, so parent and child would hand out the same session id).
     pub fn new(now: SystemTime, lifetime: Duration, rng: &mut impl CryptoRng) -> Self {
         let mut id = [0u8; 16];
         rng.fill_bytes(&mut id);
@@ -183,6 +187,7 @@ impl SessionState {
 
     /// A new identity for the same entries: new id, issued now, a fresh absolute lifetime.
     /// Call it whenever privileges change (login, sudo-mode), against session fixation.
+    /// `rng` as for [`SessionState::new`].
     pub fn renew(&mut self, now: SystemTime, lifetime: Duration, rng: &mut impl CryptoRng) {
         let fresh = SessionState::new(now, lifetime, rng);
         self.id = fresh.id;

@@ -6,11 +6,15 @@
 //! - **XChaCha20-Poly1305**: 192-bit nonces, no AES hardware needed, slower here.
 //! - **AES-256-GCM**: fastest, but random 96-bit nonces limit a key to 2^32 seals.
 
+use std::cell::RefCell;
+
 use aes::Aes256;
 use aes::cipher::{BlockCipherEncrypt, KeyInit};
 use aes_gcm::Aes256Gcm;
 use aes_gcm::aead::AeadInOut;
 use chacha20poly1305::XChaCha20Poly1305;
+use rand::rngs::StdRng;
+use rand::{CryptoRng, RngCore, SeedableRng};
 use zeroize::Zeroizing;
 
 use crate::keyring::Algorithm;
@@ -122,6 +126,105 @@ impl Cipher {
     }
 }
 
+/// The randomness behind every nonce and session id: a ChaCha12 generator per thread, seeded
+/// from the operating system, that reseeds itself when it finds itself in a new process (and
+/// after every [`RESEED_AFTER`] bytes).
+///
+/// A generator copied by `fork()` would otherwise hand the parent and the child the same bytes:
+/// the same nonce under the same key (XOR of two plaintexts, and for GCM the authentication
+/// key) and the same session id. rand 0.9's `rand::rng()` no longer reseeds in a forked child.
+/// The process id is compared on every draw (one `getpid`, measured in `benches/codec.rs`,
+/// group `nonce_source`, and in SECURITY.md); drawing every nonce from the OS instead costs
+/// more. Residual risk: a grandchild that is given, after pid wrap-around, the pid of an
+/// ancestor that has exited, and inherits that ancestor's generator untouched since, repeats
+/// what the ancestor drew after forking.
+///
+/// ```
+/// use rand::RngCore;
+/// use sealed_session::codec::ForkSafeRng;
+///
+/// let mut nonce = [0u8; 24];
+/// ForkSafeRng.fill_bytes(&mut nonce);
+/// assert_ne!(nonce, [0u8; 24]);
+/// ```
+///
+/// # Panics
+/// When the operating system has no randomness to give at (re)seeding time, as
+/// `rand::rng()` does: sealing with predictable nonces is never an option.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ForkSafeRng;
+
+impl RngCore for ForkSafeRng {
+    fn next_u32(&mut self) -> u32 {
+        let mut bytes = [0u8; 4];
+        self.fill_bytes(&mut bytes);
+        u32::from_le_bytes(bytes)
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        let mut bytes = [0u8; 8];
+        self.fill_bytes(&mut bytes);
+        u64::from_le_bytes(bytes)
+    }
+
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        let pid = std::process::id();
+        let drawn = LOCAL.try_with(|local| {
+            let Ok(mut local) = local.try_borrow_mut() else {
+                return false;
+            };
+            local_fill(&mut local, pid, dest);
+            true
+        });
+        if drawn != Ok(true) {
+            // Thread teardown (or a re-entrant draw): straight from the OS.
+            os_fill(dest);
+        }
+    }
+}
+
+impl CryptoRng for ForkSafeRng {}
+
+/// The generator of this thread and the process it was seeded in.
+struct Local {
+    pid: u32,
+    rng: StdRng,
+    drawn: usize,
+}
+
+thread_local! {
+    static LOCAL: RefCell<Option<Local>> = const { RefCell::new(None) };
+}
+
+/// Fills `dest` from this thread's generator, reseeding it first when it was seeded in another
+/// process than `pid` (a fork) or has given [`RESEED_AFTER`] bytes.
+fn local_fill(local: &mut Option<Local>, pid: u32, dest: &mut [u8]) {
+    let current = match local {
+        Some(l) if l.pid == pid && l.drawn < RESEED_AFTER => l,
+        _ => {
+            let mut seed = Zeroizing::new([0u8; 32]);
+            os_fill(seed.as_mut_slice());
+            local.insert(Local {
+                pid,
+                rng: StdRng::from_seed(*seed),
+                drawn: 0,
+            })
+        }
+    };
+    current.rng.fill_bytes(dest);
+    current.drawn = current.drawn.saturating_add(dest.len());
+}
+
+#[allow(clippy::panic)] // documented on `ForkSafeRng`: no randomness, no seal
+fn os_fill(dest: &mut [u8]) {
+    if getrandom::fill(dest).is_err() {
+        panic!("the operating system's random generator failed");
+    }
+}
+
+/// Bytes a thread's generator gives before it is reseeded from the OS (as `rand::rng()`).
+const RESEED_AFTER: usize = 64 * 1024;
+
 /// Nonce length in bytes for each algorithm.
 pub(crate) const fn nonce_len(algorithm: Algorithm) -> usize {
     match algorithm {
@@ -209,6 +312,46 @@ mod tests {
             cipher.open(nonce, aad, &mut buf).unwrap();
             assert_eq!(buf, b"XAES-256-GCM");
         }
+    }
+
+    /// Issue 9 A3 (the logic; tests/all/fork.rs really forks): a generator seeded in another
+    /// process is replaced, never continued, and one in the same process is continued.
+    #[test]
+    fn a3_generator_reseeds_when_the_process_id_changes() {
+        let mut local = None;
+        local_fill(&mut local, 100, &mut [0u8; 24]);
+        let copied = local.as_ref().map(|l: &Local| l.rng.clone()).unwrap();
+        // What the parent (pid 100) draws next after a fork.
+        let mut parent = copied.clone();
+        let mut parent_next = [0u8; 24];
+        parent.fill_bytes(&mut parent_next);
+        // The same state, continued in the parent, repeats it.
+        let mut same = [0u8; 24];
+        local_fill(&mut local, 100, &mut same);
+        assert_eq!(same, parent_next);
+        // The copy in a child (pid 101) must not.
+        let mut child = Some(Local {
+            pid: 100,
+            rng: copied,
+            drawn: 24,
+        });
+        let mut child_next = [0u8; 24];
+        local_fill(&mut child, 101, &mut child_next);
+        assert_ne!(child_next, parent_next);
+        assert_eq!(child.map(|l| (l.pid, l.drawn)), Some((101, 24)));
+    }
+
+    #[test]
+    fn a3_generator_reseeds_after_its_byte_budget() {
+        let mut local = None;
+        local_fill(&mut local, 7, &mut [0u8; 16]);
+        if let Some(l) = local.as_mut() {
+            l.drawn = RESEED_AFTER;
+        }
+        local_fill(&mut local, 7, &mut [0u8; 16]);
+        assert_eq!(local.map(|l| l.drawn), Some(16));
+        let (a, b) = (ForkSafeRng.next_u64(), ForkSafeRng.next_u64());
+        assert_ne!(a, b);
     }
 
     #[test]

@@ -35,9 +35,10 @@ use cookie::{Cookie, SameSite};
 use rand::CryptoRng;
 
 use crate::config::SessionConfig;
-use crate::error::{ConfigError, DecodeError, EncodeError, EnvelopeError};
+use crate::error::{ChunkError, ConfigError, DecodeError, EncodeError, EnvelopeError};
 use crate::keyring::{Algorithm, KeyId, Keyring, unix_seconds};
 use crate::state::SessionState;
+pub use aead::ForkSafeRng;
 pub use chunk::{ChunkSet, cookie_pairs};
 
 /// A session opened from a request's cookies.
@@ -130,6 +131,7 @@ impl Codec {
             let mut opened = match hit {
                 Some(opened) => opened,
                 None => {
+                    screen(keyring, single, &mut Vec::new())?;
                     let opened = self.open_candidate(keyring, single)?;
                     memo.insert(ring, single.count, &single.pieces, opened.clone());
                     opened
@@ -142,16 +144,57 @@ impl Codec {
             opened.needs_reseal = keyring.sealing_key(now).id() != opened.key_id;
             return Ok(Some(opened));
         }
+        // Every candidate's header first (a few characters each, nothing joined or decoded),
+        // then two bounds on what the survivors may cost to decrypt, then the survivors in
+        // order.
+        let mut scanned = Vec::new();
+        let screened: Vec<Result<(), DecodeError>> = candidates
+            .iter()
+            .map(|c| screen(keyring, c, &mut scanned))
+            .collect();
+        let work = candidates
+            .iter()
+            .zip(&screened)
+            .filter(|(_, s)| s.is_ok())
+            .map(|(c, _)| armored_len(c))
+            .fold(0usize, usize::saturating_add);
+        if work > self.config.total_budget.saturating_mul(MAX_FULL_OPENS) {
+            return Err(DecodeError::Chunk(ChunkError::TooManyCandidates));
+        }
+        let bound = max_open_work(self.config.total_budget);
+        let mut spent = 0usize;
+        let mut authentic_firsts: Vec<&[u8]> = Vec::new();
         let mut found: Option<Opened> = None;
         let mut last_err = DecodeError::Tag;
-        for candidate in &candidates {
+        for (candidate, screened) in candidates.iter().zip(screened) {
+            if let Err(e) = screened {
+                last_err = e;
+                continue;
+            }
+            // Sets that share a chunk 0 holding the whole header share its key and nonce: once
+            // one of them is authentic no other can be (a nonce is never reused), skip them.
+            let first = candidate.pieces.first().copied().unwrap_or_default();
+            if first.len() >= HEADER_AND_NONCE_CHARS && authentic_firsts.contains(&first) {
+                continue;
+            }
+            spent = spent.saturating_add(armored_len(candidate));
+            if spent > bound {
+                // Every remaining set could be a different authentic session: refuse, never
+                // accept one found so far.
+                return Err(DecodeError::Chunk(ChunkError::TooManyCandidates));
+            }
             match self.open_candidate(keyring, candidate) {
-                Ok(opened) => match &found {
-                    // Two authentic sets that are not the same session: trust neither.
-                    Some(seen) if seen.state != opened.state => return Err(DecodeError::Ambiguous),
-                    Some(_) => {}
-                    None => found = Some(opened),
-                },
+                Ok(opened) => {
+                    authentic_firsts.push(first);
+                    match &found {
+                        // Two authentic sets that are not the same session: trust neither.
+                        Some(seen) if seen.state != opened.state => {
+                            return Err(DecodeError::Ambiguous);
+                        }
+                        Some(_) => {}
+                        None => found = Some(opened),
+                    }
+                }
                 Err(e) => last_err = e,
             }
         }
@@ -162,7 +205,8 @@ impl Codec {
     }
 
     /// Seals `state` under the keyring's sealing key into the cookies to set, all of them or
-    /// none.
+    /// none. The nonce is drawn from `rng`: pass [`ForkSafeRng`] (as the middleware does), or
+    /// another CSPRNG that never repeats itself across `fork()`.
     ///
     /// # Errors
     /// [`EncodeError::TooLarge`] when the cookies would exceed a budget.
@@ -323,6 +367,8 @@ impl Codec {
         candidate: &chunk::Candidate<'_>,
     ) -> Result<Opened, DecodeError> {
         // armor::decode (strict: any byte outside the alphabet fails here)
+        #[cfg(test)]
+        screen_tests::FULL_DECODES.with(|n| n.set(n.get() + 1));
         let mut bytes = match candidate.pieces.as_slice() {
             [single] => armor::decode(single)?,
             pieces => armor::decode(&pieces.concat())?,
@@ -343,6 +389,8 @@ impl Codec {
             env.header,
         )
         .ok_or(DecodeError::Envelope(EnvelopeError::TooShort))?;
+        #[cfg(test)]
+        screen_tests::AEAD_ATTEMPTS.with(|n| n.set(n.get() + 1));
         let (header_len, key_id) = (env.header_len, env.key_id);
         let (header, sealed) = bytes.split_at_mut(header_len);
         let nonce = header.get(envelope::FIXED_HEADER..).unwrap_or(&[]);
@@ -455,6 +503,123 @@ impl Codec {
     }
 }
 
+/// Refuses a candidate by its envelope header before its pieces are joined or decoded: the
+/// first [`HEADER_CHARS`] armored characters hold the version, algorithm and key id
+/// (FORMAT.md §3–4), so an unknown version or algorithm, an unknown or retired key, an
+/// algorithm that is not the key's, or pieces too short for that algorithm's envelope cost a
+/// scan of the characters instead of joining, decoding and decrypting the set.
+///
+/// The refusals are exactly those of the full open, in its order: the armor is checked first
+/// without decoding it (length, alphabet, the last character's unused bits: what a strict
+/// decode refuses), then the header as `envelope::parse` and the key lookup would. A
+/// candidate shorter than [`HEADER_CHARS`] is left to the full open. The count was checked
+/// against the chunks present by `chunk::Gathered::candidates`.
+///
+/// `scanned` remembers the pieces whose alphabet was checked for earlier candidates of the
+/// same request (candidates share pieces), so each piece is scanned once.
+fn screen<'a>(
+    keyring: &Keyring,
+    candidate: &chunk::Candidate<'a>,
+    scanned: &mut Vec<(&'a [u8], bool)>,
+) -> Result<(), DecodeError> {
+    let len = armored_len(candidate);
+    if len < HEADER_CHARS {
+        return Ok(());
+    }
+    let mut alphabet_ok = true;
+    for &piece in &candidate.pieces {
+        let same = |p: &&(&[u8], bool)| std::ptr::eq(p.0, piece);
+        let ok = match scanned.iter().find(same) {
+            Some(&(_, ok)) => ok,
+            None => {
+                // Branch-free, so it vectorizes: well under a microsecond for 4 KiB.
+                let ok = piece.iter().fold(true, |ok, &c| ok & is_armor_char(c));
+                scanned.push((piece, ok));
+                ok
+            }
+        };
+        alphabet_ok &= ok;
+    }
+    let last = candidate
+        .pieces
+        .iter()
+        .rev()
+        .find_map(|p| p.last())
+        .map_or(0, |&c| sextet(c));
+    let unused_bits = match len % 4 {
+        1 => return Err(DecodeError::Armor),
+        2 => last & 0x0f,
+        3 => last & 0x03,
+        _ => 0,
+    };
+    if !alphabet_ok || unused_bits != 0 {
+        return Err(DecodeError::Armor);
+    }
+    let mut head = [0u8; HEADER_CHARS];
+    let chars = candidate.pieces.iter().flat_map(|p| p.iter());
+    for (slot, &c) in head.iter_mut().zip(chars) {
+        *slot = c;
+    }
+    let fixed = armor::decode(&head)?;
+    let [version, algorithm, id @ ..] = fixed.as_slice() else {
+        return Err(DecodeError::Envelope(EnvelopeError::TooShort));
+    };
+    if *version != envelope::VERSION {
+        return Err(DecodeError::Envelope(EnvelopeError::UnknownVersion));
+    }
+    let algorithm = Algorithm::from_id(*algorithm)
+        .ok_or(DecodeError::Envelope(EnvelopeError::UnknownAlgorithm))?;
+    // Bytes the armored length decodes to (len % 4 is 0, 2 or 3 here).
+    let decoded = (len / 4)
+        .saturating_mul(3)
+        .saturating_add((len % 4).saturating_sub(1));
+    if decoded < envelope::overhead(algorithm) {
+        return Err(DecodeError::Envelope(EnvelopeError::TooShort));
+    }
+    let id = KeyId(
+        id.try_into()
+            .map_err(|_| DecodeError::Envelope(EnvelopeError::TooShort))?,
+    );
+    let key = keyring.get(id).ok_or(DecodeError::UnknownKey)?;
+    if key.is_retired() {
+        return Err(DecodeError::RetiredKey);
+    }
+    if key.algorithm() != algorithm {
+        return Err(DecodeError::AlgorithmMismatch);
+    }
+    Ok(())
+}
+
+/// Whether `c` is in the base64url alphabet (`A–Z a–z 0–9 - _`), without branches.
+fn is_armor_char(c: u8) -> bool {
+    (c.wrapping_sub(b'A') < 26)
+        | (c.wrapping_sub(b'a') < 26)
+        | (c.wrapping_sub(b'0') < 10)
+        | (c == b'-')
+        | (c == b'_')
+}
+
+/// The value of a base64url character, or 64 for any other byte.
+fn sextet(c: u8) -> u8 {
+    match c {
+        b'A'..=b'Z' => c.wrapping_sub(b'A'),
+        b'a'..=b'z' => c.wrapping_sub(b'a').wrapping_add(26),
+        b'0'..=b'9' => c.wrapping_sub(b'0').wrapping_add(52),
+        b'-' => 62,
+        b'_' => 63,
+        _ => 64,
+    }
+}
+
+/// Armored characters a candidate carries in all.
+fn armored_len(candidate: &chunk::Candidate<'_>) -> usize {
+    candidate
+        .pieces
+        .iter()
+        .map(|p| p.len())
+        .fold(0, usize::saturating_add)
+}
+
 /// The attributes every line carries, sent explicitly (SameSite above all: only Chrome
 /// defaults to Lax). The configuration was validated, so no value needs escaping.
 fn render_attributes(config: &SessionConfig) -> String {
@@ -485,11 +650,37 @@ fn decimal_len(n: u64) -> usize {
 /// The most decryption attempts duplicated cookies may cause.
 pub(crate) const MAX_ATTEMPTS: usize = 8;
 
+/// The candidates that pass [`screen`] may carry at most this many times the total budget of
+/// armored characters in all, else the request is refused as `chunk.candidates` before any of
+/// them is decoded: eight hostile full-budget sets with a known key id cost nothing to refuse.
+pub(crate) const MAX_FULL_OPENS: usize = 2;
+
+/// What one request may spend decoding and decrypting, in armored characters: one full-budget
+/// set plus one of up to the default budget (6144). At the default budget that is two full
+/// sets (an authentic session beside one copy of the same size still opens), at 16 KiB one and
+/// a third. Reaching it before every candidate was tried refuses the request
+/// (`chunk.candidates`): an untried set could be a second, different authentic session.
+fn max_open_work(total_budget: usize) -> usize {
+    total_budget.saturating_add(total_budget.min(DEFAULT_TOTAL_BUDGET))
+}
+
+/// The default total budget (see `SessionConfig`).
+const DEFAULT_TOTAL_BUDGET: usize = 6144;
+
+/// Armored characters that carry the fixed header (version, algorithm, key id: 6 bytes).
+const HEADER_CHARS: usize = 8;
+
+/// Armored characters that carry the longest header with its nonce (6 + 24 bytes).
+const HEADER_AND_NONCE_CHARS: usize = 40;
+
 /// The fixed SameSite default, sent explicitly.
 pub(crate) const DEFAULT_SAME_SITE: SameSite = SameSite::Lax;
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod screen_tests;
 
 /// The benchmark floor: the same bytes through the raw AEAD and base64 alone, no session
 /// logic. Not part of the API.

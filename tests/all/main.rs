@@ -2,9 +2,12 @@
 
 mod attacks;
 mod corpus;
+#[cfg(unix)]
+mod fork;
 mod middleware;
 mod proptests;
 mod rotation;
+mod siblings;
 mod support;
 mod tossing;
 mod typed_values;
