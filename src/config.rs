@@ -51,6 +51,7 @@ pub struct SessionConfig {
     pub(crate) max_inflated: usize,
     pub(crate) clock_skew: Duration,
     pub(crate) purpose: Option<String>,
+    pub(crate) write_fingerprints: bool,
 }
 
 impl Default for SessionConfig {
@@ -72,6 +73,7 @@ impl Default for SessionConfig {
             max_inflated: 64 * 1024,
             clock_skew: Duration::from_secs(60),
             purpose: None,
+            write_fingerprints: true,
         }
     }
 }
@@ -195,6 +197,17 @@ impl SessionConfig {
     /// everyone out once.
     pub fn purpose(mut self, label: Option<String>) -> Self {
         self.purpose = label;
+        self
+    }
+
+    /// Whether sealed values carry their type fingerprint (payload schema 2, docs/FORMAT.md
+    /// §6.1). Default `true`. Set `false` for the first step of a rolling upgrade from a
+    /// release without fingerprints (0.1): nodes then *read* fingerprints but *write* schema 1,
+    /// which the old nodes still open, so users bouncing between old and new nodes stay logged
+    /// in; once no old node is left, deploy again with the default. While `false`, values
+    /// read unchecked, as before fingerprints.
+    pub fn value_fingerprints(mut self, on: bool) -> Self {
+        self.write_fingerprints = on;
         self
     }
 

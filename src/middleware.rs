@@ -226,6 +226,8 @@ impl SessionMiddlewareBuilder {
         clock_skew(skew: Duration);
         /// See [`SessionConfig::purpose`].
         purpose(label: Option<String>);
+        /// See [`SessionConfig::value_fingerprints`].
+        value_fingerprints(on: bool);
     }
 
     /// Replaces the whole configuration.

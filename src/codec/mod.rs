@@ -271,7 +271,11 @@ impl Codec {
                 start = end;
                 payload::Entry {
                     key: k.as_str(),
-                    fingerprint: state.fingerprints.get(k).map(|f| f.to_le_bytes()),
+                    fingerprint: state
+                        .fingerprints
+                        .get(k)
+                        .filter(|_| self.config.write_fingerprints)
+                        .map(|f| f.to_le_bytes()),
                     value,
                 }
             })

@@ -552,6 +552,57 @@ async fn s2_legacy_entries_read_unchecked_as_before() {
     assert_eq!(slot.lock().unwrap().take(), Some(Read::Unreadable));
 }
 
+/// Rolling upgrade from a release without fingerprints: with `value_fingerprints(false)` the
+/// middleware writes schema 1 (no entry carries a fingerprint), which earlier builds open;
+/// the default writes fingerprints again.
+#[actix_web::test]
+async fn s2_rolling_upgrade_writes_schema_1_until_told_otherwise() {
+    for (on, expect_fingerprint) in [(false, false), (true, true)] {
+        let clock = TestClock::new();
+        let app = test::init_service(
+            App::new()
+                .wrap(
+                    builder(ring(Default::default()), &clock)
+                        .value_fingerprints(on)
+                        .build()
+                        .unwrap(),
+                )
+                .route(
+                    "/write",
+                    web::get().to(|s: Session| async move {
+                        s.insert("v", 100i32).unwrap();
+                        HttpResponse::Ok().finish()
+                    }),
+                ),
+        )
+        .await;
+        let mut jar = Jar::default();
+        let (status, _, set) = get(&app, &mut jar, "/write").await;
+        assert_eq!((status, set.len()), (200, 1));
+        let header = jar
+            .0
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let codec = Codec::new(SessionConfig::new().cookie_name("__Host-s")).unwrap();
+        let opened = codec
+            .open(
+                &ring(Default::default()),
+                sealed_session::codec::cookie_pairs([header.as_bytes()]),
+                clock.now(),
+            )
+            .unwrap()
+            .expect("the cookie opens");
+        assert_eq!(
+            opened.state.fingerprint("v").is_some(),
+            expect_fingerprint,
+            "value_fingerprints({on})"
+        );
+        assert_eq!(opened.state.get::<i32>("v").unwrap(), Some(100));
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // Property: over random pairs of distinct types, a value written as `A` and read as `B`
 // (after a real seal and open) is either `Err`, or a value that postcard encodes to exactly
