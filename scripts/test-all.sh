@@ -59,9 +59,9 @@ count "${PIPESTATUS[0]}"
 cargo test --workspace --doc --locked 2>&1 | tee "$log"
 count "${PIPESTATUS[0]}"
 
-step "the framework-free core: the library without its default features (no actix-web)"
-cargo test -p sealed-session --no-default-features --lib --locked 2>&1 | tee "$log"
-count "${PIPESTATUS[0]}"
+step "the framework-free core: the library builds without its default features (no actix-web)"
+# A check, not `cargo test`: the tests' self dev-dependency turns the actix features back on.
+must cargo check -p sealed-session --no-default-features --lib --locked
 
 step "the published crate: cargo package, then its own tests from the .crate alone"
 version=$(cargo metadata --no-deps --format-version 1 --locked |
@@ -127,7 +127,7 @@ else
         >"$log" 2>&1
       status=$?
       if [ "$status" -eq 0 ]; then
-        printf 'fuzz %s: ok, %s\n' "$target" "$(grep -Eo '#[0-9]+ *DONE.*' "$log" | tail -n 1)"
+        printf 'fuzz %s: ok, %s\n' "$target" "$(grep -Eo 'Done [0-9]+ runs in [0-9]+ second' "$log" | tail -n 1)"
         passed=$((passed + 1))
       else
         printf 'fuzz %s: FAILED (exit %d); its output ends:\n' "$target" "$status"
