@@ -61,7 +61,7 @@ count "${PIPESTATUS[0]}"
 
 step "the framework-free core: the library builds without its default features (no actix-web)"
 # A check, not `cargo test`: the tests' self dev-dependency turns the actix features back on.
-must cargo check -p sealed-session --no-default-features --lib --locked
+must cargo rustc -p sealed-session --no-default-features --lib --locked -- -D warnings
 
 step "the published crate: cargo package, then its own tests from the .crate alone"
 version=$(cargo metadata --no-deps --format-version 1 --locked |

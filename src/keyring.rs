@@ -271,6 +271,8 @@ impl Key {
         self.retired_at.is_some()
     }
 
+    // Read only by the fuzzing harness, which needs the actix feature.
+    #[cfg_attr(not(feature = "actix"), allow(dead_code))]
     pub(crate) fn secret(&self) -> &Secret {
         &self.secret
     }

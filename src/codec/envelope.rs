@@ -16,6 +16,8 @@ const AAD_LABEL: &[u8] = b"sealed-session/v1";
 pub(crate) struct Envelope<'a> {
     pub(crate) algorithm: Algorithm,
     pub(crate) key_id: KeyId,
+    // Read only by the fuzzing harness, which needs the actix feature.
+    #[cfg_attr(not(feature = "actix"), allow(dead_code))]
     pub(crate) nonce: &'a [u8],
     /// Everything before the ciphertext (bound into the AAD).
     pub(crate) header: &'a [u8],
