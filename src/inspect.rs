@@ -24,6 +24,8 @@ pub struct Settings {
     pub idle_timeout: Option<Duration>,
     /// The server's allowed clock skew.
     pub clock_skew: Duration,
+    /// The server's purpose label (`SessionConfig::purpose`), bound in the associated data.
+    pub purpose: Option<String>,
 }
 
 impl Settings {
@@ -34,6 +36,7 @@ impl Settings {
             cookie_name: cookie_name.into(),
             idle_timeout: defaults.idle_timeout,
             clock_skew: defaults.clock_skew,
+            purpose: None,
         }
     }
 
@@ -55,6 +58,7 @@ impl Settings {
             // Only used when sealing; it must merely be shorter than the idle timeout.
             .renew_interval(Duration::from_nanos(1))
             .clock_skew(self.clock_skew)
+            .purpose(self.purpose.clone())
     }
 }
 

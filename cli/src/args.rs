@@ -122,6 +122,10 @@ pub struct InspectArgs {
     /// The server's idle timeout, checked as the server checks it (`none` skips the check).
     #[arg(long, value_name = "DURATION", default_value = "2h")]
     pub idle_timeout: String,
+    /// The server's purpose label (`purpose(Some(..))`), if it sets one: it is bound into
+    /// every cookie, which opens only under the same label.
+    #[arg(long, value_name = "LABEL")]
+    pub purpose: Option<String>,
     /// The request's Cookie header (`a=b; c=d`, a leading `Cookie:` is ignored; one header
     /// per line). `-` or nothing reads it from standard input, which keeps the cookie out of
     /// shell history. Read as bytes, exactly as the server reads it.

@@ -110,6 +110,7 @@ impl Command {
             },
             LowCommand::Inspect(a) => {
                 let mut settings = Settings::new(a.cookie_name);
+                settings.purpose = a.purpose;
                 settings.idle_timeout = match a.idle_timeout.trim() {
                     "none" => None,
                     text => {

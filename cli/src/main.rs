@@ -5,7 +5,7 @@
 //! sealed-session keys rotate  --keyring FILE [--activate-in DURATION] [--algorithm NAME]
 //! sealed-session keys list    --keyring FILE [--json]
 //! sealed-session keys retire  --keyring FILE (--id ID ... | --older-than DURATION)
-//! sealed-session inspect      --keyring FILE [--cookie-name NAME] [--idle-timeout D|none] ['COOKIE HEADER' | -]
+//! sealed-session inspect      --keyring FILE [--cookie-name NAME] [--idle-timeout D|none] [--purpose L] ['COOKIE HEADER' | -]
 //! sealed-session check        --keyring FILE
 //! ```
 //!

@@ -994,6 +994,21 @@ fn a10_inspect_applies_the_idle_timeout() {
     inspect(&path, &["--idle-timeout", "0s", &header]).fails(2, "--idle-timeout");
 }
 
+/// A7: a cookie sealed under a purpose label opens in `inspect` only with the same label.
+#[test]
+fn a7_inspect_takes_the_purpose_label() {
+    let (_dir, path) = initialised();
+    let labelled = SessionConfig::new().purpose(Some("billing".into()));
+    let header = sealed_header(labelled, &load(&path), SystemTime::now(), alice);
+    inspect(&path, &[&header]).fails(1, "aead");
+    inspect(&path, &["--purpose", "shop", &header]).fails(1, "aead");
+    inspect(&path, &["--purpose", "billing", &header])
+        .ok()
+        .says("\"user\" = \"alice\"");
+    let plain = sealed_header(SessionConfig::new(), &load(&path), SystemTime::now(), alice);
+    inspect(&path, &["--purpose", "billing", &plain]).fails(1, "aead");
+}
+
 /// A10: the header is bytes, parsed as the middleware parses it: a non-UTF-8 byte in an
 /// unrelated cookie does not hide the session, Unicode whitespace is not trimmed, and a byte
 /// that no HTTP server accepts is refused with its position.
