@@ -369,7 +369,7 @@ pub fn roundtrip(data: &[u8]) {
         expires_at,
         last_seen,
         entries,
-        fingerprints,
+        fingerprints: std::sync::Arc::new(fingerprints),
     };
     let at = from_unix_seconds(now);
 
@@ -451,7 +451,7 @@ pub fn sealed_header(issued: u64, expires: u64, last_seen: u64) -> Vec<u8> {
         expires_at: expires,
         last_seen,
         entries,
-        fingerprints: BTreeMap::new(),
+        fingerprints: Default::default(),
     };
     let at = from_unix_seconds(issued);
     let cookies = match f

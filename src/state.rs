@@ -10,6 +10,7 @@
 //! the same bytes.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use rand::CryptoRng;
@@ -34,7 +35,10 @@ pub struct SessionState {
     pub(crate) last_seen: u64,
     pub(crate) entries: BTreeMap<String, Vec<u8>>,
     /// The fingerprint of each entry that has one (a subset of `entries`' keys).
-    pub(crate) fingerprints: BTreeMap<String, u64>,
+    ///
+    /// Shared, copied on write: the per-worker memo hands out a clone of the opened state on
+    /// every hit, and most requests never change a fingerprint.
+    pub(crate) fingerprints: Arc<BTreeMap<String, u64>>,
 }
 
 impl SessionState {
@@ -53,7 +57,7 @@ impl SessionState {
             expires_at: now.saturating_add(lifetime.as_secs()),
             last_seen: now,
             entries: BTreeMap::new(),
-            fingerprints: BTreeMap::new(),
+            fingerprints: Arc::default(),
         }
     }
 
@@ -73,7 +77,7 @@ impl SessionState {
             expires_at: unix_seconds(expires_at),
             last_seen: unix_seconds(last_seen),
             entries,
-            fingerprints: BTreeMap::new(),
+            fingerprints: Arc::default(),
         }
     }
 
@@ -141,10 +145,11 @@ impl SessionState {
         let same = self.entries.get(&key).is_some_and(|old| *old == bytes)
             && self.fingerprints.get(&key) == Some(&fingerprint);
         if !same {
-            match self.fingerprints.get_mut(&key) {
+            let fingerprints = Arc::make_mut(&mut self.fingerprints);
+            match fingerprints.get_mut(&key) {
                 Some(old) => *old = fingerprint,
                 None => {
-                    self.fingerprints.insert(key.clone(), fingerprint);
+                    fingerprints.insert(key.clone(), fingerprint);
                 }
             }
             self.entries.insert(key, bytes);
@@ -155,7 +160,7 @@ impl SessionState {
     /// Stores already-encoded bytes without a fingerprint (they will read unchecked, as
     /// entries sealed before fingerprints existed); returns whether anything changed.
     pub fn insert_raw(&mut self, key: String, bytes: Vec<u8>) -> bool {
-        let had_fingerprint = self.fingerprints.remove(&key).is_some();
+        let had_fingerprint = self.take_fingerprint(&key).is_some();
         match self.entries.get(&key) {
             Some(old) if *old == bytes && !had_fingerprint => false,
             _ => {
@@ -167,14 +172,14 @@ impl SessionState {
 
     /// Removes `key`, returning its raw bytes.
     pub fn remove(&mut self, key: &str) -> Option<Vec<u8>> {
-        self.fingerprints.remove(key);
+        self.take_fingerprint(key);
         self.entries.remove(key)
     }
 
     /// Removes `key` and reads it as `T` (checked like [`SessionState::get`]); `Err` carries
     /// the raw bytes when they are not a `T`.
     pub fn remove_as<T: DeserializeOwned>(&mut self, key: &str) -> Option<Result<T, Vec<u8>>> {
-        let fingerprint = self.fingerprints.remove(key);
+        let fingerprint = self.take_fingerprint(key);
         let bytes = self.entries.remove(key)?;
         Some(decode_entry(&bytes, fingerprint).map_err(|_| bytes))
     }
@@ -182,7 +187,18 @@ impl SessionState {
     /// Removes every entry (the identity and times stay).
     pub fn clear(&mut self) {
         self.entries.clear();
-        self.fingerprints.clear();
+        if !self.fingerprints.is_empty() {
+            self.fingerprints = Arc::default();
+        }
+    }
+
+    /// Removes `key`'s fingerprint, copying the shared map only when there is one to remove.
+    fn take_fingerprint(&mut self, key: &str) -> Option<u64> {
+        if self.fingerprints.contains_key(key) {
+            Arc::make_mut(&mut self.fingerprints).remove(key)
+        } else {
+            None
+        }
     }
 
     /// A new identity for the same entries: new id, issued now, a fresh absolute lifetime.

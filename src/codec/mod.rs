@@ -415,6 +415,7 @@ impl Codec {
             entries: Default::default(),
             fingerprints: Default::default(),
         };
+        let mut fingerprints = std::collections::BTreeMap::new();
         let mut compressed = Vec::new();
         for entry in &payload.entries {
             let (k, framed) = (entry.key, entry.value);
@@ -423,11 +424,12 @@ impl Codec {
             }
             let value = compress::inflate(framed, &mut budget)?;
             if let Some(fingerprint) = entry.fingerprint {
-                state
-                    .fingerprints
-                    .insert(k.to_owned(), u64::from_le_bytes(fingerprint));
+                fingerprints.insert(k.to_owned(), u64::from_le_bytes(fingerprint));
             }
             state.entries.insert(k.to_owned(), value);
+        }
+        if !fingerprints.is_empty() {
+            state.fingerprints = std::sync::Arc::new(fingerprints);
         }
         let opened = Opened {
             state,
