@@ -145,12 +145,10 @@ impl SessionState {
         let same = self.entries.get(&key).is_some_and(|old| *old == bytes)
             && self.fingerprints.get(&key) == Some(&fingerprint);
         if !same {
-            let fingerprints = Arc::make_mut(&mut self.fingerprints);
-            match fingerprints.get_mut(&key) {
-                Some(old) => *old = fingerprint,
-                None => {
-                    fingerprints.insert(key.clone(), fingerprint);
-                }
+            // A new value of the same type keeps its fingerprint: the shared map is copied
+            // only when a fingerprint really changes.
+            if self.fingerprints.get(&key) != Some(&fingerprint) {
+                Arc::make_mut(&mut self.fingerprints).insert(key.clone(), fingerprint);
             }
             self.entries.insert(key, bytes);
         }

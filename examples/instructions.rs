@@ -1,0 +1,87 @@
+//! Instruction counts per request, for changes too small for wall-clock benches on shared
+//! machines (±25 % between runs of one binary): drives N requests of one case through the
+//! real actix service, to be run under callgrind, whose counts are deterministic.
+//!
+//! ```text
+//! cargo build --release --example instructions
+//! for n in 0 1000; do
+//!   valgrind --tool=callgrind --callgrind-out-file=/dev/null \
+//!     target/release/examples/instructions read memo $n 2>&1 | grep Collected
+//! done   # per request = (count at 1000 − count at 0) / 1000
+//! ```
+//!
+//! Arguments: `read|write`, `memo|nomemo`, the number of requests. The session holds three
+//! values (a user name, a counter, a CSRF token); `read` reads two of them, `write` reads and
+//! rewrites the counter. `FINGERPRINTS=0` seals without value fingerprints.
+
+use std::time::SystemTime;
+
+use actix_web::http::header;
+use actix_web::{App, HttpResponse, test, web};
+use sealed_session::{Algorithm, Keyring, Session, SessionMiddleware};
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (Some(case), Some(memo), Some(n)) = (args.first(), args.get(1), args.get(2)) else {
+        eprintln!("usage: instructions read|write memo|nomemo N");
+        std::process::exit(2);
+    };
+    let Ok(n) = n.parse::<usize>() else {
+        eprintln!("N must be a number");
+        std::process::exit(2);
+    };
+    let uri = if case == "write" { "/write" } else { "/read" };
+    let memo = if memo == "nomemo" { 0 } else { 1024 };
+    let fingerprints = std::env::var("FINGERPRINTS").map_or(true, |v| v != "0");
+    actix_web::rt::System::new().block_on(async move {
+        let ring = Keyring::generate(Algorithm::default(), SystemTime::now()).expect("keyring");
+        let sessions = SessionMiddleware::builder(ring)
+            .cookie_name("__Host-s".to_owned())
+            .open_memo_capacity(memo)
+            .value_fingerprints(fingerprints)
+            .build()
+            .expect("middleware");
+        let app = test::init_service(
+            App::new()
+                .wrap(sessions)
+                .route("/seed", web::get().to(seed))
+                .route("/read", web::get().to(read))
+                .route("/write", web::get().to(write)),
+        )
+        .await;
+        let seeded =
+            test::call_service(&app, test::TestRequest::get().uri("/seed").to_request()).await;
+        let cookie = seeded
+            .headers()
+            .get_all(header::SET_COOKIE)
+            .filter_map(|v| v.to_str().ok()?.split(';').next().map(str::to_owned))
+            .collect::<Vec<_>>()
+            .join("; ");
+        for _ in 0..n {
+            let req = test::TestRequest::get()
+                .uri(uri)
+                .insert_header((header::COOKIE, cookie.as_str()))
+                .to_request();
+            assert!(test::call_service(&app, req).await.status().is_success());
+        }
+    });
+}
+
+async fn seed(s: Session) -> actix_web::Result<HttpResponse> {
+    s.insert("user", "alice-0123456789".to_owned())?;
+    s.insert("n", 1u64)?;
+    s.insert("csrf", "x".repeat(40))?;
+    Ok(HttpResponse::Ok().finish())
+}
+
+async fn read(s: Session) -> actix_web::Result<HttpResponse> {
+    let user = s.get::<String>("user")?.unwrap_or_default();
+    let n = s.get::<u64>("n")?.unwrap_or(0);
+    Ok(HttpResponse::Ok().body(format!("{user}{n}")))
+}
+
+async fn write(s: Session) -> actix_web::Result<HttpResponse> {
+    let n = s.get::<u64>("n")?.unwrap_or(0);
+    s.insert("n", n + 1)?;
+    Ok(HttpResponse::Ok().finish())
+}
