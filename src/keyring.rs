@@ -313,6 +313,34 @@ impl Clone for Key {
 }
 
 /// The keys a deployment shares. Always holds at least one key that can seal.
+///
+/// Every node loads the same keyring file (made and rotated with the `sealed-session` CLI);
+/// the newest activated key seals, every non-retired key opens.
+///
+/// # Examples
+/// ```
+/// use std::time::{Duration, SystemTime};
+///
+/// use sealed_session::keyring::Secret;
+/// use sealed_session::{Algorithm, Key, KeyId, Keyring};
+///
+/// let now = SystemTime::now();
+/// let ring = Keyring::generate(Algorithm::default(), now).unwrap();
+/// let first = ring.sealing_key(now).id();
+///
+/// // Rotation: a new key that activates in an hour opens at once but seals only then.
+/// let secret = Secret::generate().unwrap();
+/// let in_an_hour = now + Duration::from_secs(3600);
+/// let next = Key::new(KeyId(*b"next"), Algorithm::default(), secret, now, in_an_hour);
+/// let ring = ring.with_key(next, now).unwrap();
+/// assert_eq!(ring.sealing_key(now).id(), first);
+/// assert_ne!(ring.sealing_key(now + Duration::from_secs(3601)).id(), first);
+///
+/// // The JSON form is the keyring file; `Debug` never shows a secret.
+/// let again = Keyring::from_json(ring.to_json().as_bytes(), now).unwrap();
+/// assert_eq!(again.keys().len(), 2);
+/// assert!(!format!("{ring:?}").contains("secret\":"));
+/// ```
 #[derive(Clone)]
 pub struct Keyring {
     keys: Vec<Key>,

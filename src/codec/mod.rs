@@ -60,6 +60,40 @@ pub struct Opened {
 }
 
 /// Turns sessions into `Set-Cookie` values and request cookies back into sessions.
+///
+/// The framework-free core (it builds without the `actix` feature): a server written for
+/// another framework seals the state into `Set-Cookie` lines and opens the `Cookie` header.
+///
+/// # Examples
+/// ```
+/// use std::time::SystemTime;
+///
+/// use sealed_session::codec::{ForkSafeRng, cookie_pairs};
+/// use sealed_session::{Algorithm, Codec, Keyring, SessionConfig};
+///
+/// let now = SystemTime::now();
+/// let keyring = Keyring::generate(Algorithm::default(), now).unwrap();
+/// let codec = Codec::new(SessionConfig::new().cookie_name("__Host-app")).unwrap();
+///
+/// let mut state = codec.new_state(now, &mut ForkSafeRng);
+/// state.insert("user", "alice").unwrap();
+/// let lines = codec.seal_lines(&keyring, &state, now, &mut ForkSafeRng).unwrap();
+/// assert!(lines[0].starts_with("__Host-app=1."));
+///
+/// // The browser sends back `name=value` pairs in one `Cookie` header.
+/// let header = lines
+///     .iter()
+///     .map(|line| line.split(';').next().unwrap())
+///     .collect::<Vec<_>>()
+///     .join("; ");
+/// let opened = codec
+///     .open(&keyring, cookie_pairs([header.as_bytes()]), now)
+///     .unwrap()
+///     .expect("our cookie is there");
+/// assert_eq!(opened.state.get::<String>("user").unwrap().as_deref(), Some("alice"));
+/// // Another type than the one written is an error, never a wrong value.
+/// assert!(opened.state.get::<Vec<u8>>("user").is_err());
+/// ```
 #[derive(Debug, Clone)]
 pub struct Codec {
     config: SessionConfig,
