@@ -26,7 +26,7 @@ use std::time::SystemTime;
 use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError};
 use actix_web::cookie::time;
 
-use crate::codec::Codec;
+use crate::codec::{Codec, ForkSafeRng};
 use crate::config::SessionConfig;
 use crate::error::{ConfigError, EncodeError};
 use crate::keyring::Keyring;
@@ -90,7 +90,7 @@ impl SealedSessionStore {
     fn seal(&self, state: &SessionState, now: SystemTime) -> Result<SessionKey, anyhow::Error> {
         let cookies = self
             .codec
-            .seal(&self.keyring, state, now, &mut rand::rng())
+            .seal(&self.keyring, state, now, &mut ForkSafeRng)
             .map_err(anyhow::Error::new)?;
         match cookies.as_slice() {
             [one] => SessionKey::try_from(one.value().to_owned()).map_err(anyhow::Error::new),
@@ -133,7 +133,7 @@ impl SessionStore for SealedSessionStore {
         _ttl: &time::Duration,
     ) -> Result<SessionKey, SaveError> {
         let now = SystemTime::now();
-        let mut state = self.codec.new_state(now, &mut rand::rng());
+        let mut state = self.codec.new_state(now, &mut ForkSafeRng);
         fill(&mut state, session_state).map_err(SaveError::Serialization)?;
         self.seal(&state, now).map_err(SaveError::Other)
     }
@@ -153,7 +153,7 @@ impl SessionStore for SealedSessionStore {
                 old.touch(now);
                 old
             }
-            None => self.codec.new_state(now, &mut rand::rng()),
+            None => self.codec.new_state(now, &mut ForkSafeRng),
         };
         fill(&mut state, session_state).map_err(UpdateError::Serialization)?;
         self.seal(&state, now).map_err(UpdateError::Other)
