@@ -89,14 +89,6 @@ fn debug(category: &str) -> Event {
     (Level::DEBUG, Some(category.to_owned()))
 }
 
-fn rejected(stats: &SessionStats, category: &str) -> u64 {
-    stats
-        .rejected()
-        .into_iter()
-        .find(|(c, _)| *c == category)
-        .map_or(0, |(_, n)| n)
-}
-
 // ---------------------------------------------------------------------------------------------
 // The app under attack
 // ---------------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ use actix_web::{App, HttpResponse, test, web};
 use sealed_session::keyring::{Secret, unix_time};
 use sealed_session::{
     Algorithm, Key, KeyId, Keyring, Session, SessionMiddleware, SessionMiddlewareBuilder,
+    SessionStats,
 };
 use serde::Deserialize;
 
@@ -207,4 +208,13 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for LoudEvents {
                 .push(event.metadata().name().to_owned());
         }
     }
+}
+
+/// How many requests the middleware refused with `category` (e.g. `"ambiguous"`).
+pub fn rejected(stats: &SessionStats, category: &str) -> u64 {
+    stats
+        .rejected()
+        .into_iter()
+        .find(|(c, _)| *c == category)
+        .map_or(0, |(_, n)| n)
 }

@@ -53,14 +53,6 @@ fn parent_domain(clock: &TestClock) -> SessionMiddlewareBuilder {
         .compression_threshold(None)
 }
 
-fn rejected(stats: &SessionStats, category: &str) -> u64 {
-    stats
-        .rejected()
-        .into_iter()
-        .find(|(c, _)| *c == category)
-        .map_or(0, |(_, n)| n)
-}
-
 fn chunk_name(i: usize) -> String {
     if i == 0 {
         NAME.to_owned()
