@@ -22,11 +22,12 @@ use rand::rngs::StdRng;
 
 use crate::codec::{Codec, armor, compress, cookie_pairs, envelope, payload};
 use crate::config::SessionConfig;
+use crate::engine::SessionStatus;
 use crate::error::{DecodeError, EncodeError};
 use crate::inspect as cli;
 use crate::keyring::{Algorithm, Key, KeyId, Keyring, Secret, from_unix_seconds};
 use crate::middleware::SessionMiddleware;
-use crate::session::{SessionExt as _, SessionStatus};
+use crate::session::SessionExt as _;
 use crate::state::SessionState;
 
 /// "Now" for every entry point: 2027-01-15T08:00:00Z, the vectors' sealing time.

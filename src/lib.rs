@@ -30,6 +30,8 @@
 mod actix_store;
 pub mod codec;
 pub mod config;
+#[cfg(feature = "actix")]
+mod engine;
 pub mod error;
 #[cfg(feature = "actix")]
 #[doc(hidden)]
@@ -43,23 +45,26 @@ mod middleware;
 mod reload;
 #[cfg(feature = "actix")]
 mod session;
+
 pub mod state;
 
 #[cfg(feature = "actix-session-store")]
 pub use actix_store::SealedSessionStore;
 pub use codec::{Codec, Opened};
 pub use config::SessionConfig;
+#[cfg(feature = "actix")]
+pub use engine::{
+    Clock, Entries, Session, SessionBuilder, SessionStats, SessionStatus, TtlExtensionPolicy,
+};
 pub use error::{
     ConfigError, DecodeError, EncodeError, KeyringError, SessionGetError, SessionInsertError,
 };
 pub use keyring::{Algorithm, Key, KeyId, Keyring};
 #[cfg(feature = "actix")]
-pub use middleware::{
-    Clock, SessionMiddleware, SessionMiddlewareBuilder, SessionService, SessionStats,
-    TtlExtensionPolicy,
-};
+pub use middleware::{SessionMiddleware, SessionMiddlewareBuilder, SessionService};
 #[cfg(feature = "actix")]
-pub use session::{Session, SessionExt, SessionStatus};
+pub use session::SessionExt;
+
 pub use state::SessionState;
 
 /// The README's Rust examples are compiled as doc tests so they cannot drift.

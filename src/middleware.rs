@@ -1,34 +1,28 @@
-//! The actix-web middleware: on the way in it only marks the request; on the way out it seals
-//! the session when it changed, was renewed, must move to the sealing key or is due for idle
-//! renewal, and expires every chunk the request carried that the new session does not use.
-//! A session over budget turns the response into an empty 500 and leaves the client's
-//! cookies untouched.
+//! The actix-web middleware: thin glue over the shared request path (`engine`). On the way in
+//! it only marks the request; on the way out it asks the engine what the session needs
+//! (sealed again when it changed, was renewed, must move to the sealing key or is due for idle
+//! renewal; every chunk the request carried that the new session does not use expired) and
+//! writes it. A session over budget turns the response into an empty 500 and leaves the
+//! client's cookies untouched.
 
-use std::cell::RefCell;
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::rc::Rc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, SystemTime};
 
 use actix_web::HttpMessage;
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
-use actix_web::http::header::{CACHE_CONTROL, COOKIE, HeaderValue, SET_COOKIE};
-use actix_web::{HttpResponse, HttpResponseBuilder, http::StatusCode};
-use cookie::SameSite;
+use actix_web::http::header::{CACHE_CONTROL, HeaderValue, SET_COOKIE};
+use actix_web::{HttpResponseBuilder, http::StatusCode};
 use std::future::{Ready, ready};
 
-use crate::codec::cache::OpenCache;
-use crate::codec::{Codec, Opened, cookie_pairs};
-use crate::config::SessionConfig;
-use crate::error::{ConfigError, DecodeError, EncodeError};
+use crate::engine::{Engine, Outcome, SessionBuilder, Worker, private_cache_control};
+use crate::error::ConfigError;
 use crate::keyring::Keyring;
-use crate::reload::KeyringWatcher;
-use crate::session::{Installed, Session, SessionStatus};
+use crate::session::{Installed, cookies_of};
+use crate::{Session, SessionStats};
 
 /// Stateless cookie sessions for an actix-web app. Build it once, outside `HttpServer::new`,
 /// and `.wrap(middleware.clone())` in every worker so all workers share one keyring.
@@ -67,278 +61,59 @@ use crate::session::{Installed, Session, SessionStatus};
 /// ```
 #[derive(Clone)]
 pub struct SessionMiddleware {
-    shared: Arc<Shared>,
+    engine: Engine,
 }
 
-/// Where the keys come from.
-#[derive(Clone)]
-enum KeySource {
-    Fixed(Arc<Keyring>),
-    Watched(Arc<KeyringWatcher>),
-}
-
-/// When a session that the handler did not change is sealed again, refreshing its cookie's
-/// `Max-Age` and its idle clock (actix-session's `TtlExtensionPolicy`).
-///
-/// A change is a change of the stored bytes: inserting the value a key already holds is not
-/// one, under either policy, so a request that changes nothing cannot overwrite the cookie
-/// that a parallel request just changed (the last response wins).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum TtlExtensionPolicy {
-    /// The default: sealed again when the entries change, when the session is renewed or
-    /// moves to the sealing key, and (with an idle timeout) at most every
-    /// [`renew_interval`](SessionMiddlewareBuilder::renew_interval) to slide the idle timeout.
-    #[default]
-    OnStateChanges,
-    /// Sealed again on every response to a request that carried a valid session, whether or
-    /// not the handler touched it: a persistent cookie's `Max-Age` restarts on every request.
-    /// Costs one open and one seal per request, and a `Set-Cookie` on every response.
-    OnEveryRequest,
-}
-
-/// State shared by every worker and every request.
-pub(crate) struct Shared {
-    pub(crate) codec: Codec,
-    ttl_policy: TtlExtensionPolicy,
-    memo_entries: usize,
-    keys: KeySource,
-    clock: Clock,
-    stats: Arc<SessionStats>,
-}
-
-/// The time source; injectable so rotation and expiry can be tested.
-pub type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
+/// Builds a [`SessionMiddleware`]: the shared [`SessionBuilder`].
+pub type SessionMiddlewareBuilder = SessionBuilder<SessionMiddleware>;
 
 impl SessionMiddleware {
     /// A middleware with the default configuration and a fixed keyring.
     ///
     /// # Errors
-    /// Never with the defaults; kept fallible like [`SessionMiddlewareBuilder::build`].
+    /// Never with the defaults; kept fallible like [`SessionBuilder::build`].
     pub fn new(keyring: Keyring) -> Result<Self, ConfigError> {
         Self::builder(keyring).build()
     }
 
-    /// A builder with secure defaults (see [`SessionConfig`]) and a fixed keyring.
+    /// A builder with secure defaults (see [`SessionConfig`](crate::SessionConfig)) and a
+    /// fixed keyring.
     pub fn builder(keyring: Keyring) -> SessionMiddlewareBuilder {
-        SessionMiddlewareBuilder::new(KeySourceSpec::Fixed(keyring))
+        SessionBuilder::fixed(keyring)
     }
 
     /// A builder whose keyring is the file at `path`, re-read when it changes (every
-    /// `poll_interval`, see [`SessionMiddlewareBuilder::reload_interval`]). A missing,
-    /// half-written or invalid file never replaces a good keyring.
+    /// `poll_interval`, see [`SessionBuilder::reload_interval`]). A missing, half-written or
+    /// invalid file never replaces a good keyring.
     ///
     /// # Errors
     /// The file cannot be loaded now.
     pub fn builder_from_file(
         path: impl Into<PathBuf>,
     ) -> Result<SessionMiddlewareBuilder, crate::KeyringError> {
-        let path = path.into();
-        let (keyring, parsed) = Keyring::load_with_bytes(&path, SystemTime::now())?;
-        Ok(SessionMiddlewareBuilder::new(KeySourceSpec::File(
-            path, keyring, parsed,
-        )))
+        SessionBuilder::from_file(path)
     }
 
     /// Counters of what the middleware saw, shared by every clone.
     pub fn stats(&self) -> Arc<SessionStats> {
-        Arc::clone(&self.shared.stats)
+        Arc::clone(&self.engine.stats)
     }
 
     /// The keyring in force now.
     pub fn keyring(&self) -> Arc<Keyring> {
-        self.shared.keyring()
+        self.engine.keyring()
     }
 }
 
-enum KeySourceSpec {
-    Fixed(Keyring),
-    /// The path, the keyring and the bytes it was parsed from.
-    File(PathBuf, Keyring, zeroize::Zeroizing<Vec<u8>>),
-}
-
-/// Builds a [`SessionMiddleware`]. Every setter of [`SessionConfig`] is available here too.
-#[must_use]
-pub struct SessionMiddlewareBuilder {
-    keys: KeySourceSpec,
-    config: SessionConfig,
-    clock: Option<Clock>,
-    reload_interval: Duration,
-    memo_entries: usize,
-    ttl_policy: TtlExtensionPolicy,
-}
-
-macro_rules! forward {
-    ($($(#[$doc:meta])* $name:ident($($arg:ident: $ty:ty),*);)*) => {$(
-        $(#[$doc])*
-        pub fn $name(mut self, $($arg: $ty),*) -> Self {
-            self.config = self.config.$name($($arg),*);
-            self
-        }
-    )*};
-}
-
-impl SessionMiddlewareBuilder {
-    fn new(keys: KeySourceSpec) -> Self {
-        SessionMiddlewareBuilder {
-            keys,
-            config: SessionConfig::default(),
-            clock: None,
-            reload_interval: Duration::from_secs(5),
-            memo_entries: 4096,
-            ttl_policy: TtlExtensionPolicy::default(),
-        }
-    }
-
-    forward! {
-        /// See [`SessionConfig::cookie_name`]. Takes a `String` like actix-session's setter,
-        /// so `.cookie_name("id".into())` compiles unchanged.
-        cookie_name(name: String);
-        /// See [`SessionConfig::cookie_domain`].
-        cookie_domain(domain: Option<String>);
-        /// See [`SessionConfig::cookie_path`]. Takes a `String` like actix-session's setter.
-        cookie_path(path: String);
-        /// See [`SessionConfig::cookie_secure`].
-        cookie_secure(secure: bool);
-        /// See [`SessionConfig::cookie_http_only`].
-        cookie_http_only(http_only: bool);
-        /// See [`SessionConfig::cookie_same_site`].
-        cookie_same_site(same_site: SameSite);
-        /// See [`SessionConfig::browser_session`].
-        browser_session();
-        /// See [`SessionConfig::persistent`].
-        persistent(max_age: Duration);
-        /// See [`SessionConfig::lifetime`].
-        lifetime(lifetime: Duration);
-        /// See [`SessionConfig::idle_timeout`].
-        idle_timeout(idle: Option<Duration>);
-        /// See [`SessionConfig::renew_interval`].
-        renew_interval(interval: Duration);
-        /// See [`SessionConfig::cookie_budget`].
-        cookie_budget(bytes: usize);
-        /// See [`SessionConfig::total_budget`].
-        total_budget(bytes: usize);
-        /// See [`SessionConfig::compression_threshold`].
-        compression_threshold(bytes: Option<usize>);
-        /// See [`SessionConfig::max_inflated`].
-        max_inflated(bytes: usize);
-        /// See [`SessionConfig::clock_skew`].
-        clock_skew(skew: Duration);
-        /// See [`SessionConfig::purpose`].
-        purpose(label: Option<String>);
-        /// See [`SessionConfig::value_fingerprints`].
-        value_fingerprints(on: bool);
-    }
-
-    /// Replaces the whole configuration.
-    pub fn config(mut self, config: SessionConfig) -> Self {
-        self.config = config;
-        self
-    }
-
-    /// How often a keyring file is checked for changes. Default 5 s.
-    pub fn reload_interval(mut self, interval: Duration) -> Self {
-        self.reload_interval = interval;
-        self
-    }
-
-    /// How many opened sessions each worker remembers by their exact cookie bytes, so a client
-    /// that sends the same cookies again skips base64, the AEAD and decoding (expiry and keys
-    /// are still checked on every request; the memo is dropped when the keyring changes).
-    /// Default 4096 per worker, bounded to 16 MiB; 0 disables it.
-    pub fn open_memo_capacity(mut self, entries: usize) -> Self {
-        self.memo_entries = entries;
-        self
-    }
-
-    /// When an unchanged session is sealed again. Default
-    /// [`TtlExtensionPolicy::OnStateChanges`].
-    pub fn ttl_extension_policy(mut self, policy: TtlExtensionPolicy) -> Self {
-        self.ttl_policy = policy;
-        self
-    }
-
-    /// Replaces the system clock (tests of expiry and rotation).
-    pub fn clock(mut self, clock: impl Fn() -> SystemTime + Send + Sync + 'static) -> Self {
-        self.clock = Some(Arc::new(clock));
-        self
-    }
-
+impl SessionBuilder<SessionMiddleware> {
     /// Validates the configuration and builds the middleware.
     ///
     /// # Errors
     /// An unsafe or impossible combination, with a message that says what to change.
     pub fn build(self) -> Result<SessionMiddleware, ConfigError> {
-        if self.reload_interval.is_zero() {
-            return Err(ConfigError(
-                "the keyring reload interval must be positive".into(),
-            ));
-        }
-        let codec = Codec::new(self.config)?;
-        let clock = self.clock.unwrap_or_else(|| Arc::new(SystemTime::now));
-        let keys = match self.keys {
-            KeySourceSpec::Fixed(ring) => KeySource::Fixed(Arc::new(ring)),
-            KeySourceSpec::File(path, ring, parsed) => KeySource::Watched(KeyringWatcher::spawn(
-                path,
-                ring,
-                parsed,
-                self.reload_interval,
-                Arc::clone(&clock),
-            )),
-        };
-        let shared = Shared {
-            codec,
-            ttl_policy: self.ttl_policy,
-            memo_entries: self.memo_entries,
-            keys,
-            clock,
-            stats: Arc::default(),
-        };
         Ok(SessionMiddleware {
-            shared: Arc::new(shared),
+            engine: self.engine()?,
         })
-    }
-}
-
-impl Shared {
-    pub(crate) fn now(&self) -> SystemTime {
-        (self.clock)()
-    }
-
-    pub(crate) fn keyring(&self) -> Arc<Keyring> {
-        match &self.keys {
-            KeySource::Fixed(ring) => Arc::clone(ring),
-            KeySource::Watched(watcher) => watcher.current(),
-        }
-    }
-
-    /// Opens the request's cookies; every failure is "no session", logged at debug level
-    /// by category and counted.
-    pub(crate) fn open<'a>(
-        &self,
-        memo: &RefCell<OpenCache>,
-        pairs: impl Iterator<Item = (&'a [u8], &'a [u8])>,
-    ) -> Option<Opened> {
-        let ring = self.keyring();
-        let mut memo = memo.borrow_mut();
-        match self
-            .codec
-            .open_memo(&ring, Some((&ring, &mut memo)), pairs, self.now())
-        {
-            Ok(Some(opened)) => {
-                self.stats.opened.fetch_add(1, Ordering::Relaxed);
-                Some(opened)
-            }
-            Ok(None) => None,
-            Err(err) => {
-                tracing::debug!(
-                    category = err.category(),
-                    "session cookie rejected; continuing without a session"
-                );
-                self.stats.count_rejection(&err);
-                None
-            }
-        }
     }
 }
 
@@ -354,10 +129,8 @@ where
     type Future = Ready<Result<Self::Transform, Self::InitError>>;
 
     fn new_transform(&self, service: S) -> Self::Future {
-        let worker = Rc::new(Worker {
-            shared: Arc::clone(&self.shared),
-            memo: RefCell::new(OpenCache::new(self.shared.memo_entries, MEMO_BYTES)),
-        });
+        // One memo per worker: a worker is one thread, so its lock is never contended.
+        let worker = self.engine.worker();
         ready(Ok(SessionService { service, worker }))
     }
 }
@@ -365,18 +138,8 @@ where
 /// The per-worker service produced by [`SessionMiddleware`].
 pub struct SessionService<S> {
     service: S,
-    worker: Rc<Worker>,
+    worker: Arc<Worker>,
 }
-
-/// What one worker shares with its requests: the middleware's state and the worker's memo
-/// of opened sessions (see `codec::cache`). One `Rc` clone per request, no atomics.
-pub(crate) struct Worker {
-    pub(crate) shared: Arc<Shared>,
-    pub(crate) memo: RefCell<OpenCache>,
-}
-
-/// Most bytes (cookies and values) one worker's memo holds.
-const MEMO_BYTES: usize = 16 * 1024 * 1024;
 
 impl<S, B> Service<ServiceRequest> for SessionService<S>
 where
@@ -391,11 +154,11 @@ where
 
     fn call(&self, req: ServiceRequest) -> Self::Future {
         let mut extensions = req.extensions_mut();
-        extensions.insert(Installed(Rc::clone(&self.worker)));
+        extensions.insert(Installed(Arc::clone(&self.worker)));
         // A session made before this middleware saw the request (a scope guard, an outer
         // middleware) is detached: attach it, or drop it if it already holds changes.
         if let Some(early) = extensions.get::<Session>() {
-            if early.is_detached() && !early.attach(&self.worker, req.headers()) {
+            if early.is_detached() && !early.attach(&self.worker, || cookies_of(req.headers())) {
                 tracing::warn!(
                     "a session changed before SessionMiddleware ran is discarded; wrap the middleware further out"
                 );
@@ -405,7 +168,7 @@ where
         drop(extensions);
         SessionFuture {
             fut: self.service.call(req),
-            every_request: self.worker.shared.ttl_policy == TtlExtensionPolicy::OnEveryRequest,
+            every_request: self.worker.shared.every_request(),
         }
     }
 }
@@ -444,211 +207,47 @@ where
             }
             None => return Poll::Ready(Ok(res.map_into_left_body())),
         };
-        let Some(shared) = session.shared() else {
+        let Some(worker) = session.worker() else {
             // Detached: made before this middleware saw the request; nothing to write.
             return Poll::Ready(Ok(res.map_into_left_body()));
         };
-        Poll::Ready(
-            write_session(&shared, session, &mut res).map(|fail| match fail {
-                None => res.map_into_left_body(),
-                Some(overflow) => res.into_response(overflow).map_into_right_body(),
-            }),
-        )
+        Poll::Ready(match worker.finish(&session) {
+            Outcome::Untouched => Ok(res.map_into_left_body()),
+            Outcome::Write(lines) => {
+                write_lines(lines, &mut res).map(|()| res.map_into_left_body())
+            }
+            Outcome::Overflow => {
+                let empty = HttpResponseBuilder::new(StatusCode::INTERNAL_SERVER_ERROR).finish();
+                Ok(res.into_response(empty).map_into_right_body())
+            }
+        })
     }
 }
 
-/// Adds the cookies the session needs to `res`. Returns the empty 500 to send instead when
-/// the session does not fit.
-fn write_session<B>(
-    shared: &Shared,
-    session: Session,
+/// Appends the session's `Set-Cookie` lines and makes the response private to caches.
+fn write_lines<B>(
+    lines: Vec<String>,
     res: &mut ServiceResponse<B>,
-) -> Result<Option<HttpResponse>, actix_web::Error> {
-    let every_request = shared.ttl_policy == TtlExtensionPolicy::OnEveryRequest;
-    if every_request {
-        session.load();
-    }
-    let mut inner = session.inner();
-    if !inner.is_loaded() && inner.status == SessionStatus::Unchanged {
-        return Ok(None);
-    }
-    let now = shared.now();
-    let config = shared.codec.config();
-    let present = || {
-        let headers = res
-            .request()
-            .headers()
-            .get_all(COOKIE)
-            .map(HeaderValue::as_bytes);
-        shared.codec.present_chunks(cookie_pairs(headers))
-    };
-    let (status, needs_reseal) = (inner.status, inner.needs_reseal);
-    let cookies = match (status, inner.state.as_mut()) {
-        (SessionStatus::Purged, _) => shared.codec.removal_lines(present(), 0),
-        (SessionStatus::Changed | SessionStatus::Renewed, Some(state)) => {
-            state.touch(now);
-            match seal(shared, state, now) {
-                Ok(c) => c,
-                Err(overflow) => return Ok(Some(overflow)),
-            }
-        }
-        (SessionStatus::Unchanged, Some(state)) => {
-            let renewal_due = config.idle_timeout.is_some()
-                && now
-                    .duration_since(state.last_seen())
-                    .is_ok_and(|idle| idle >= config.renew_interval);
-            if !(renewal_due || needs_reseal || every_request) {
-                return Ok(None);
-            }
-            state.touch(now);
-            match seal(shared, state, now) {
-                Ok(c) => c,
-                Err(overflow) => return Ok(Some(overflow)),
-            }
-        }
-        _ => return Ok(None),
-    };
-    let sealed = if status == SessionStatus::Purged {
-        0
-    } else {
-        cookies.len()
-    };
-    let removals = if sealed > 0 {
-        shared.codec.removal_lines(present(), sealed)
-    } else {
-        Vec::new()
-    };
-    drop(inner);
+) -> Result<(), actix_web::Error> {
     let headers = res.response_mut().headers_mut();
-    let any = !cookies.is_empty() || !removals.is_empty();
-    for line in cookies.into_iter().chain(removals) {
+    for line in lines {
         let value =
             HeaderValue::try_from(line).map_err(actix_web::error::ErrorInternalServerError)?;
         headers.append(SET_COOKIE, value);
     }
-    if any {
-        mark_private(headers);
-    }
-    Ok(None)
-}
-
-fn seal(
-    shared: &Shared,
-    state: &crate::SessionState,
-    now: SystemTime,
-) -> Result<Vec<String>, HttpResponse> {
-    match shared.codec.seal_lines(
-        &shared.keyring(),
-        state,
-        now,
-        &mut crate::codec::ForkSafeRng,
-    ) {
-        Ok(cookies) => {
-            shared.stats.sealed.fetch_add(1, Ordering::Relaxed);
-            Ok(cookies)
-        }
-        Err(err) => {
-            shared.stats.overflows.fetch_add(1, Ordering::Relaxed);
-            match err {
-                EncodeError::TooLarge { needed, budget } => tracing::error!(
-                    needed,
-                    budget,
-                    "session does not fit its cookie budget ({needed} bytes needed, {budget} allowed); answering 500 and leaving the client's cookies untouched"
-                ),
-                other => {
-                    tracing::error!(error = %other, "session could not be sealed; answering 500")
-                }
-            }
-            Err(HttpResponseBuilder::new(StatusCode::INTERNAL_SERVER_ERROR).finish())
+    let existing = headers.get(CACHE_CONTROL).map(HeaderValue::as_bytes);
+    if let Some(value) = private_cache_control(existing) {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            headers.insert(CACHE_CONTROL, v);
         }
     }
-}
-
-/// Responses that set session cookies must never be stored by a shared cache.
-fn mark_private(headers: &mut actix_web::http::header::HeaderMap) {
-    let existing = headers
-        .get(CACHE_CONTROL)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_ascii_lowercase);
-    let value = match existing {
-        None => "private".to_owned(),
-        Some(v) if v.contains("private") || v.contains("no-store") => return,
-        Some(v) => {
-            let kept: Vec<&str> = v
-                .split(',')
-                .map(str::trim)
-                .filter(|d| !d.is_empty() && *d != "public" && !d.starts_with("s-maxage"))
-                .collect();
-            std::iter::once("private")
-                .chain(kept)
-                .collect::<Vec<_>>()
-                .join(", ")
-        }
-    };
-    if let Ok(v) = HeaderValue::from_str(&value) {
-        headers.insert(CACHE_CONTROL, v);
-    }
-}
-
-/// What the middleware has seen since it was built. Counters only ever grow.
-#[derive(Debug, Default)]
-pub struct SessionStats {
-    opened: AtomicU64,
-    sealed: AtomicU64,
-    overflows: AtomicU64,
-    rejected: [AtomicU64; DecodeError::CATEGORIES.len()],
-}
-
-impl SessionStats {
-    /// Sessions opened from cookies.
-    pub fn opened(&self) -> u64 {
-        self.opened.load(Ordering::Relaxed)
-    }
-
-    /// Sessions sealed into cookies.
-    pub fn sealed(&self) -> u64 {
-        self.sealed.load(Ordering::Relaxed)
-    }
-
-    /// Responses turned into 500 because the session did not fit.
-    pub fn overflows(&self) -> u64 {
-        self.overflows.load(Ordering::Relaxed)
-    }
-
-    /// Cookies rejected, by [`DecodeError::category`] (categories never seen are 0).
-    pub fn rejected(&self) -> Vec<(&'static str, u64)> {
-        DecodeError::CATEGORIES
-            .iter()
-            .zip(&self.rejected)
-            .map(|(c, n)| (*c, n.load(Ordering::Relaxed)))
-            .collect()
-    }
-
-    /// Total cookies rejected, all categories.
-    pub fn rejected_total(&self) -> u64 {
-        self.rejected
-            .iter()
-            .map(|n| n.load(Ordering::Relaxed))
-            .sum()
-    }
-
-    fn count_rejection(&self, err: &DecodeError) {
-        let category = err.category();
-        if let Some(i) = DecodeError::CATEGORIES.iter().position(|c| *c == category) {
-            if let Some(counter) = self.rejected.get(i) {
-                counter.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-    }
+    Ok(())
 }
 
 impl std::fmt::Debug for SessionMiddleware {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SessionMiddleware")
-            .field("config", self.shared.codec.config())
+            .field("config", self.engine.codec.config())
             .finish_non_exhaustive()
     }
 }
-
-/// Keeps `RwLock` in this module's vocabulary for the watcher.
-pub(crate) type SharedKeyring = RwLock<Arc<Keyring>>;

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use zeroize::Zeroizing;
 
+use crate::engine::{Clock, SharedKeyring};
 use crate::keyring::Keyring;
-use crate::middleware::{Clock, SharedKeyring};
 
 /// Watches one keyring file.
 pub(crate) struct KeyringWatcher {
