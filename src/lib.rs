@@ -30,7 +30,7 @@
 mod actix_store;
 pub mod codec;
 pub mod config;
-#[cfg(feature = "actix")]
+#[cfg(any(feature = "actix", feature = "tower"))]
 mod engine;
 pub mod error;
 #[cfg(feature = "actix")]
@@ -41,18 +41,19 @@ pub mod inspect;
 pub mod keyring;
 #[cfg(feature = "actix")]
 mod middleware;
-#[cfg(feature = "actix")]
+#[cfg(any(feature = "actix", feature = "tower"))]
 mod reload;
 #[cfg(feature = "actix")]
 mod session;
-
 pub mod state;
+#[cfg(feature = "tower")]
+mod tower;
 
 #[cfg(feature = "actix-session-store")]
 pub use actix_store::SealedSessionStore;
 pub use codec::{Codec, Opened};
 pub use config::SessionConfig;
-#[cfg(feature = "actix")]
+#[cfg(any(feature = "actix", feature = "tower"))]
 pub use engine::{
     Clock, Entries, Session, SessionBuilder, SessionStats, SessionStatus, TtlExtensionPolicy,
 };
@@ -64,8 +65,9 @@ pub use keyring::{Algorithm, Key, KeyId, Keyring};
 pub use middleware::{SessionMiddleware, SessionMiddlewareBuilder, SessionService};
 #[cfg(feature = "actix")]
 pub use session::SessionExt;
-
 pub use state::SessionState;
+#[cfg(feature = "tower")]
+pub use tower::{SessionLayer, SessionLayerBuilder, SessionLayerFuture, SessionLayerService};
 
 /// The README's Rust examples are compiled as doc tests so they cannot drift.
 #[cfg(doctest)]

@@ -8,7 +8,7 @@
 //! a hit answers exactly what a fresh open would.
 
 // The memo belongs to the framework adapters; the framework-free core only passes it through.
-#![cfg_attr(not(feature = "actix"), allow(dead_code))]
+#![cfg_attr(not(any(feature = "actix", feature = "tower")), allow(dead_code))]
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;

@@ -38,21 +38,38 @@ pub enum SessionStatus {
 /// count each, no copy).
 #[derive(Default)]
 pub(crate) enum RawCookies {
-    /// None kept (a detached session).
+    /// None kept (a detached session, or already used).
     #[default]
     None,
     /// actix-web's (http 0.2) header values.
+    #[cfg(feature = "actix")]
     Actix(Vec<actix_web::http::header::HeaderValue>),
+    /// http 1.x header values (tower, axum).
+    #[cfg(feature = "tower")]
+    Http(Vec<http::HeaderValue>),
 }
 
 impl RawCookies {
-    /// Each header value's bytes.
+    /// Each header value's bytes (no allocation: one slice per framework, all but one empty).
     pub(crate) fn iter(&self) -> impl Iterator<Item = &[u8]> + '_ {
-        let values: &[actix_web::http::header::HeaderValue] = match self {
+        #[cfg(feature = "actix")]
+        let actix: &[actix_web::http::header::HeaderValue] = match self {
             RawCookies::Actix(values) => values,
-            RawCookies::None => &[],
+            _ => &[],
         };
-        values.iter().map(|v| v.as_bytes())
+        #[cfg(not(feature = "actix"))]
+        let actix: &[&[u8]] = &[];
+        #[cfg(feature = "tower")]
+        let http: &[http::HeaderValue] = match self {
+            RawCookies::Http(values) => values,
+            _ => &[],
+        };
+        #[cfg(not(feature = "tower"))]
+        let http: &[&[u8]] = &[];
+        actix
+            .iter()
+            .map(|v| AsRef::<[u8]>::as_ref(v))
+            .chain(http.iter().map(|v| AsRef::<[u8]>::as_ref(v)))
     }
 }
 
@@ -323,6 +340,7 @@ impl Session {
     /// handling its request (e.g. a scope guard read the session before the scope's
     /// middleware ran): it will open the request's cookies on first use. `false` when it is
     /// attached already or holds changes (the caller then discards a detached one).
+    #[cfg(feature = "actix")]
     pub(crate) fn attach(
         &self,
         worker: &Arc<Worker>,
