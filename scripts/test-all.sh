@@ -62,6 +62,8 @@ count "${PIPESTATUS[0]}"
 step "the framework-free core: the library builds without its default features (no actix-web)"
 # A check, not `cargo test`: the tests' self dev-dependency turns the actix features back on.
 must cargo rustc -p sealed-session --no-default-features --lib --locked -- -D warnings
+# The tower/axum adapter builds without actix-web too.
+must cargo rustc -p sealed-session --no-default-features --features axum --lib --locked -- -D warnings
 
 step "the published crate: cargo package, then its own tests from the .crate alone"
 version=$(cargo metadata --no-deps --format-version 1 --locked |
@@ -89,23 +91,30 @@ fi
 "$venv/bin/python" tests/python/check_vectors.py 2>&1 | tee "$log"
 count "${PIPESTATUS[0]}"
 
-step "build the demo and the CLI for the real-parts tests"
-must cargo build --locked --example demo --bin sealed-session
+step "build the demos (actix-web and axum) and the CLI for the real-parts tests"
+must cargo build --locked --example demo --example axum_demo --bin sealed-session
+actix_demo=${CARGO_TARGET_DIR:-target}/debug/examples/demo
+axum_demo=${CARGO_TARGET_DIR:-target}/debug/examples/axum_demo
 
 if [ "${SEALED_SESSION_SKIP_CLUSTER:-}" = "1" ]; then
   skip SEALED_SESSION_SKIP_CLUSTER "nginx round-robin cluster"
 else
-  step "nginx round-robin cluster"
-  python3 tests/cluster/cluster_test.py 2>&1 | tee "$log"
-  count "${PIPESTATUS[0]}"
+  # The actix demo, the axum demo, then both in one upstream (one format, one keyring).
+  for demos in "$actix_demo" "$axum_demo" "$actix_demo,$axum_demo"; do
+    step "nginx round-robin cluster: $demos"
+    python3 tests/cluster/cluster_test.py --demo "$demos" 2>&1 | tee "$log"
+    count "${PIPESTATUS[0]}"
+  done
 fi
 
 if [ "${SEALED_SESSION_SKIP_BROWSER:-}" = "1" ]; then
   skip SEALED_SESSION_SKIP_BROWSER "headless Chromium"
 else
-  step "headless Chromium"
-  python3 tests/browser/browser_test.py 2>&1 | tee "$log"
-  count "${PIPESTATUS[0]}"
+  for demo in "$actix_demo" "$axum_demo"; do
+    step "headless Chromium: $demo"
+    python3 tests/browser/browser_test.py --demo "$demo" 2>&1 | tee "$log"
+    count "${PIPESTATUS[0]}"
+  done
 fi
 
 if [ "${SEALED_SESSION_SKIP_FUZZ:-}" = "1" ]; then

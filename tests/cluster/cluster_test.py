@@ -13,7 +13,9 @@ What it proves, on real parts (python3 stdlib only, loopback only):
     Set-Cookie line;
   * logging out expires every chunk.
 
-Usage: python3 tests/cluster/cluster_test.py [--demo PATH] [--cli PATH]
+Usage: python3 tests/cluster/cluster_test.py [--demo PATH[,PATH...]] [--cli PATH]
+  With several demo binaries (comma-separated) the nodes take them in turn: the actix demo
+  and the axum demo (examples/axum_demo.rs) in one upstream prove they share one format.
   Binaries default to $DEMO_BIN / $SEALED_SESSION_BIN, then <target>/debug/examples/demo and
   <target>/debug/sealed-session (target = $CARGO_TARGET_DIR or ./target). Build them first:
   cargo build --example demo --bin sealed-session
@@ -188,8 +190,8 @@ def get(port, path, jar=None, store=True, timeout=10):
 # --------------------------------------------------------------------------- the test
 
 class Cluster:
-    def __init__(self, tmp, demo, cli):
-        self.tmp, self.demo, self.cli = tmp, demo, cli
+    def __init__(self, tmp, demos, cli):
+        self.tmp, self.demos, self.cli = tmp, demos, cli
         self.keyring = os.path.join(tmp, "keyring.json")
         self.nodes = {}
         self.ports = {}
@@ -200,7 +202,8 @@ class Cluster:
                    RUST_LOG="info,sealed_session=debug", NO_COLOR="1")
         env.pop("COOKIE_DOMAIN", None)
         env["SESSION_MAX_BYTES"] = "16384"  # several chunks: above the demo's curl-safe default
-        p = Proc(f"node {name}", [self.demo], env=env,
+        demo = self.demos[NODES.index(name) % len(self.demos)]
+        p = Proc(f"node {name} ({os.path.basename(demo)})", [demo], env=env,
                  log_path=os.path.join(self.tmp, f"node-{name}.log")).start()
         self.nodes[name] = p
         return p
@@ -268,7 +271,7 @@ def run_test(c, nginx_bin):
     if not check(wait_port(port, nginx), f"nginx listens on 127.0.0.1:{port}"):
         raise RuntimeError("nginx did not start")
     log(f"nginx pid {nginx.pid} on :{port} (stock control on :{stock_port}), nodes "
-        + ", ".join(f"{n}=:{c.ports[n]} pid {c.nodes[n].pid}" for n in NODES))
+        + ", ".join(f"{n}=:{c.ports[n]} pid {c.nodes[n].pid} ({os.path.basename(c.nodes[n].argv[0])})" for n in NODES))
 
     jar = Jar()
 
@@ -415,13 +418,14 @@ def main():
     args = realparts.parse_args(__doc__, cli=True)
     if realparts.skipped("cluster", "SEALED_SESSION_SKIP_CLUSTER"):
         return 0
-    if realparts.missing("cluster", (args.demo, args.cli), "cargo build --example demo --bin sealed-session"):
+    if realparts.missing("cluster", (*args.demos, args.cli), "cargo build --example demo --bin sealed-session"):
         return 1
 
     def body(tmp):
         nginx_bin = ensure_nginx()
         log(f"{run([nginx_bin, '-v']).stderr.strip()}; demo {args.demo}; cli {args.cli}; tmp {tmp}")
-        run_test(Cluster(tmp, os.path.abspath(args.demo), os.path.abspath(args.cli)), nginx_bin)
+        demos = [os.path.abspath(d) for d in args.demos]
+        run_test(Cluster(tmp, demos, os.path.abspath(args.cli)), nginx_bin)
 
     return realparts.run_in_tmp("cluster", body, cleanup, log_lines=80)
 

@@ -165,10 +165,14 @@ def parse_args(doc, cli=False):
     builds under $CARGO_TARGET_DIR or ./target."""
     ap = argparse.ArgumentParser(description=doc.split("\n")[0])
     target = os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target")
-    ap.add_argument("--demo", default=os.environ.get("DEMO_BIN") or os.path.join(target, "debug", "examples", "demo"))
+    ap.add_argument("--demo", default=os.environ.get("DEMO_BIN") or os.path.join(target, "debug", "examples", "demo"),
+                    help="the demo binary; for the cluster, a comma-separated list is given to "
+                         "the nodes in turn (e.g. the actix and the axum demo: a mixed cluster)")
     if cli:
         ap.add_argument("--cli", default=os.environ.get("SEALED_SESSION_BIN") or os.path.join(target, "debug", "sealed-session"))
-    return ap.parse_args()
+    args = ap.parse_args()
+    args.demos = [d for d in args.demo.split(",") if d]
+    return args
 
 
 def skipped(name, variable):

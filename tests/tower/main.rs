@@ -5,8 +5,8 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
@@ -174,7 +174,9 @@ async fn call(app: &Router, jar: &mut Jar, uri: &str) -> Reply {
     let set = jar.absorb(res.headers());
     let status = res.status().as_u16();
     let headers = res.headers().clone();
-    let body = axum::body::to_bytes(res.into_body(), 1 << 20).await.unwrap();
+    let body = axum::body::to_bytes(res.into_body(), 1 << 20)
+        .await
+        .unwrap();
     Reply {
         status,
         body: String::from_utf8_lossy(&body).into_owned(),
@@ -228,7 +230,11 @@ async fn acceptance_suite_over_every_configuration() {
             // Shrink: stale chunks expired in the same response, same attributes.
             let before = jar.0.len();
             let (_, _, set) = get_(&app, &mut jar, "/set?bytes=10").await;
-            assert_eq!(set.len(), before, "{ctx}: one new cookie plus one removal each");
+            assert_eq!(
+                set.len(),
+                before,
+                "{ctx}: one new cookie plus one removal each"
+            );
             assert_eq!(jar.0.len(), 1);
             for removal in set.iter().filter(|l| l.contains("Max-Age=0")) {
                 for attr in ["Path=/", "Secure", "HttpOnly", "SameSite=Lax"] {
@@ -397,7 +403,12 @@ async fn renew_gives_a_new_identity() {
             .iter()
             .map(|(k, v)| (k.as_bytes(), v.as_bytes()))
             .collect();
-        codec.open(&keyring, pairs, clock.now()).unwrap().unwrap().state.id()
+        codec
+            .open(&keyring, pairs, clock.now())
+            .unwrap()
+            .unwrap()
+            .state
+            .id()
     };
     let first = id(&jar);
     get_(&app, &mut jar, "/set?bytes=10").await;
@@ -419,13 +430,20 @@ fn sealed_with(jar: &Jar, ring: &Keyring, clock: &TestClock) -> KeyId {
         .iter()
         .map(|(k, v)| (k.as_bytes(), v.as_bytes()))
         .collect();
-    codec.open(ring, pairs, clock.now()).unwrap().unwrap().key_id
+    codec
+        .open(ring, pairs, clock.now())
+        .unwrap()
+        .unwrap()
+        .key_id
 }
 
 async fn wait_for(layer: &SessionLayer, done: impl Fn(&Keyring) -> bool) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while !done(&layer.keyring()) {
-        assert!(Instant::now() < deadline, "keyring not reloaded within 10 s");
+        assert!(
+            Instant::now() < deadline,
+            "keyring not reloaded within 10 s"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -462,7 +480,11 @@ async fn rotation_by_hot_reload_reseals_and_retirement_rejects() {
     write(&path, &ring_ab);
     wait_for(&layer, |r| r.keys().len() == 2).await;
     let (status, _, set) = get_(&app, &mut jar, "/whoami").await;
-    assert_eq!((status, set.len()), (200, 0), "B not active yet: no re-seal");
+    assert_eq!(
+        (status, set.len()),
+        (200, 0),
+        "B not active yet: no re-seal"
+    );
 
     clock.advance(3600);
     let (status, _, set) = get_(&app, &mut jar, "/whoami").await;
@@ -499,7 +521,11 @@ async fn multi_threaded_runtime_memo_is_correct() {
             get_(&app, &mut jar, &format!("/login?user={user}")).await;
             for round in 0..20 {
                 let (status, body, _) = get_(&app, &mut jar, "/whoami").await;
-                assert_eq!((status, body.as_str()), (200, user.as_str()), "round {round}");
+                assert_eq!(
+                    (status, body.as_str()),
+                    (200, user.as_str()),
+                    "round {round}"
+                );
                 if round % 5 == 0 {
                     get_(&app, &mut jar, &format!("/set?bytes={}", 10 + round)).await;
                 }
@@ -547,17 +573,15 @@ async fn actix_and_tower_read_each_others_cookies() {
         .clock(move || c.now())
         .build()
         .unwrap();
-    let actix_app = actix_web::test::init_service(
-        actix_web::App::new().wrap(actix_mw).route(
-            "/whoami",
-            actix_web::web::get().to(|s: Session| async move {
-                match s.get::<String>("user") {
-                    Ok(Some(u)) => actix_web::HttpResponse::Ok().body(u),
-                    _ => actix_web::HttpResponse::Unauthorized().finish(),
-                }
-            }),
-        ),
-    )
+    let actix_app = actix_web::test::init_service(actix_web::App::new().wrap(actix_mw).route(
+        "/whoami",
+        actix_web::web::get().to(|s: Session| async move {
+            match s.get::<String>("user") {
+                Ok(Some(u)) => actix_web::HttpResponse::Ok().body(u),
+                _ => actix_web::HttpResponse::Unauthorized().finish(),
+            }
+        }),
+    ))
     .await;
     let mut jar = Jar::default();
     get_(&tower_app, &mut jar, "/login?user=iris").await;
@@ -569,7 +593,10 @@ async fn actix_and_tower_read_each_others_cookies() {
     assert_eq!(res.status(), 200);
     assert_eq!(actix_web::test::read_body(res).await, "iris");
     // Garbage is refused by both.
-    let mut bad = Jar(BTreeMap::from([("__Host-s".to_owned(), "1.AAAA".to_owned())]));
+    let mut bad = Jar(BTreeMap::from([(
+        "__Host-s".to_owned(),
+        "1.AAAA".to_owned(),
+    )]));
     assert_eq!(get_(&tower_app, &mut bad, "/whoami").await.0, 401);
 }
 
