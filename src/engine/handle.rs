@@ -68,8 +68,8 @@ impl RawCookies {
         let http: &[&[u8]] = &[];
         actix
             .iter()
-            .map(|v| AsRef::<[u8]>::as_ref(v))
-            .chain(http.iter().map(|v| AsRef::<[u8]>::as_ref(v)))
+            .map(AsRef::<[u8]>::as_ref)
+            .chain(http.iter().map(AsRef::<[u8]>::as_ref))
     }
 }
 

@@ -23,6 +23,8 @@ use sealed_session::{
 use serde::Deserialize;
 use tower::ServiceExt as _;
 
+mod companions;
+
 const T0: u64 = 1_800_000_000;
 
 #[derive(Clone)]
