@@ -30,7 +30,7 @@ const MEDIUM: usize = 2 * 1024;
 
 /// Random base64url text of `n` characters (incompressible, like tokens).
 fn text(n: usize) -> String {
-    use rand::Rng;
+    use rand::RngExt;
     const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let mut rng = rand::rng();
     (0..n)

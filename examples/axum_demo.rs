@@ -23,7 +23,7 @@ use axum::extract::Query;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
-use rand::Rng;
+use rand::RngExt;
 use sealed_session::{Algorithm, Keyring, Session, SessionLayer};
 use serde::Deserialize;
 

@@ -52,7 +52,7 @@ mod tower;
 #[cfg(feature = "actix-session-store")]
 pub use actix_store::SealedSessionStore;
 pub use codec::{Codec, Opened};
-pub use config::SessionConfig;
+pub use config::{SameSite, SessionConfig};
 #[cfg(any(feature = "actix", feature = "tower"))]
 pub use engine::{
     Clock, Entries, Session, SessionBuilder, SessionStats, SessionStatus, TtlExtensionPolicy,

@@ -13,11 +13,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, SystemTime};
 
-use cookie::SameSite;
-
 use crate::codec::cache::OpenCache;
 use crate::codec::{Codec, Opened, cookie_pairs};
-use crate::config::SessionConfig;
+use crate::config::{SameSite, SessionConfig};
 use crate::error::{ConfigError, DecodeError, EncodeError};
 use crate::keyring::Keyring;
 use crate::reload::KeyringWatcher;
@@ -98,10 +96,7 @@ impl Shared {
     }
 
     fn seal(&self, state: &crate::SessionState, now: SystemTime) -> Result<Vec<String>, ()> {
-        match self
-            .codec
-            .seal_lines(&self.keyring(), state, now, &mut crate::codec::ForkSafeRng)
-        {
+        match self.codec.seal_lines(&self.keyring(), state, now) {
             Ok(cookies) => {
                 self.stats.sealed.fetch_add(1, Ordering::Relaxed);
                 Ok(cookies)
@@ -335,7 +330,7 @@ impl<T> SessionBuilder<T> {
         /// See [`SessionConfig::cookie_http_only`].
         cookie_http_only(http_only: bool);
         /// See [`SessionConfig::cookie_same_site`].
-        cookie_same_site(same_site: SameSite);
+        cookie_same_site(same_site: impl Into<SameSite>);
         /// See [`SessionConfig::browser_session`].
         browser_session();
         /// See [`SessionConfig::persistent`].

@@ -15,7 +15,7 @@ use axum::extract::Query;
 use axum::http::{Request, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
-use sealed_session::keyring::{Secret, unix_time};
+use sealed_session::keyring::Secret;
 use sealed_session::{
     Algorithm, Codec, Key, KeyId, Keyring, Session, SessionConfig, SessionLayer,
     SessionLayerBuilder, SessionMiddleware,
@@ -26,6 +26,10 @@ use tower::ServiceExt as _;
 mod companions;
 
 const T0: u64 = 1_800_000_000;
+
+fn unix_time(secs: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(secs)
+}
 
 #[derive(Clone)]
 struct TestClock(Arc<AtomicU64>);
@@ -74,7 +78,7 @@ struct BytesQuery {
 }
 
 fn random_text(n: usize) -> String {
-    use rand::Rng;
+    use rand::RngExt;
     const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let mut rng = rand::rng();
     (0..n)
