@@ -199,8 +199,13 @@ where
     }
 
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
-        let cookies: Vec<HeaderValue> = req.headers().get_all(COOKIE).iter().cloned().collect();
-        let session = Session::new(Some(self.layer.worker()), RawCookies::Http(cookies));
+        let mut values = req.headers().get_all(COOKIE).iter();
+        let cookies = match (values.next(), values.next()) {
+            (None, _) => RawCookies::None,
+            (Some(one), None) => RawCookies::HttpOne(one.clone()),
+            _ => RawCookies::Http(req.headers().get_all(COOKIE).iter().cloned().collect()),
+        };
+        let session = Session::new(Some(self.layer.worker()), cookies);
         if req.extensions_mut().insert(session.clone()).is_some() {
             tracing::warn!(
                 "two SessionLayers wrap this request; the inner one's session replaces the outer one's"

@@ -44,7 +44,10 @@ pub(crate) enum RawCookies {
     /// actix-web's (http 0.2) header values.
     #[cfg(feature = "actix")]
     Actix(Vec<actix_web::http::header::HeaderValue>),
-    /// http 1.x header values (tower, axum).
+    /// One http 1.x header value (tower, axum): the usual case, kept without a `Vec`.
+    #[cfg(feature = "tower")]
+    HttpOne(http::HeaderValue),
+    /// Several http 1.x header values (HTTP/2 may split the `Cookie` header).
     #[cfg(feature = "tower")]
     Http(Vec<http::HeaderValue>),
 }
@@ -61,6 +64,7 @@ impl RawCookies {
         let actix: &[&[u8]] = &[];
         #[cfg(feature = "tower")]
         let http: &[http::HeaderValue] = match self {
+            RawCookies::HttpOne(value) => std::slice::from_ref(value),
             RawCookies::Http(values) => values,
             _ => &[],
         };

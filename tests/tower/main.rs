@@ -658,3 +658,33 @@ async fn every_request_policy_reissues_untouched_sessions() {
     assert!(set[0].contains("Max-Age=3600"), "{}", set[0]);
     assert_eq!(get_(&app, &mut jar, "/whoami").await.1, "kim");
 }
+
+/// A session split over several `Cookie` header lines (as HTTP/2 sends them) opens the same,
+/// and an unrelated non-UTF-8 cookie line is ignored.
+#[tokio::test]
+async fn split_cookie_headers_decode_the_same() {
+    let clock = TestClock::new();
+    let layer = builder(ring(Algorithm::default()), &clock)
+        .total_budget(16 * 1024)
+        .build()
+        .unwrap();
+    let app = app(layer);
+    let mut jar = Jar::default();
+    get_(&app, &mut jar, "/login?user=frank").await;
+    get_(&app, &mut jar, "/set?bytes=9000").await;
+    assert!(jar.0.len() >= 3);
+    let mut req = Request::get("/whoami");
+    for (k, v) in &jar.0 {
+        req = req.header(header::COOKIE, format!("{k}={v}"));
+    }
+    req = req.header(
+        header::COOKIE,
+        header::HeaderValue::from_bytes(b"unrelated=\xff\xfebad").unwrap(),
+    );
+    let res = app.oneshot(req.body(Body::empty()).unwrap()).await.unwrap();
+    assert_eq!(res.status(), 200);
+    let body = axum::body::to_bytes(res.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    assert_eq!(&body[..], b"frank");
+}
