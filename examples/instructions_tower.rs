@@ -10,7 +10,8 @@
 //! done   # per request = (count at 1000 − count at 0) / 1000
 //! ```
 //!
-//! Arguments: `none|identity|ours` (no layer, a pass-through layer, `SessionLayer`),
+//! Arguments: `none|identity|ours|ts|jar` (no layer, a pass-through layer, `SessionLayer`,
+//! tower-sessions 0.15 with its `MemoryStore`, axum-extra's `PrivateCookieJar`),
 //! `untouched|read|write`, the number of requests. Every request carries a ~100 B session.
 
 use std::time::SystemTime;
@@ -50,6 +51,71 @@ fn routes() -> Router {
         )
 }
 
+fn tower_sessions() -> Router {
+    use tower_sessions::Session;
+    Router::new()
+        .route("/untouched", get(|| async { "hi" }))
+        .route(
+            "/read",
+            get(|s: Session| async move {
+                let v: Option<String> = s.get("data").await.ok().flatten();
+                v.map_or(0, |v| v.len()).to_string()
+            }),
+        )
+        .route(
+            "/write",
+            get(|s: Session| async move {
+                let n: u64 = s.get("n").await.ok().flatten().unwrap_or(0);
+                let _ = s.insert("n", n + 1).await;
+                ""
+            }),
+        )
+        .route(
+            "/seed",
+            get(|s: Session| async move {
+                let _ = s.insert("n", 0u64).await;
+                let _ = s.insert("data", "x".repeat(100)).await;
+                ""
+            }),
+        )
+        .layer(tower_sessions::SessionManagerLayer::new(
+            tower_sessions::MemoryStore::default(),
+        ))
+}
+
+fn private_jar() -> Router {
+    use axum_extra::extract::cookie::{Cookie, Key, PrivateCookieJar};
+    Router::new()
+        .route("/untouched", get(|| async { "hi" }))
+        .route(
+            "/read",
+            get(|jar: PrivateCookieJar| async move {
+                jar.get("data").map_or(0, |c| c.value().len()).to_string()
+            }),
+        )
+        .route(
+            "/write",
+            get(|jar: PrivateCookieJar| async move {
+                let n: u64 = jar
+                    .get("n")
+                    .and_then(|c| c.value().parse().ok())
+                    .unwrap_or(0);
+                (jar.add(Cookie::new("n", (n + 1).to_string())), "")
+            }),
+        )
+        .route(
+            "/seed",
+            get(|jar: PrivateCookieJar| async move {
+                (
+                    jar.add(Cookie::new("n", "0"))
+                        .add(Cookie::new("data", "x".repeat(100))),
+                    "",
+                )
+            }),
+        )
+        .with_state(Key::generate())
+}
+
 fn request(uri: &str, cookie: &str) -> Request<Body> {
     let mut req = Request::get(uri);
     if !cookie.is_empty() {
@@ -76,7 +142,17 @@ fn main() {
         .cookie_name("__Host-s".to_owned())
         .build()
         .expect("layer");
-    let seeder = routes().layer(sessions.clone());
+    let app = match rig.as_str() {
+        "none" => routes(),
+        "identity" => routes().layer(tower::layer::util::Identity::new()),
+        "ts" => tower_sessions(),
+        "jar" => private_jar(),
+        _ => routes().layer(sessions.clone()),
+    };
+    let seeder = match rig.as_str() {
+        "ts" | "jar" => app.clone(),
+        _ => routes().layer(sessions),
+    };
     let cookie = rt.block_on(async {
         let res = seeder.oneshot(request("/seed", "")).await.expect("seed");
         res.headers()
@@ -86,11 +162,6 @@ fn main() {
             .collect::<Vec<_>>()
             .join("; ")
     });
-    let app = match rig.as_str() {
-        "none" => routes(),
-        "identity" => routes().layer(tower::layer::util::Identity::new()),
-        _ => routes().layer(sessions),
-    };
     let uri = format!("/{case}");
     rt.block_on(async {
         for _ in 0..n {
