@@ -41,6 +41,8 @@ pub mod keyring;
 mod middleware;
 #[cfg(feature = "actix")]
 mod reload;
+#[cfg(feature = "redis")]
+pub mod revocation;
 #[cfg(feature = "actix")]
 mod session;
 pub mod state;
@@ -60,6 +62,8 @@ pub use middleware::{
 };
 #[cfg(feature = "actix")]
 pub use session::{Session, SessionExt, SessionStatus};
+#[cfg(feature = "redis")]
+pub use revocation::{NoMirrorPolicy, RedisRevocation, RedisRevocationOptions, RevocationStats};
 pub use state::SessionState;
 
 /// The README's Rust examples are compiled as doc tests so they cannot drift.

@@ -105,6 +105,9 @@ pub(crate) struct Shared {
     keys: KeySource,
     clock: Clock,
     stats: Arc<SessionStats>,
+    /// Level 3 of revocation: checked after every successful open.
+    #[cfg(feature = "redis")]
+    pub(crate) revocation: Option<crate::revocation::RedisRevocation>,
 }
 
 /// The time source; injectable so rotation and expiry can be tested.
@@ -166,6 +169,8 @@ pub struct SessionMiddlewareBuilder {
     reload_interval: Duration,
     memo_entries: usize,
     ttl_policy: TtlExtensionPolicy,
+    #[cfg(feature = "redis")]
+    revocation: Option<crate::revocation::RedisRevocation>,
 }
 
 macro_rules! forward {
@@ -187,6 +192,8 @@ impl SessionMiddlewareBuilder {
             reload_interval: Duration::from_secs(5),
             memo_entries: 4096,
             ttl_policy: TtlExtensionPolicy::default(),
+            #[cfg(feature = "redis")]
+            revocation: None,
         }
     }
 
@@ -258,6 +265,16 @@ impl SessionMiddlewareBuilder {
         self
     }
 
+    /// A fleet-wide revocation list (feature `redis`): every opened session is checked against
+    /// its local mirror, and [`Session::purge`](crate::Session::purge) revokes the session's
+    /// id on every node. Share one [`RedisRevocation`](crate::RedisRevocation) between the
+    /// middlewares of a process.
+    #[cfg(feature = "redis")]
+    pub fn revocation(mut self, list: crate::revocation::RedisRevocation) -> Self {
+        self.revocation = Some(list);
+        self
+    }
+
     /// Replaces the system clock (tests of expiry and rotation).
     pub fn clock(mut self, clock: impl Fn() -> SystemTime + Send + Sync + 'static) -> Self {
         self.clock = Some(Arc::new(clock));
@@ -273,6 +290,10 @@ impl SessionMiddlewareBuilder {
             return Err(ConfigError(
                 "the keyring reload interval must be positive".into(),
             ));
+        }
+        #[cfg(feature = "redis")]
+        if let Some(list) = &self.revocation {
+            list.attach(self.config.lifetime, self.config.clock_skew);
         }
         let codec = Codec::new(self.config)?;
         let clock = self.clock.unwrap_or_else(|| Arc::new(SystemTime::now));
@@ -293,6 +314,8 @@ impl SessionMiddlewareBuilder {
             keys,
             clock,
             stats: Arc::default(),
+            #[cfg(feature = "redis")]
+            revocation: self.revocation,
         };
         Ok(SessionMiddleware {
             shared: Arc::new(shared),
@@ -326,6 +349,15 @@ impl Shared {
             .open_memo(&ring, Some((&ring, &mut memo)), pairs, self.now())
         {
             Ok(Some(opened)) => {
+                #[cfg(feature = "redis")]
+                if let Some(revoked) = self.revocation.as_ref().and_then(|l| l.check(&opened.state)) {
+                    tracing::debug!(
+                        category = revoked.category(),
+                        "session revoked; continuing without a session"
+                    );
+                    self.stats.count_revoked(revoked);
+                    return None;
+                }
                 self.stats.opened.fetch_add(1, Ordering::Relaxed);
                 Some(opened)
             }
@@ -597,7 +629,18 @@ pub struct SessionStats {
     sealed: AtomicU64,
     overflows: AtomicU64,
     rejected: [AtomicU64; DecodeError::CATEGORIES.len()],
+    /// Refused by the revocation list (feature `redis`), by [`REVOCATION_CATEGORIES`].
+    revoked: [AtomicU64; REVOCATION_CATEGORIES.len()],
 }
+
+/// The categories [`SessionStats::rejected`] lists after the decoding ones: sessions refused
+/// by the Redis revocation list (feature `redis`) because their id was revoked, their user
+/// was, or the node never loaded the list and its policy is to refuse.
+const REVOCATION_CATEGORIES: [&str; 3] = [
+    "revoked_session",
+    "revoked_user",
+    "revocation_unavailable",
+];
 
 impl SessionStats {
     /// Sessions opened from cookies.
@@ -615,11 +658,14 @@ impl SessionStats {
         self.overflows.load(Ordering::Relaxed)
     }
 
-    /// Cookies rejected, by [`DecodeError::category`] (categories never seen are 0).
+    /// Cookies rejected, by [`DecodeError::category`], then sessions refused by the revocation
+    /// list (`revoked_session`, `revoked_user`, `revocation_unavailable`; feature `redis`).
+    /// Categories never seen are 0.
     pub fn rejected(&self) -> Vec<(&'static str, u64)> {
         DecodeError::CATEGORIES
             .iter()
             .zip(&self.rejected)
+            .chain(REVOCATION_CATEGORIES.iter().zip(&self.revoked))
             .map(|(c, n)| (*c, n.load(Ordering::Relaxed)))
             .collect()
     }
@@ -628,8 +674,21 @@ impl SessionStats {
     pub fn rejected_total(&self) -> u64 {
         self.rejected
             .iter()
+            .chain(&self.revoked)
             .map(|n| n.load(Ordering::Relaxed))
             .sum()
+    }
+
+    #[cfg(feature = "redis")]
+    fn count_revoked(&self, revoked: crate::revocation::Revoked) {
+        let i = match revoked {
+            crate::revocation::Revoked::Session => 0,
+            crate::revocation::Revoked::User => 1,
+            crate::revocation::Revoked::Unavailable => 2,
+        };
+        if let Some(counter) = self.revoked.get(i) {
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     fn count_rejection(&self, err: &DecodeError) {

@@ -226,9 +226,18 @@ impl Session {
         inner.mark(SessionStatus::Changed);
     }
 
-    /// Ends the session: every chunk cookie is expired on this response (logout).
+    /// Ends the session: every chunk cookie is expired on this response (logout). With a
+    /// revocation list ([`SessionMiddlewareBuilder::revocation`](crate::SessionMiddlewareBuilder::revocation),
+    /// feature `redis`) the session's id is also revoked on every node until its expiry, so a
+    /// copy of the cookie stops working too.
     pub fn purge(&self) {
         let mut inner = self.loaded();
+        #[cfg(feature = "redis")]
+        if let (Some(state), Some(worker)) = (&inner.state, &inner.worker) {
+            if let Some(list) = &worker.shared.revocation {
+                list.revoke_session(state.id(), state.expires_at());
+            }
+        }
         inner.state = None;
         inner.status = SessionStatus::Purged;
     }

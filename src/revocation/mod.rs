@@ -26,6 +26,17 @@ pub(crate) enum Revoked {
     Unavailable,
 }
 
+impl Revoked {
+    /// The category logged and counted in [`SessionStats`](crate::SessionStats).
+    pub(crate) fn category(self) -> &'static str {
+        match self {
+            Revoked::Session => "revoked_session",
+            Revoked::User => "revoked_user",
+            Revoked::Unavailable => "revocation_unavailable",
+        }
+    }
+}
+
 /// The local copy of the list. Sessions map their id to the expiry after which the entry is
 /// useless (the session is dead anyway); users map the postcard bytes of their key to the
 /// cutoff: a session of that user issued at or before it is refused.
@@ -43,6 +54,13 @@ pub(crate) struct Tables {
     /// User keys are chosen by the application (and often by users): SipHash with a random
     /// key, against collision flooding.
     pub(crate) users: hashbrown::HashMap<Box<[u8]>, u64, std::hash::RandomState>,
+}
+
+/// What [`Mirror::merge`] found missing from Redis.
+#[derive(Default, Debug, PartialEq, Eq)]
+pub(crate) struct Missing {
+    pub(crate) sessions: Vec<([u8; 16], u64)>,
+    pub(crate) users: Vec<(Vec<u8>, u64)>,
 }
 
 impl Tables {
@@ -118,16 +136,46 @@ impl Mirror {
         });
     }
 
-    /// Replaces the whole mirror with a full copy from Redis (built off the lock).
-    pub(crate) fn replace(&self, fresh: Tables) {
-        let len = fresh.len();
-        let old = {
-            let mut tables = self.tables.write().unwrap_or_else(|e| e.into_inner());
-            self.len.store(len, Ordering::Release);
-            std::mem::replace(&mut *tables, fresh)
-        };
+    /// Merges a full copy from Redis into the mirror and returns what the mirror held that
+    /// Redis did not (or with a lower score): a Redis restarted without persistence, or
+    /// revocations this node has not sent yet. The caller sends them (again).
+    ///
+    /// A union, never a replacement: revocations only ever end by expiring, so an entry
+    /// Redis lost is still in force.
+    pub(crate) fn merge(&self, mut fresh: Tables, now: u64, horizon: u64) -> Missing {
+        let mut missing = Missing::default();
+        {
+            let tables = self.tables.read().unwrap_or_else(|e| e.into_inner());
+            for (id, expires) in &tables.sessions {
+                if *expires > now && fresh.sessions.get(id).is_none_or(|e| e < expires) {
+                    missing.sessions.push((id.to_le_bytes(), *expires));
+                }
+            }
+            for (key, cutoff) in &tables.users {
+                if cutoff.saturating_add(horizon) > now
+                    && fresh.users.get(key).is_none_or(|c| c < cutoff)
+                {
+                    missing.users.push((key.to_vec(), *cutoff));
+                }
+            }
+        }
+        // Entries added between the read above and the write below are kept by the same rule.
+        let mut tables = self.tables.write().unwrap_or_else(|e| e.into_inner());
+        for (id, expires) in tables.sessions.drain() {
+            let e = fresh.sessions.entry(id).or_insert(expires);
+            *e = (*e).max(expires);
+        }
+        for (key, cutoff) in tables.users.drain() {
+            let e = fresh.users.entry(key).or_insert(cutoff);
+            *e = (*e).max(cutoff);
+        }
+        fresh.prune(now, horizon);
+        self.len.store(fresh.len(), Ordering::Release);
+        let old = std::mem::replace(&mut *tables, fresh);
+        drop(tables);
         self.synced.store(true, Ordering::Release);
         drop(old);
+        missing
     }
 
     pub(crate) fn prune(&self, now: u64, horizon: u64) {
@@ -251,7 +299,7 @@ mod tests {
     }
 
     #[test]
-    fn prune_drops_dead_entries_and_replace_swaps_everything() {
+    fn prune_drops_dead_entries_and_merge_keeps_the_union() {
         let mirror = Mirror::new();
         mirror.add_session([1; 16], 100);
         mirror.add_session([2; 16], 300);
@@ -265,12 +313,27 @@ mod tests {
         assert_eq!(mirror.check(&state(2, 0, None), None), Some(Revoked::Session));
 
         assert!(!mirror.synced());
+        // Redis knows [9] and [2] with a later expiry; it lost "new" and never had [3].
+        mirror.add_session([3; 16], 350);
         let mut fresh = Tables::default();
         fresh.sessions.insert(u128::from_le_bytes([9; 16]), 400);
-        mirror.replace(fresh);
+        fresh.sessions.insert(u128::from_le_bytes([2; 16]), 320);
+        fresh.sessions.insert(u128::from_le_bytes([8; 16]), 150);
+        let missing = mirror.merge(fresh, 200, 100);
         assert!(mirror.synced());
-        assert_eq!(mirror.check(&state(2, 0, None), None), None);
-        assert_eq!(mirror.check(&state(9, 0, None), None), Some(Revoked::Session));
+        assert_eq!(missing.sessions, vec![([3; 16], 350)]);
+        assert_eq!(missing.users, vec![(key("new"), 250)]);
+        for (id, revoked) in [(2, true), (3, true), (9, true), (8, false), (1, false)] {
+            assert_eq!(
+                mirror.check(&state(id, 0, None), None).is_some(),
+                revoked,
+                "{id}"
+            );
+        }
+        assert_eq!(
+            mirror.check(&state(5, 250, Some("new")), Some("user")),
+            Some(Revoked::User)
+        );
         mirror.prune(500, 0);
         assert_eq!(mirror.len.load(Ordering::Relaxed), 0);
     }

@@ -403,7 +403,7 @@ impl Core {
     fn load(&self, con: &mut Connection) -> RedisResult<()> {
         let now = self.now();
         let floor = now.saturating_sub(self.horizon());
-        let (sessions, users): (Vec<(String, f64)>, Vec<(String, f64)>) = redis::pipe()
+        let (sessions, users): (Scored, Scored) = redis::pipe()
             .cmd("ZREMRANGEBYSCORE")
             .arg(&self.sessions_key)
             .arg("-inf")
@@ -437,20 +437,34 @@ impl Core {
                 fresh.users.insert(key.into(), score_secs(*score));
             }
         }
-        // Revocations not yet acknowledged by Redis stay in force here.
-        for (_, entry) in &self.lock_queue().entries {
-            match entry {
-                Entry::Session(id, until) => {
-                    let e = fresh.sessions.entry(u128::from_le_bytes(*id)).or_insert(0);
-                    *e = (*e).max(*until);
-                }
-                Entry::User(key, cutoff) => {
-                    let e = fresh.users.entry(key.as_slice().into()).or_insert(0);
-                    *e = (*e).max(*cutoff);
-                }
+        // What this node knows and Redis does not: queued revocations not sent yet (they
+        // are in the queue already), or a Redis that restarted empty: send those again.
+        let missing = self.mirror.merge(fresh, now, self.horizon());
+        let queued: std::collections::HashSet<u128> = self
+            .lock_queue()
+            .entries
+            .iter()
+            .filter_map(|(_, e)| match e {
+                Entry::Session(id, _) => Some(u128::from_le_bytes(*id)),
+                Entry::User(..) => None,
+            })
+            .collect();
+        let resend: Vec<Entry> = missing
+            .sessions
+            .into_iter()
+            .filter(|(id, _)| !queued.contains(&u128::from_le_bytes(*id)))
+            .map(|(id, until)| Entry::Session(id, until))
+            .chain(missing.users.into_iter().map(|(k, c)| Entry::User(k, c)))
+            .collect();
+        if !resend.is_empty() {
+            tracing::info!(
+                entries = resend.len(),
+                "revocation list: Redis lacks revocations this node holds (restarted without persistence?); sending them again"
+            );
+            for entry in resend {
+                self.enqueue(entry);
             }
         }
-        self.mirror.replace(fresh);
         self.loads.fetch_add(1, Ordering::Relaxed);
         if self.down.swap(false, Ordering::AcqRel) {
             tracing::info!(
@@ -554,6 +568,9 @@ impl Core {
         Ok(())
     }
 }
+
+/// A sorted set read `WITHSCORES`.
+type Scored = Vec<(String, f64)>;
 
 fn reader(core: &Core) {
     let mut backoff = Duration::from_millis(50);
