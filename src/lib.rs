@@ -60,10 +60,10 @@ pub use middleware::{
     Clock, SessionMiddleware, SessionMiddlewareBuilder, SessionService, SessionStats,
     TtlExtensionPolicy,
 };
-#[cfg(feature = "actix")]
-pub use session::{Session, SessionExt, SessionStatus};
 #[cfg(feature = "redis")]
 pub use revocation::{NoMirrorPolicy, RedisRevocation, RedisRevocationOptions, RevocationStats};
+#[cfg(feature = "actix")]
+pub use session::{Session, SessionExt, SessionStatus};
 pub use state::SessionState;
 
 /// The README's Rust examples are compiled as doc tests so they cannot drift.

@@ -350,7 +350,11 @@ impl Shared {
         {
             Ok(Some(opened)) => {
                 #[cfg(feature = "redis")]
-                if let Some(revoked) = self.revocation.as_ref().and_then(|l| l.check(&opened.state)) {
+                if let Some(revoked) = self
+                    .revocation
+                    .as_ref()
+                    .and_then(|l| l.check(&opened.state))
+                {
                     tracing::debug!(
                         category = revoked.category(),
                         "session revoked; continuing without a session"
@@ -636,11 +640,8 @@ pub struct SessionStats {
 /// The categories [`SessionStats::rejected`] lists after the decoding ones: sessions refused
 /// by the Redis revocation list (feature `redis`) because their id was revoked, their user
 /// was, or the node never loaded the list and its policy is to refuse.
-const REVOCATION_CATEGORIES: [&str; 3] = [
-    "revoked_session",
-    "revoked_user",
-    "revocation_unavailable",
-];
+const REVOCATION_CATEGORIES: [&str; 3] =
+    ["revoked_session", "revoked_user", "revocation_unavailable"];
 
 impl SessionStats {
     /// Sessions opened from cookies.

@@ -185,7 +185,11 @@ impl Mirror {
     /// `(revoked sessions, revoked users, heap bytes)`.
     pub(crate) fn sizes(&self) -> (usize, usize, usize) {
         let tables = self.tables.read().unwrap_or_else(|e| e.into_inner());
-        (tables.sessions.len(), tables.users.len(), tables.heap_bytes())
+        (
+            tables.sessions.len(),
+            tables.users.len(),
+            tables.heap_bytes(),
+        )
     }
 
     fn update(&self, f: impl FnOnce(&mut Tables)) {
@@ -276,7 +280,10 @@ mod tests {
         assert_eq!(mirror.check(&alice, Some("user")), None);
         mirror.add_session([1; 16], 5000);
         assert_eq!(mirror.check(&alice, Some("user")), Some(Revoked::Session));
-        assert_eq!(mirror.check(&state(2, 1000, Some("alice")), Some("user")), None);
+        assert_eq!(
+            mirror.check(&state(2, 1000, Some("alice")), Some("user")),
+            None
+        );
 
         mirror.add_user(&key("alice"), 1000);
         // Issued at or before the cutoff: refused; after it: kept; another user: kept.
@@ -284,8 +291,14 @@ mod tests {
             mirror.check(&state(2, 1000, Some("alice")), Some("user")),
             Some(Revoked::User)
         );
-        assert_eq!(mirror.check(&state(3, 1001, Some("alice")), Some("user")), None);
-        assert_eq!(mirror.check(&state(4, 900, Some("bob")), Some("user")), None);
+        assert_eq!(
+            mirror.check(&state(3, 1001, Some("alice")), Some("user")),
+            None
+        );
+        assert_eq!(
+            mirror.check(&state(4, 900, Some("bob")), Some("user")),
+            None
+        );
         // Without a configured entry, or without the entry in the session, no user check.
         assert_eq!(mirror.check(&state(2, 1000, Some("alice")), None), None);
         assert_eq!(mirror.check(&state(2, 1000, None), Some("user")), None);
@@ -310,7 +323,10 @@ mod tests {
         let (sessions, users, _) = mirror.sizes();
         assert_eq!((sessions, users), (1, 1));
         assert_eq!(mirror.check(&state(1, 0, None), None), None);
-        assert_eq!(mirror.check(&state(2, 0, None), None), Some(Revoked::Session));
+        assert_eq!(
+            mirror.check(&state(2, 0, None), None),
+            Some(Revoked::Session)
+        );
 
         assert!(!mirror.synced());
         // Redis knows [9] and [2] with a later expiry; it lost "new" and never had [3].

@@ -314,10 +314,8 @@ impl RedisRevocation {
         let core = &self.handle.core;
         let skew = skew.as_secs();
         core.slack.fetch_max(skew, Ordering::Relaxed);
-        core.horizon.fetch_max(
-            lifetime.as_secs().saturating_add(skew),
-            Ordering::Relaxed,
-        );
+        core.horizon
+            .fetch_max(lifetime.as_secs().saturating_add(skew), Ordering::Relaxed);
     }
 }
 
@@ -340,7 +338,8 @@ impl Core {
         let mut queue = self.lock_queue();
         if queue.entries.len() >= self.options.max_pending.max(1) {
             queue.entries.pop_front();
-            if self.dropped.fetch_add(1, Ordering::Relaxed) == 0 || !self.down.load(Ordering::Relaxed)
+            if self.dropped.fetch_add(1, Ordering::Relaxed) == 0
+                || !self.down.load(Ordering::Relaxed)
             {
                 tracing::error!(
                     max_pending = self.options.max_pending,
@@ -429,7 +428,9 @@ impl Core {
         fresh.sessions.reserve(sessions.len());
         for (member, score) in &sessions {
             if let Some(id) = parse_id(member) {
-                fresh.sessions.insert(u128::from_le_bytes(id), score_secs(*score));
+                fresh
+                    .sessions
+                    .insert(u128::from_le_bytes(id), score_secs(*score));
             }
         }
         for (member, score) in &users {
@@ -535,7 +536,13 @@ impl Core {
 
     /// Sends the oldest queued revocations; they leave the queue once Redis acknowledged them.
     fn flush(&self, con: &mut Connection) -> RedisResult<()> {
-        let batch: Vec<(u64, Entry)> = self.lock_queue().entries.iter().take(512).cloned().collect();
+        let batch: Vec<(u64, Entry)> = self
+            .lock_queue()
+            .entries
+            .iter()
+            .take(512)
+            .cloned()
+            .collect();
         let Some((last, _)) = batch.last() else {
             return Ok(());
         };
@@ -682,7 +689,9 @@ mod tests {
         let c = &core.handle.core;
         c.apply(format!("s {} 4000000000", hex(&[7; 16])).as_bytes());
         c.apply(format!("u {} 1000", hex(b"\x05alice")).as_bytes());
-        for junk in ["", "s", "s 00 1", "x aa 1", "s zz 1", "u aa", "u aa 1 2", "s aa -1"] {
+        for junk in [
+            "", "s", "s 00 1", "x aa 1", "s zz 1", "u aa", "u aa 1 2", "s aa -1",
+        ] {
             c.apply(junk.as_bytes());
         }
         c.apply(&[0xff, 0xfe]);
