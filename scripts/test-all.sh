@@ -52,11 +52,17 @@ must cargo fmt --all -- --check
 
 step "cargo clippy --workspace --all-targets -- -D warnings"
 must cargo clippy --workspace --all-targets --locked -- -D warnings
+must cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
 
 step "cargo test (unit, integration, compat, CLI, vectors, proptests, fuzz corpus replay, doc tests)"
 cargo test --workspace --all-targets --locked 2>&1 | tee "$log"
 count "${PIPESTATUS[0]}"
 cargo test --workspace --doc --locked 2>&1 | tee "$log"
+count "${PIPESTATUS[0]}"
+
+step "the revocation list on Redis (feature redis): its unit tests, then three nodes against a real redis-server"
+# tests/redis installs redis-server from Debian when it is missing (a `prerequisite:` line).
+cargo test -p sealed-session --features redis --locked --lib --test redis 2>&1 | tee "$log"
 count "${PIPESTATUS[0]}"
 
 step "the framework-free core: the library builds without its default features (no actix-web)"
@@ -90,7 +96,8 @@ fi
 count "${PIPESTATUS[0]}"
 
 step "build the demo and the CLI for the real-parts tests"
-must cargo build --locked --example demo --bin sealed-session
+# With the `redis` feature: the cluster test shares a redis-server between the demo nodes.
+must cargo build --locked --example demo --bin sealed-session --features sealed-session/redis
 
 if [ "${SEALED_SESSION_SKIP_CLUSTER:-}" = "1" ]; then
   skip SEALED_SESSION_SKIP_CLUSTER "nginx round-robin cluster"

@@ -11,13 +11,16 @@ What it proves, on real parts (python3 stdlib only, loopback only):
     buffers are raised as in examples/cluster/nginx.conf (the config this test renders), while
     a control server with nginx's stock sizes answers 400 to it, and 502 to one ~4 KB
     Set-Cookie line;
-  * logging out expires every chunk.
+  * logging out expires every chunk;
+  * with the nodes sharing a real redis-server (REDIS_URL, the revocation list of feature
+    `redis`), a logout on one node refuses the replayed cookie on every node (propagation
+    measured and printed), and /logout-everywhere ends all of a user's sessions everywhere.
 
 Usage: python3 tests/cluster/cluster_test.py [--demo PATH] [--cli PATH]
   Binaries default to $DEMO_BIN / $SEALED_SESSION_BIN, then <target>/debug/examples/demo and
   <target>/debug/sealed-session (target = $CARGO_TARGET_DIR or ./target). Build them first:
-  cargo build --example demo --bin sealed-session
-  nginx is installed with apt-get when missing (root only).
+  cargo build --example demo --bin sealed-session --features sealed-session/redis
+  nginx and redis-server are installed with apt-get when missing (root only).
   SEALED_SESSION_SKIP_CLUSTER=1 skips the whole test (loudly, exit 0).
   KEEP_TMP=1 keeps the temporary directory.
 
@@ -76,6 +79,25 @@ def ensure_nginx():
     installed = realparts.apt_install([["nginx"], ["nginx-light"]], find_nginx, timeout=900)
     if not installed:
         raise RuntimeError("could not install nginx")
+    return installed
+
+
+def find_redis():
+    for c in (shutil.which("redis-server"), "/usr/bin/redis-server"):
+        if c and os.access(c, os.X_OK):
+            return c
+    return None
+
+
+def ensure_redis():
+    found = find_redis()
+    if found:
+        return found
+    if os.geteuid() != 0:
+        raise RuntimeError("redis-server is missing and this is not root: apt-get install redis-server")
+    installed = realparts.apt_install([["redis-server"]], find_redis, timeout=900)
+    if not installed:
+        raise RuntimeError("could not install redis-server")
     return installed
 
 
@@ -193,12 +215,14 @@ class Cluster:
         self.keyring = os.path.join(tmp, "keyring.json")
         self.nodes = {}
         self.ports = {}
+        self.redis_url = None
 
     def start_node(self, name):
         env = dict(os.environ, PORT=str(self.ports[name]), NODE_NAME=name, COOKIE_SECURE="0",
                    SESSION_KEYRING=self.keyring, SESSION_RELOAD_SECS=str(RELOAD_SECS),
                    RUST_LOG="info,sealed_session=debug", NO_COLOR="1")
         env.pop("COOKIE_DOMAIN", None)
+        env["REDIS_URL"] = self.redis_url
         env["SESSION_MAX_BYTES"] = "16384"  # several chunks: above the demo's curl-safe default
         p = Proc(f"node {name}", [self.demo], env=env,
                  log_path=os.path.join(self.tmp, f"node-{name}.log")).start()
@@ -240,7 +264,16 @@ def whoami_nodes(port, jar, count, what, each=None):
     return seen
 
 
-def run_test(c, nginx_bin):
+def run_test(c, nginx_bin, redis_bin):
+    # One redis-server for the fleet's revocation list (no persistence, loopback only).
+    redis_port = free_port()
+    redis = Proc("redis-server", [redis_bin, "--bind", "127.0.0.1", "--port", str(redis_port),
+                                  "--save", "", "--appendonly", "no", "--dir", c.tmp],
+                 log_path=os.path.join(c.tmp, "redis.log")).start()
+    if not check(wait_port(redis_port, redis), f"redis-server listens on 127.0.0.1:{redis_port}"):
+        raise RuntimeError("redis-server did not start")
+    c.redis_url = f"redis://127.0.0.1:{redis_port}/"
+
     # One keyring for the whole fleet.
     r = run([c.cli, "keys", "init", "--keyring", c.keyring])
     log(r.stdout.strip())
@@ -410,18 +443,81 @@ def run_test(c, nginx_bin):
         resp = get(port, "/whoami", jar)
         check(resp.status == 401, f"whoami after logout answers 401 (#{i}): {resp!r}")
 
+    revocation(c, port)
+
+
+def refused_everywhere(c, jar, start, what):
+    """Polls every node directly (not through nginx) with a copy of `jar` until each answers
+    401, for at most 10 s; returns the seconds from `start` until the last one did."""
+    pending = set(NODES)
+    while pending and time.monotonic() < start + 10:
+        for name in sorted(pending):
+            resp = get(c.ports[name], "/whoami", jar, store=False)
+            check(resp.status in (200, 401), f"{what} on {name}: 200 or 401, got {resp!r}")
+            if resp.status == 401:
+                pending.discard(name)
+        if pending:
+            time.sleep(0.001)
+    check(not pending, f"{what}: refused on every node within 10 s (still accepted on {sorted(pending)})")
+    return time.monotonic() - start
+
+
+def revocation(c, port):
+    """Level 3: the fleet-wide revocation list on the shared redis-server."""
+    delays = []
+    for i in range(10):
+        victim = Jar()
+        resp = get(port, "/login?user=victim", victim)
+        check(resp.status == 200, f"revocation round {i}: login answers 200: {resp!r}")
+        copy = victim.copy()
+        for name in NODES:
+            resp = get(c.ports[name], "/whoami", copy, store=False)
+            check(resp.status == 200, f"round {i}: the copied cookie opens on {name}: {resp!r}")
+        start = time.monotonic()
+        resp = get(port, "/logout", victim)
+        check(resp.status == 200, f"round {i}: logout answers 200 ({resp.node})")
+        delays.append(refused_everywhere(c, copy, start, f"round {i}: the cookie replayed after logout on {resp.node}"))
+    delays.sort()
+    log(f"revocation propagation (logout on one node -> replayed cookie refused on all three), "
+        f"10 rounds: median {delays[5] * 1000:.1f} ms, max {delays[-1] * 1000:.1f} ms")
+
+    # /logout-everywhere: bob on two devices, a bystander untouched.
+    devices = [Jar(), Jar()]
+    for jar in devices:
+        check(get(port, "/login?user=bob", jar).status == 200, "bob logs in")
+    other = Jar()
+    check(get(port, "/login?user=carol", other).status == 200, "carol logs in")
+    time.sleep(1.1)  # sessions issued in the second of the revocation are refused too
+    start = time.monotonic()
+    resp = get(port, "/logout-everywhere", devices[0].copy())
+    check(resp.status == 200, f"/logout-everywhere answers 200: {resp!r}")
+    for n, jar in enumerate(devices):
+        refused_everywhere(c, jar, start, f"bob's device {n} after /logout-everywhere")
+    for name in NODES:
+        resp = get(c.ports[name], "/whoami", other, store=False)
+        check(resp.status == 200 and resp.body == "carol", f"carol's session still opens on {name}: {resp!r}")
+    time.sleep(1.1)
+    again = Jar()
+    check(get(port, "/login?user=bob", again).status == 200, "bob logs in again")
+    for name in NODES:
+        resp = get(c.ports[name], "/whoami", again, store=False)
+        check(resp.status == 200 and resp.body == "bob", f"bob's new session opens on {name}: {resp!r}")
+
 
 def main():
     args = realparts.parse_args(__doc__, cli=True)
     if realparts.skipped("cluster", "SEALED_SESSION_SKIP_CLUSTER"):
         return 0
-    if realparts.missing("cluster", (args.demo, args.cli), "cargo build --example demo --bin sealed-session"):
+    if realparts.missing("cluster", (args.demo, args.cli),
+                         "cargo build --example demo --bin sealed-session --features sealed-session/redis"):
         return 1
 
     def body(tmp):
         nginx_bin = ensure_nginx()
-        log(f"{run([nginx_bin, '-v']).stderr.strip()}; demo {args.demo}; cli {args.cli}; tmp {tmp}")
-        run_test(Cluster(tmp, os.path.abspath(args.demo), os.path.abspath(args.cli)), nginx_bin)
+        redis_bin = ensure_redis()
+        log(f"{run([nginx_bin, '-v']).stderr.strip()}; {run([redis_bin, '--version']).stdout.strip()}; "
+            f"demo {args.demo}; cli {args.cli}; tmp {tmp}")
+        run_test(Cluster(tmp, os.path.abspath(args.demo), os.path.abspath(args.cli)), nginx_bin, redis_bin)
 
     return realparts.run_in_tmp("cluster", body, cleanup, log_lines=80)
 
