@@ -50,7 +50,7 @@ pub(crate) struct Mirror {
 
 #[derive(Default)]
 pub(crate) struct Tables {
-    pub(crate) sessions: hashbrown::HashMap<u128, u64, IdHasher>,
+    pub(crate) sessions: hashbrown::HashMap<IdKey, u64, IdHasher>,
     /// User keys are chosen by the application (and often by users): SipHash with a random
     /// key, against collision flooding.
     pub(crate) users: hashbrown::HashMap<Box<[u8]>, u64, std::hash::RandomState>,
@@ -101,7 +101,7 @@ impl Mirror {
             return None;
         }
         let tables = self.tables.read().unwrap_or_else(|e| e.into_inner());
-        if tables.sessions.contains_key(&u128::from_le_bytes(state.id)) {
+        if tables.sessions.contains_key(&id_key(state.id)) {
             return Some(Revoked::Session);
         }
         if tables.users.is_empty() {
@@ -121,7 +121,7 @@ impl Mirror {
     /// Adds one revoked session; a later expiry wins.
     pub(crate) fn add_session(&self, id: [u8; 16], expires: u64) {
         self.update(|t| {
-            let e = t.sessions.entry(u128::from_le_bytes(id)).or_insert(expires);
+            let e = t.sessions.entry(id_key(id)).or_insert(expires);
             *e = (*e).max(expires);
         });
     }
@@ -148,7 +148,7 @@ impl Mirror {
             let tables = self.tables.read().unwrap_or_else(|e| e.into_inner());
             for (id, expires) in &tables.sessions {
                 if *expires > now && fresh.sessions.get(id).is_none_or(|e| e < expires) {
-                    missing.sessions.push((id.to_le_bytes(), *expires));
+                    missing.sessions.push((id_bytes(*id), *expires));
                 }
             }
             for (key, cutoff) in &tables.users {
@@ -199,9 +199,30 @@ impl Mirror {
     }
 }
 
+/// A session id as the mirror stores it: two words (24-byte entries with the expiry, where a
+/// `u128` key would take 32 for its 16-byte alignment).
+pub(crate) type IdKey = (u64, u64);
+
+pub(crate) fn id_key(id: [u8; 16]) -> IdKey {
+    let (lo, hi) = id.split_at(8);
+    let word = |half: &[u8]| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(half);
+        u64::from_le_bytes(w)
+    };
+    (word(lo), word(hi))
+}
+
+pub(crate) fn id_bytes((lo, hi): IdKey) -> [u8; 16] {
+    let mut id = [0u8; 16];
+    id[..8].copy_from_slice(&lo.to_le_bytes());
+    id[8..].copy_from_slice(&hi.to_le_bytes());
+    id
+}
+
 /// Hashes a session id (16 bytes from a CSPRNG, never chosen by a client: it comes out of a
-/// sealed cookie or our own logout) by folding it with a per-process random key. SipHash
-/// would cost a third of the lookup for no gain.
+/// sealed cookie or our own logout) by folding its two words with a per-process random key.
+/// SipHash would cost a third of the lookup for no gain.
 #[derive(Clone, Copy)]
 pub(crate) struct IdHasher(u64);
 
@@ -234,17 +255,17 @@ impl Hasher for IdHash {
     }
 
     fn write(&mut self, bytes: &[u8]) {
-        // Not used by `u128` keys; kept correct for any other input (FNV-1a).
+        // Not used by `IdKey`s; kept correct for any other input (FNV-1a).
         for b in bytes {
             self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3);
         }
     }
 
-    #[allow(clippy::cast_possible_truncation)] // the halves of the id, on purpose
-    fn write_u128(&mut self, id: u128) {
-        let folded = (id as u64) ^ ((id >> 64) as u64).rotate_left(29) ^ self.0;
+    fn write_u64(&mut self, word: u64) {
         // A multiply spreads the bits into hashbrown's top-7-bit control byte.
-        self.0 = folded.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        self.0 = (self.0 ^ word)
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            .rotate_left(26);
     }
 }
 
@@ -332,9 +353,9 @@ mod tests {
         // Redis knows [9] and [2] with a later expiry; it lost "new" and never had [3].
         mirror.add_session([3; 16], 350);
         let mut fresh = Tables::default();
-        fresh.sessions.insert(u128::from_le_bytes([9; 16]), 400);
-        fresh.sessions.insert(u128::from_le_bytes([2; 16]), 320);
-        fresh.sessions.insert(u128::from_le_bytes([8; 16]), 150);
+        fresh.sessions.insert(id_key([9; 16]), 400);
+        fresh.sessions.insert(id_key([2; 16]), 320);
+        fresh.sessions.insert(id_key([8; 16]), 150);
         let missing = mirror.merge(fresh, 200, 100);
         assert!(mirror.synced());
         assert_eq!(missing.sessions, vec![([3; 16], 350)]);
@@ -355,17 +376,24 @@ mod tests {
     }
 
     #[test]
+    fn id_keys_round_trip() {
+        let id: [u8; 16] = std::array::from_fn(|i| i as u8 * 17);
+        assert_eq!(id_bytes(id_key(id)), id);
+    }
+
+    #[test]
     fn heap_bytes_follow_the_table_layout() {
         // hashbrown allocates (buckets × (entry + 1 control byte)) + a group of trailing
         // control bytes, buckets being the next power of two above 8/7 of the entries.
         let mut tables = Tables::default();
-        for i in 0..100_000u128 {
+        for i in 0..100_000u64 {
             tables
                 .sessions
-                .insert(i.wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c835), 1);
+                .insert((i, i.wrapping_mul(0x9e37_79b9_7f4a_7c15)), 1);
         }
         let buckets = (100_000usize * 8 / 7).next_power_of_two();
-        let entry = std::mem::size_of::<(u128, u64)>();
+        let entry = std::mem::size_of::<(IdKey, u64)>();
+        assert_eq!(entry, 24);
         let bytes = tables.heap_bytes();
         assert!(bytes >= buckets * (entry + 1), "{bytes}");
         assert!(bytes <= buckets * (entry + 1) + 64, "{bytes}");

@@ -32,7 +32,7 @@ use std::time::{Duration, Instant, SystemTime};
 use redis::{Client, Connection, RedisResult};
 use serde::Serialize;
 
-use super::{Mirror, Revoked, Tables};
+use super::{IdKey, Mirror, Revoked, Tables, id_key};
 use crate::error::{ConfigError, SessionInsertError};
 use crate::keyring::unix_seconds;
 use crate::state::SessionState;
@@ -428,9 +428,7 @@ impl Core {
         fresh.sessions.reserve(sessions.len());
         for (member, score) in &sessions {
             if let Some(id) = parse_id(member) {
-                fresh
-                    .sessions
-                    .insert(u128::from_le_bytes(id), score_secs(*score));
+                fresh.sessions.insert(id_key(id), score_secs(*score));
             }
         }
         for (member, score) in &users {
@@ -441,19 +439,19 @@ impl Core {
         // What this node knows and Redis does not: queued revocations not sent yet (they
         // are in the queue already), or a Redis that restarted empty: send those again.
         let missing = self.mirror.merge(fresh, now, self.horizon());
-        let queued: std::collections::HashSet<u128> = self
+        let queued: std::collections::HashSet<IdKey> = self
             .lock_queue()
             .entries
             .iter()
             .filter_map(|(_, e)| match e {
-                Entry::Session(id, _) => Some(u128::from_le_bytes(*id)),
+                Entry::Session(id, _) => Some(id_key(*id)),
                 Entry::User(..) => None,
             })
             .collect();
         let resend: Vec<Entry> = missing
             .sessions
             .into_iter()
-            .filter(|(id, _)| !queued.contains(&u128::from_le_bytes(*id)))
+            .filter(|(id, _)| !queued.contains(&id_key(*id)))
             .map(|(id, until)| Entry::Session(id, until))
             .chain(missing.users.into_iter().map(|(k, c)| Entry::User(k, c)))
             .collect();
