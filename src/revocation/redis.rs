@@ -129,6 +129,43 @@ impl RedisRevocationOptions {
 ///
 /// With it, [`Session::purge`](crate::Session::purge) revokes the purged session's id on
 /// every node, and [`RedisRevocation::revoke_user`] ends all of a user's sessions.
+///
+/// # Examples
+/// ```no_run
+/// use std::time::SystemTime;
+///
+/// use actix_web::{App, HttpResponse, web};
+/// use sealed_session::{RedisRevocation, RedisRevocationOptions, Session, SessionMiddleware};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// // The session entry "user" holds the user key (as `/login` inserted it).
+/// let list = RedisRevocation::connect(
+///     "redis://127.0.0.1:6379/",
+///     RedisRevocationOptions::new().user_key_entry("user"),
+/// )?;
+/// let sessions = SessionMiddleware::builder_from_file("/etc/app/keyring.json")?
+///     .revocation(list.clone())
+///     .build()?;
+///
+/// // `session.purge()` now revokes the session on every node; this ends all of a user's.
+/// async fn logout_everywhere(session: Session, list: web::Data<RedisRevocation>) -> HttpResponse {
+///     let Ok(Some(user)) = session.get::<String>("user") else {
+///         return HttpResponse::Unauthorized().finish();
+///     };
+///     if list.revoke_user(&user, SystemTime::now()).is_err() {
+///         return HttpResponse::InternalServerError().finish();
+///     }
+///     session.purge();
+///     HttpResponse::Ok().finish()
+/// }
+///
+/// let _app = App::new()
+///     .app_data(web::Data::new(list))
+///     .wrap(sessions)
+///     .route("/logout-everywhere", web::post().to(logout_everywhere));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct RedisRevocation {
     handle: Arc<Handle>,
