@@ -50,7 +50,7 @@ pub mod state;
 #[cfg(feature = "actix-session-store")]
 pub use actix_store::SealedSessionStore;
 pub use codec::{Codec, Opened};
-pub use config::SessionConfig;
+pub use config::{SameSite, SessionConfig};
 pub use error::{
     ConfigError, DecodeError, EncodeError, KeyringError, SessionGetError, SessionInsertError,
 };
