@@ -201,6 +201,8 @@ struct Core {
     horizon: AtomicU64,
     loads: AtomicU64,
     dropped: AtomicU64,
+    /// The queue overflowed during this outage and it was logged.
+    drop_logged: AtomicBool,
 }
 
 #[derive(Default)]
@@ -267,6 +269,7 @@ impl RedisRevocation {
             horizon: AtomicU64::new(24 * 3600 + 60),
             loads: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
+            drop_logged: AtomicBool::new(false),
         });
         for (name, body) in [
             ("sealed-session-revocation-reader", reader as fn(&Core)),
@@ -375,10 +378,10 @@ impl Core {
         let mut queue = self.lock_queue();
         if queue.entries.len() >= self.options.max_pending.max(1) {
             queue.entries.pop_front();
-            if self.dropped.fetch_add(1, Ordering::Relaxed) == 0
-                || !self.down.load(Ordering::Relaxed)
-            {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            if !self.drop_logged.swap(true, Ordering::Relaxed) {
                 tracing::error!(
+                    prefix = %self.options.prefix,
                     max_pending = self.options.max_pending,
                     "revocation queue full while Redis is unreachable: the oldest revocation will not reach the other nodes"
                 );
@@ -409,6 +412,7 @@ impl Core {
         if !self.down.swap(true, Ordering::AcqRel) {
             let (sessions, users, _) = self.mirror.sizes();
             tracing::error!(
+                prefix = %self.options.prefix,
                 error = %err,
                 what,
                 sessions,
@@ -494,6 +498,7 @@ impl Core {
             .collect();
         if !resend.is_empty() {
             tracing::info!(
+                prefix = %self.options.prefix,
                 entries = resend.len(),
                 "revocation list: Redis lacks revocations this node holds (restarted without persistence?); sending them again"
             );
@@ -503,7 +508,9 @@ impl Core {
         }
         self.loads.fetch_add(1, Ordering::Relaxed);
         if self.down.swap(false, Ordering::AcqRel) {
+            self.drop_logged.store(false, Ordering::Relaxed);
             tracing::info!(
+                prefix = %self.options.prefix,
                 sessions = sessions.len(),
                 users = users.len(),
                 "revocation list: Redis reachable again; mirror reloaded"
