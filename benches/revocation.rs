@@ -8,6 +8,10 @@
 //! network anyway. Also prints the mirror's memory for 100,000 ids (its own accounting of its
 //! hash tables, and the growth of this process's resident set while filling it).
 //!
+//! Group `check`: the check alone (`RedisRevocation::is_revoked`, what the middleware adds
+//! to a request whose session opened), on the same lists: a few dozen nanoseconds, too little
+//! for the request figures above to resolve on a shared machine.
+//!
 //! `cargo bench --features redis --bench revocation`; figures are recorded in the README.
 #![allow(missing_docs)] // criterion's macros generate undocumented functions
 
@@ -19,6 +23,7 @@ use actix_web::{App, HttpResponse, test, web};
 use criterion::{Criterion, criterion_group, criterion_main};
 use sealed_session::{
     Algorithm, Keyring, RedisRevocation, RedisRevocationOptions, Session, SessionMiddleware,
+    SessionState,
 };
 
 const IDS: usize = 100_000;
@@ -147,6 +152,47 @@ fn requests(c: &mut Criterion) {
     group.finish();
 }
 
+fn check(c: &mut Criterion) {
+    use std::collections::BTreeMap;
+    let empty = unreachable_list(true);
+    let ids = unreachable_list(true);
+    fill(&ids, IDS, 0);
+    let users = unreachable_list(true);
+    fill(&users, IDS, USERS);
+    let mut entries = BTreeMap::new();
+    entries.insert("user".to_owned(), vec![12]);
+    entries
+        .get_mut("user")
+        .unwrap()
+        .extend_from_slice(b"someone-else");
+    let now = SystemTime::now();
+    let state = SessionState::from_parts(
+        rand::random(),
+        now,
+        now + Duration::from_secs(3600),
+        now,
+        entries,
+    );
+    let mut group = c.benchmark_group("check");
+    for (name, list) in [
+        ("empty-list", &empty),
+        ("100k-ids", &ids),
+        ("100k-ids+10k-users", &users),
+    ] {
+        assert!(!list.is_revoked(&state));
+        group.bench_function(name, |b| {
+            b.iter(|| list.is_revoked(std::hint::black_box(&state)))
+        });
+    }
+    // A revoked one, for comparison: found in the id table.
+    users.revoke_session(state.id(), now + Duration::from_secs(3600));
+    assert!(users.is_revoked(&state));
+    group.bench_function("revoked", |b| {
+        b.iter(|| users.is_revoked(std::hint::black_box(&state)))
+    });
+    group.finish();
+}
+
 fn config() -> Criterion {
     Criterion::default()
         .warm_up_time(Duration::from_millis(500))
@@ -154,5 +200,5 @@ fn config() -> Criterion {
         .sample_size(40)
 }
 
-criterion_group! { name = benches; config = config(); targets = requests }
+criterion_group! { name = benches; config = config(); targets = check, requests }
 criterion_main!(benches);

@@ -288,7 +288,8 @@ impl RedisRevocation {
 
     /// Revokes one session on every node until `expires_at` (its sealed expiry: later the
     /// session is dead anyway). Takes effect on this node at once, elsewhere when the message
-    /// arrives (or at the next load after an outage).
+    /// arrives (or at the next load after an outage). Holding only the id (an admin tool),
+    /// pass `now + lifetime`: the longest it can still live.
     pub fn revoke_session(&self, id: [u8; 16], expires_at: SystemTime) {
         let core = &self.handle.core;
         let until = unix_seconds(expires_at).saturating_add(core.slack.load(Ordering::Relaxed));
@@ -336,6 +337,13 @@ impl RedisRevocation {
             loads: core.loads.load(Ordering::Relaxed),
             connected: !core.down.load(Ordering::Relaxed),
         }
+    }
+
+    /// Whether this node refuses `state`: its id or its user is revoked in the local mirror,
+    /// or no mirror was ever loaded under [`NoMirrorPolicy::Refuse`]. Local only, never a
+    /// network call: the check the middleware makes after opening a session.
+    pub fn is_revoked(&self, state: &SessionState) -> bool {
+        self.check(state).is_some()
     }
 
     /// The request-path check: local only.
