@@ -253,6 +253,34 @@ impl RedisRevocation {
                 "the Redis timeout and resync interval must be positive".into(),
             ));
         }
+        let list = Self::unstarted(client, options);
+        for (name, body) in [
+            ("sealed-session-revocation-reader", reader as fn(&Core)),
+            ("sealed-session-revocation-writer", writer as fn(&Core)),
+        ] {
+            let core = Arc::clone(&list.handle.core);
+            std::thread::Builder::new()
+                .name(name.into())
+                .spawn(move || body(&core))
+                .map_err(|e| ConfigError(format!("cannot start {name}: {e}")))?;
+        }
+        Ok(list)
+    }
+
+    /// A list that never connects (no threads): its mirror holds this process's own
+    /// revocations only, which stay queued. For benchmarks and instruction counts, where the
+    /// threads' retries would be noise; not for production.
+    #[doc(hidden)]
+    pub fn offline(options: RedisRevocationOptions) -> Self {
+        let client = Client::open("redis://127.0.0.1:1/");
+        match client {
+            Ok(client) => Self::unstarted(client, options),
+            // The URL is a constant that parses.
+            Err(_) => unreachable!("constant Redis URL"),
+        }
+    }
+
+    fn unstarted(client: Client, options: RedisRevocationOptions) -> Self {
         let prefix = &options.prefix;
         let core = Arc::new(Core {
             client,
@@ -271,19 +299,9 @@ impl RedisRevocation {
             dropped: AtomicU64::new(0),
             drop_logged: AtomicBool::new(false),
         });
-        for (name, body) in [
-            ("sealed-session-revocation-reader", reader as fn(&Core)),
-            ("sealed-session-revocation-writer", writer as fn(&Core)),
-        ] {
-            let core = Arc::clone(&core);
-            std::thread::Builder::new()
-                .name(name.into())
-                .spawn(move || body(&core))
-                .map_err(|e| ConfigError(format!("cannot start {name}: {e}")))?;
-        }
-        Ok(RedisRevocation {
+        RedisRevocation {
             handle: Arc::new(Handle { core }),
-        })
+        }
     }
 
     /// Revokes one session on every node until `expires_at` (its sealed expiry: later the
