@@ -42,7 +42,7 @@ mod middleware;
 #[cfg(feature = "actix")]
 mod reload;
 #[cfg(feature = "redis")]
-pub mod revocation;
+mod revocation;
 #[cfg(feature = "actix")]
 mod session;
 pub mod state;

@@ -1,7 +1,7 @@
 //! Level 3 of revocation: a fleet-wide list of revoked sessions and users, kept in Redis and
 //! mirrored in memory on every node (feature `redis`, SECURITY.md "Level 3").
 //!
-//! The request path only ever reads the [`Mirror`]: an atomic counter when nothing is revoked,
+//! The request path only ever reads the `Mirror`: an atomic counter when nothing is revoked,
 //! a read lock and one or two hash lookups otherwise, never a network round trip. The
 //! background threads of [`RedisRevocation`] keep the mirror in step with Redis.
 
