@@ -171,7 +171,7 @@ impl Codec {
                     opened
                 }
             };
-            if let Err(e) = self.check_times(&opened.state, now) {
+            if let Err(e) = self.check_times(keyring, &opened.state, now) {
                 memo.remove(single.count, &single.pieces);
                 return Err(e);
             }
@@ -233,7 +233,7 @@ impl Codec {
             }
         }
         let mut opened = found.ok_or(last_err)?;
-        self.check_times(&opened.state, now)?;
+        self.check_times(keyring, &opened.state, now)?;
         opened.needs_reseal = keyring.sealing_key(now).id() != opened.key_id;
         Ok(Some(opened))
     }
@@ -476,7 +476,14 @@ impl Codec {
         Ok(opened)
     }
 
-    fn check_times(&self, state: &SessionState, now: SystemTime) -> Result<(), DecodeError> {
+    /// The checks that depend on the time and on the keyring in force, made on every open,
+    /// a memo hit included: the sealed times against the clock, then the fleet-wide cutoff.
+    fn check_times(
+        &self,
+        keyring: &Keyring,
+        state: &SessionState,
+        now: SystemTime,
+    ) -> Result<(), DecodeError> {
         let now = unix_seconds(now);
         let skew = self.config.clock_skew.as_secs();
         if state.issued_at > now.saturating_add(skew) || state.last_seen > now.saturating_add(skew)
@@ -490,6 +497,10 @@ impl Codec {
             if state.last_seen.saturating_add(idle.as_secs()) <= now {
                 return Err(DecodeError::IdleExpired);
             }
+        }
+        // Level 1 revocation: one comparison (the cutoff is 0 when there is none).
+        if keyring.revokes(state.issued_at) {
+            return Err(DecodeError::Revoked);
         }
         Ok(())
     }
