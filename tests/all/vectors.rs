@@ -2317,6 +2317,36 @@ fn generate_issue_9(g: &mut Gen, smalls: &BTreeMap<u8, ValidVector>, m: &ValidVe
         &large_state(12),
     );
     assert_eq!(dotted.cookies[1].name, "app.session.v2.1");
+
+    // Issue 11: the keyring's cutoff (section 8, version 2). Strictly earlier is revoked.
+    let cutoff_ring = |base: &ValidVector, at_secs: u64| {
+        let mut ring = base.keyring.clone();
+        ring["version"] = 2.into();
+        ring["not_before"] = humantime::format_rfc3339_seconds(at(at_secs))
+            .to_string()
+            .into();
+        ring
+    };
+    let issued = dotted.state.issued_at;
+    g.invalid(
+        &dotted,
+        "revocation/issued-before-cutoff",
+        "A version 2 keyring whose not_before is one second after the session's issued_at: revoked, whichever key sealed it.",
+        "revoked",
+        |v| v.keyring = cutoff_ring(&dotted, issued + 1),
+    );
+    g.opens(
+        &dotted,
+        "revocation/issued-at-cutoff",
+        "not_before equal to issued_at: only sessions issued strictly earlier are refused.",
+        |v| v.keyring = cutoff_ring(&dotted, issued),
+    );
+    g.opens(
+        &dotted,
+        "revocation/version-2-without-cutoff",
+        "A version 2 keyring without not_before reads as version 1.",
+        |v| v.keyring["version"] = 2.into(),
+    );
 }
 
 /// A second session like `m`, sealed under the same key with another nonce.

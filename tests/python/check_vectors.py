@@ -14,8 +14,10 @@ The last line is `N passed, M failed`; the exit status is 0 only when M is 0.
 """
 
 import base64
+import datetime
 import json
 import os
+import re
 import struct
 import sys
 
@@ -56,9 +58,35 @@ def b64url_strict(text):
     return out
 
 
+class Keyring(dict):
+    """Keys by id, and the cutoff `not_before` (Unix seconds, 0 for none; section 8)."""
+
+    not_before = 0
+
+
+KEYRING_TIME = re.compile(r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?(Z|\+00:00)\Z")
+
+
+def keyring_time(text):
+    """A keyring time (section 8) in whole Unix seconds; raises ValueError."""
+    m = KEYRING_TIME.match(text)
+    if not m:
+        raise ValueError("not a keyring time")
+    year, month, day, hour, minute, second = (int(g) for g in m.groups()[:6])
+    if not 1970 <= year <= 9999 or second > 59:
+        raise ValueError("out of range")
+    t = datetime.datetime(year, month, day, hour, minute, second, tzinfo=datetime.timezone.utc)
+    return int(t.timestamp())
+
+
 def load_keyring(doc):
-    assert doc["version"] == 1
-    keys = {}
+    # Version 2 adds the optional cutoff; version 1 must not carry it.
+    assert type(doc["version"]) is int and doc["version"] in (1, 2)
+    assert set(doc) <= {"version", "keys", "not_before"}
+    assert doc["version"] == 2 or "not_before" not in doc
+    keys = Keyring()
+    if "not_before" in doc:
+        keys.not_before = keyring_time(doc["not_before"])
     for k in doc["keys"]:
         key_id = bytes.fromhex(k["id"])
         assert len(key_id) == 4 and k["id"] == k["id"].lower()
@@ -442,6 +470,8 @@ def decode(keyring, config, cookies, now, headers=None):
         raise Reject("time.expired")
     if idle is not None and state["last_seen"] + idle <= now:
         raise Reject("time.idle")
+    if state["issued_at"] < keyring.not_before:
+        raise Reject("revoked")  # the keyring's cutoff (sections 7 and 8)
     return found
 
 
