@@ -314,12 +314,14 @@ impl Codec {
                 }
             })
             .collect::<Vec<_>>();
+        let validated_at = self.config.write_validated_at.then_some(state.validated_at);
         let payload = payload::Payload {
-            schema: payload::schema_for(&entries),
+            schema: payload::schema_for(&entries, validated_at),
             id: state.id,
             issued_at: state.issued_at,
             expires_at: state.expires_at,
             last_seen: state.last_seen,
+            validated_at,
             entries,
         };
 
@@ -446,6 +448,8 @@ impl Codec {
             issued_at: payload.issued_at,
             expires_at: payload.expires_at,
             last_seen: payload.last_seen,
+            // Sealed without one (schema 1 or 2): validated when issued.
+            validated_at: payload.validated_at.unwrap_or(payload.issued_at),
             entries: Default::default(),
             fingerprints: Default::default(),
         };
@@ -486,8 +490,8 @@ impl Codec {
     ) -> Result<(), DecodeError> {
         let now = unix_seconds(now);
         let skew = self.config.clock_skew.as_secs();
-        if state.issued_at > now.saturating_add(skew) || state.last_seen > now.saturating_add(skew)
-        {
+        let ahead = now.saturating_add(skew);
+        if state.issued_at > ahead || state.last_seen > ahead || state.validated_at > ahead {
             return Err(DecodeError::FutureDated);
         }
         if state.expires_at <= now {
