@@ -35,6 +35,9 @@ pub enum DecodeError {
     /// The session was issued before the keyring's cutoff (`not_before`, set by
     /// `sealed-session revoke --before`): revoked fleet-wide.
     Revoked,
+    /// The application's revalidation hook refused the session (or failed, under
+    /// `RevalidationErrorPolicy::Drop`). Never returned by the codec.
+    RevalidationFailed,
     /// Two different authentic sessions were presented (e.g. cookie tossing from a sibling
     /// subdomain), or more distinct values of one chunk name than are tried; neither is
     /// trusted.
@@ -61,11 +64,12 @@ impl DecodeError {
             DecodeError::FutureDated => "time.future",
             DecodeError::Ambiguous => "ambiguous",
             DecodeError::Revoked => "revoked",
+            DecodeError::RevalidationFailed => "revalidation.failed",
         }
     }
 
     /// Every category, for pre-registering counters.
-    pub const CATEGORIES: [&'static str; 23] = [
+    pub const CATEGORIES: [&'static str; 24] = [
         "chunk.count",
         "chunk.missing_first",
         "chunk.missing",
@@ -89,6 +93,7 @@ impl DecodeError {
         "time.future",
         "ambiguous",
         "revoked",
+        "revalidation.failed",
     ];
 }
 

@@ -224,6 +224,9 @@ pub fn explain(category: &str) -> &'static str {
             "it was issued before the keyring's cutoff (`not_before`, set by `sealed-session \
              revoke`): the user must log in again"
         }
+        "revalidation.failed" => {
+            "the application's revalidation hook refused it (never reported by this command)"
+        }
         _ => UNEXPLAINED,
     }
 }
