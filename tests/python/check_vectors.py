@@ -266,12 +266,14 @@ def read_varint(buf, pos, max_bytes=10):
 
 
 def parse_payload(pt):
-    # Schema 2 entries carry an optional 8-byte fingerprint (FORMAT.md section 5).
-    if len(pt) < 17 or pt[0] not in (1, 2):
+    # Schema 2 entries carry an optional 8-byte fingerprint; schema 3 adds validated_at after
+    # last_seen and lays entries out as schema 2 (FORMAT.md section 5).
+    if len(pt) < 17 or pt[0] not in (1, 2, 3):
         raise Reject("payload")
     state = {"id": pt[1:17].hex()}
     pos = 17
-    for field in ("issued_at", "expires_at", "last_seen"):
+    fields = ("issued_at", "expires_at", "last_seen") + (("validated_at",) if pt[0] == 3 else ())
+    for field in fields:
         state[field], pos = read_varint(pt, pos)
     n, pos = read_varint(pt, pos)
     entries = []
@@ -285,7 +287,7 @@ def parse_payload(pt):
             raise Reject("payload")
         pos += klen
         fingerprint = None
-        if pt[0] == 2:
+        if pt[0] in (2, 3):
             if pos >= len(pt) or pt[pos] > 1:
                 raise Reject("payload")
             pos += 1
@@ -464,7 +466,7 @@ def decode(keyring, config, cookies, now, headers=None):
         raise last
     state = found[0]
     skew, idle = config["clock_skew"], config["idle_timeout"]
-    if state["issued_at"] > now + skew or state["last_seen"] > now + skew:
+    if state["issued_at"] > now + skew or state["last_seen"] > now + skew or state.get("validated_at", 0) > now + skew:
         raise Reject("time.future")
     if state["expires_at"] <= now:
         raise Reject("time.expired")
