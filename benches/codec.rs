@@ -9,7 +9,7 @@ use std::hint::black_box;
 use std::time::{Duration, SystemTime};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use rand::{Rng, RngCore, SeedableRng};
+use rand::{Rng, RngExt, SeedableRng};
 use sealed_session::codec::ForkSafeRng;
 use sealed_session::codec::floor::RawAead;
 use sealed_session::keyring::Secret;
@@ -28,7 +28,8 @@ fn ring(alg: Algorithm) -> Keyring {
 /// and (for the larger ones) a cart or form draft of JSON-like text that compresses.
 fn session(size: usize) -> SessionState {
     let mut rng = rand::rngs::StdRng::seed_from_u64(size as u64);
-    let mut s = SessionState::new(SystemTime::now(), Duration::from_secs(86_400), &mut rng);
+    let mut s =
+        SessionState::new_with_rng(SystemTime::now(), Duration::from_secs(86_400), &mut rng);
     s.insert("user", "alice@example.com").unwrap();
     s.insert("roles", &vec!["admin".to_owned(), "editor".to_owned()])
         .unwrap();
@@ -77,11 +78,7 @@ fn seal_open(c: &mut Criterion) {
         );
         group.throughput(Throughput::Bytes(plain as u64));
         group.bench_with_input(BenchmarkId::new("seal", size), &state, |b, s| {
-            b.iter(|| {
-                codec
-                    .seal_lines(&ring, black_box(s), now, &mut ForkSafeRng)
-                    .unwrap()
-            })
+            b.iter(|| codec.seal_lines(&ring, black_box(s), now).unwrap())
         });
         group.bench_with_input(BenchmarkId::new("open", size), &pairs, |b, p| {
             b.iter(|| {
@@ -157,7 +154,7 @@ fn aead_candidates(c: &mut Criterion) {
     group.bench_function("nonce/fork_safe-24", |b| {
         b.iter(|| {
             let mut n = [0u8; 24];
-            ForkSafeRng.fill_bytes(&mut n);
+            ForkSafeRng::fill(&mut n);
             n
         })
     });
@@ -167,23 +164,25 @@ fn aead_candidates(c: &mut Criterion) {
 /// Every draw straight from the OS (`getrandom`): the other fork-safe design of issue 9 A3.
 struct OsDraw;
 
-impl RngCore for OsDraw {
-    fn next_u32(&mut self) -> u32 {
+impl rand::TryRng for OsDraw {
+    type Error = std::convert::Infallible;
+    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
         let mut b = [0u8; 4];
-        self.fill_bytes(&mut b);
-        u32::from_le_bytes(b)
+        self.try_fill_bytes(&mut b)?;
+        Ok(u32::from_le_bytes(b))
     }
-    fn next_u64(&mut self) -> u64 {
+    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
         let mut b = [0u8; 8];
-        self.fill_bytes(&mut b);
-        u64::from_le_bytes(b)
+        self.try_fill_bytes(&mut b)?;
+        Ok(u64::from_le_bytes(b))
     }
-    fn fill_bytes(&mut self, dest: &mut [u8]) {
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), Self::Error> {
         getrandom::fill(dest).unwrap();
+        Ok(())
     }
 }
 
-impl rand::CryptoRng for OsDraw {}
+impl rand::TryCryptoRng for OsDraw {}
 
 /// Issue 9 A3: what fork safety costs per seal of a ~100 B session (`seal_lines`, the
 /// middleware's path) and per new session (id + seal), by randomness source: `rand::rng()`
@@ -201,16 +200,16 @@ fn nonce_source(c: &mut Criterion) {
             group.bench_function(concat!("seal-100/", $label), |b| {
                 b.iter(|| {
                     codec
-                        .seal_lines(&ring, black_box(&state), now, &mut $rng)
+                        .seal_with(&ring, black_box(&state), now, &mut $rng)
                         .unwrap()
                 })
             });
             group.bench_function(concat!("new+seal-100/", $label), |b| {
                 b.iter(|| {
                     let mut s = state.clone();
-                    s.renew(now, lifetime, &mut $rng);
+                    s.renew_with_rng(now, lifetime, &mut $rng);
                     codec
-                        .seal_lines(&ring, black_box(&s), now, &mut $rng)
+                        .seal_with(&ring, black_box(&s), now, &mut $rng)
                         .unwrap()
                 })
             });

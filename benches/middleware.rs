@@ -25,7 +25,7 @@ const LARGE: usize = 10 * 1024;
 
 /// Random base64url text of `n` characters (incompressible, like tokens).
 fn text(n: usize) -> String {
-    use rand::Rng;
+    use rand::RngExt;
     const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let mut rng = rand::rng();
     (0..n)
@@ -288,7 +288,7 @@ fn values(c: &mut Criterion) {
 
     use sealed_session::SessionState;
 
-    let base = SessionState::new(SystemTime::now(), Duration::from_secs(60), &mut rand::rng());
+    let base = SessionState::new(SystemTime::now(), Duration::from_secs(60));
     let data = text(SMALL);
     let mut group = c.benchmark_group("value");
     group.bench_function("u64/typed", |b| {
@@ -376,7 +376,7 @@ fn worst_decrypted_header(real: &str, total_budget: usize) -> String {
 }
 
 fn seeded_text(n: usize, seed: u64) -> String {
-    use rand::{Rng, SeedableRng};
+    use rand::{RngExt, SeedableRng};
     const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     (0..n)

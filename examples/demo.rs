@@ -21,7 +21,7 @@ use std::time::{Duration, SystemTime};
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::DefaultHeaders;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
-use rand::Rng;
+use rand::RngExt;
 use sealed_session::{Algorithm, Keyring, Session, SessionMiddleware};
 use serde::Deserialize;
 

@@ -133,7 +133,7 @@ impl SessionStore for SealedSessionStore {
         _ttl: &time::Duration,
     ) -> Result<SessionKey, SaveError> {
         let now = SystemTime::now();
-        let mut state = self.codec.new_state(now, &mut ForkSafeRng);
+        let mut state = self.codec.new_state(now);
         fill(&mut state, session_state).map_err(SaveError::Serialization)?;
         self.seal(&state, now).map_err(SaveError::Other)
     }
@@ -153,7 +153,7 @@ impl SessionStore for SealedSessionStore {
                 old.touch(now);
                 old
             }
-            None => self.codec.new_state(now, &mut ForkSafeRng),
+            None => self.codec.new_state(now),
         };
         fill(&mut state, session_state).map_err(UpdateError::Serialization)?;
         self.seal(&state, now).map_err(UpdateError::Other)
@@ -237,7 +237,7 @@ mod tests {
         assert!(block_on(store.load(&tampered)).unwrap().is_none());
 
         // Random text does not compress: 6 KB cannot fit one cookie.
-        use rand::Rng;
+        use rand::RngExt;
         let big: String = rand::rng()
             .sample_iter(rand::distr::Alphanumeric)
             .take(6000)

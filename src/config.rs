@@ -25,11 +25,33 @@
 
 use std::time::Duration;
 
-use cookie::SameSite;
-
 use crate::codec::{DEFAULT_SAME_SITE, armor, envelope};
 use crate::error::ConfigError;
 use crate::keyring::Algorithm;
+
+/// The cookies' `SameSite` attribute. Always sent explicitly: only Chrome defaults to `Lax`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum SameSite {
+    /// Sent only with same-site requests.
+    Strict,
+    /// Also sent with top-level cross-site navigations (links): the default.
+    #[default]
+    Lax,
+    /// Sent with every request; requires `Secure`.
+    None,
+}
+
+/// actix-web's `SameSite` (cookie 0.16), so code written for actix-session's builder compiles.
+#[cfg(feature = "actix")]
+impl From<actix_web::cookie::SameSite> for SameSite {
+    fn from(same_site: actix_web::cookie::SameSite) -> Self {
+        match same_site {
+            actix_web::cookie::SameSite::Strict => SameSite::Strict,
+            actix_web::cookie::SameSite::Lax => SameSite::Lax,
+            actix_web::cookie::SameSite::None => SameSite::None,
+        }
+    }
+}
 
 /// Every knob of the session cookie and its lifetimes.
 #[derive(Debug, Clone)]
@@ -120,9 +142,10 @@ impl SessionConfig {
         self
     }
 
-    /// SameSite attribute, always sent. Default `Lax`.
-    pub fn cookie_same_site(mut self, same_site: SameSite) -> Self {
-        self.same_site = same_site;
+    /// SameSite attribute, always sent. Default `Lax`. Takes this crate's [`SameSite`] or, with
+    /// the `actix` feature, `actix_web::cookie::SameSite` (as actix-session's builder does).
+    pub fn cookie_same_site(mut self, same_site: impl Into<SameSite>) -> Self {
+        self.same_site = same_site.into();
         self
     }
 

@@ -17,8 +17,8 @@ use actix_web::dev::Service as _;
 use actix_web::http::header::{CACHE_CONTROL, COOKIE, HeaderValue, SET_COOKIE};
 use actix_web::{App, HttpRequest, HttpResponse, web};
 
-use rand::SeedableRng;
-use rand::rngs::StdRng;
+use chacha20::ChaCha12Rng as StdRng;
+use rand_core::SeedableRng;
 
 use crate::codec::{Codec, armor, compress, cookie_pairs, envelope, payload};
 use crate::config::SessionConfig;
@@ -737,7 +737,8 @@ async fn service_handler(req: HttpRequest) -> HttpResponse {
         3 => {
             let size = header("x-blob") * 64;
             let mut rng = StdRng::seed_from_u64(size as u64);
-            let blob: Vec<u8> = (0..size).map(|_| rand::Rng::random(&mut rng)).collect();
+            let mut blob = vec![0u8; size];
+            rand_core::Rng::fill_bytes(&mut rng, &mut blob);
             session.insert("blob", serde_bytes::ByteBuf::from(blob))
         }
         4 => {

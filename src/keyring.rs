@@ -616,11 +616,6 @@ pub(crate) fn unix_seconds(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
-/// The time `secs` seconds after the Unix epoch (for tests and tools).
-pub fn unix_time(secs: u64) -> SystemTime {
-    from_unix_seconds(secs)
-}
-
 /// The time `secs` seconds after the Unix epoch, or the latest whole second this platform's
 /// `SystemTime` holds when `secs` lies beyond it (a sealed time near 2^64 must not panic).
 pub(crate) fn from_unix_seconds(secs: u64) -> SystemTime {

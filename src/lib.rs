@@ -48,7 +48,7 @@ pub mod state;
 #[cfg(feature = "actix-session-store")]
 pub use actix_store::SealedSessionStore;
 pub use codec::{Codec, Opened};
-pub use config::SessionConfig;
+pub use config::{SameSite, SessionConfig};
 pub use error::{
     ConfigError, DecodeError, EncodeError, KeyringError, SessionGetError, SessionInsertError,
 };

@@ -14,12 +14,12 @@ use std::sync::{Arc, RwLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
 
+use crate::config::SameSite;
 use actix_web::HttpMessage;
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
 use actix_web::http::header::{CACHE_CONTROL, COOKIE, HeaderValue, SET_COOKIE};
 use actix_web::{HttpResponse, HttpResponseBuilder, http::StatusCode};
-use cookie::SameSite;
 use std::future::{Ready, ready};
 
 use crate::codec::cache::OpenCache;
@@ -254,7 +254,7 @@ impl SessionMiddlewareBuilder {
         /// See [`SessionConfig::cookie_http_only`].
         cookie_http_only(http_only: bool);
         /// See [`SessionConfig::cookie_same_site`].
-        cookie_same_site(same_site: SameSite);
+        cookie_same_site(same_site: impl Into<SameSite>);
         /// See [`SessionConfig::browser_session`].
         browser_session();
         /// See [`SessionConfig::persistent`].
@@ -746,12 +746,7 @@ fn seal(
     state: &crate::SessionState,
     now: SystemTime,
 ) -> Result<Vec<String>, HttpResponse> {
-    match shared.codec.seal_lines(
-        &shared.keyring(),
-        state,
-        now,
-        &mut crate::codec::ForkSafeRng,
-    ) {
+    match shared.codec.seal_lines(&shared.keyring(), state, now) {
         Ok(cookies) => {
             shared.stats.sealed.fetch_add(1, Ordering::Relaxed);
             Ok(cookies)

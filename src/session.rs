@@ -246,10 +246,9 @@ impl Session {
     pub fn renew(&self) {
         let mut inner = self.loaded();
         let (now, lifetime) = inner.clock();
-        let mut rng = crate::codec::ForkSafeRng;
         match inner.state.as_mut() {
-            Some(state) => state.renew(now, lifetime, &mut rng),
-            None => inner.state = Some(SessionState::new(now, lifetime, &mut rng)),
+            Some(state) => state.renew(now, lifetime),
+            None => inner.state = Some(SessionState::new(now, lifetime)),
         }
         inner.mark(SessionStatus::Renewed);
     }
@@ -395,7 +394,7 @@ impl Inner {
     fn state_or_new(&mut self) -> &mut SessionState {
         let (now, lifetime) = self.clock();
         self.state
-            .get_or_insert_with(|| SessionState::new(now, lifetime, &mut crate::codec::ForkSafeRng))
+            .get_or_insert_with(|| SessionState::new(now, lifetime))
     }
 
     /// Now and the absolute lifetime of a new identity: the middleware's, or the system clock

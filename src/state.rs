@@ -13,10 +13,11 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use rand::CryptoRng;
+use rand_core::CryptoRng;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::error::{SessionGetError, SessionInsertError};
 use crate::keyring::{from_unix_seconds, unix_seconds};
 
 mod fingerprint;
@@ -48,12 +49,17 @@ pub struct SessionState {
 }
 
 impl SessionState {
-    /// A new, empty session with a random id, issued at `now` and expiring after `lifetime`.
-    ///
-    /// `rng` must be a CSPRNG that stays unique across `fork()`: the middleware passes
-    /// [`ForkSafeRng`](crate::codec::ForkSafeRng) (`rand::rng()` repeats its bytes in a forked
-    /// child, so parent and child would hand out the same session id).
-    pub fn new(now: SystemTime, lifetime: Duration, rng: &mut impl CryptoRng) -> Self {
+    /// A new, empty session with a random id (from
+    /// [`ForkSafeRng`](crate::codec::ForkSafeRng)), issued at `now` and expiring after
+    /// `lifetime`.
+    pub fn new(now: SystemTime, lifetime: Duration) -> Self {
+        Self::new_with_rng(now, lifetime, &mut crate::codec::ForkSafeRng)
+    }
+
+    /// [`SessionState::new`] with the id drawn from `rng` (seeded tests). Not part of the
+    /// stable API: `rng` must stay unique across `fork()`, which `rand::rng()` does not.
+    #[doc(hidden)]
+    pub fn new_with_rng(now: SystemTime, lifetime: Duration, rng: &mut impl CryptoRng) -> Self {
         let mut id = [0u8; 16];
         rng.fill_bytes(&mut id);
         let now = unix_seconds(now);
@@ -136,11 +142,15 @@ impl SessionState {
     /// The stored bytes do not deserialize as `T` (or have bytes left over), or the value has
     /// a fingerprint and `T` reads it with a different serde data model (another integer
     /// width or signedness, `String` for bytes, other struct fields or enum variants, …).
-    pub fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, postcard::Error> {
+    pub fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, SessionGetError> {
         let Some(bytes) = self.entries.get(key) else {
             return Ok(None);
         };
-        decode_entry(bytes, self.fingerprints.get(key).copied()).map(Some)
+        decode_entry(bytes, self.fingerprints.get(key).copied())
+            .map(Some)
+            .map_err(|_| SessionGetError {
+                key: key.to_owned(),
+            })
     }
 
     /// Stores `value` under `key` with its fingerprint, returning whether the stored bytes or
@@ -153,8 +163,10 @@ impl SessionState {
         &mut self,
         key: &str,
         value: &T,
-    ) -> Result<bool, postcard::Error> {
-        let (fingerprint, bytes) = encode_value(value)?;
+    ) -> Result<bool, SessionInsertError> {
+        let (fingerprint, bytes) = encode_value(value).map_err(|_| SessionInsertError {
+            key: key.to_owned(),
+        })?;
         Ok(self.insert_fingerprinted(key.to_owned(), fingerprint, bytes))
     }
 
@@ -220,9 +232,19 @@ impl SessionState {
 
     /// A new identity for the same entries: new id, issued now, a fresh absolute lifetime.
     /// Call it whenever privileges change (login, sudo-mode), against session fixation.
-    /// `rng` as for [`SessionState::new`].
-    pub fn renew(&mut self, now: SystemTime, lifetime: Duration, rng: &mut impl CryptoRng) {
-        let fresh = SessionState::new(now, lifetime, rng);
+    pub fn renew(&mut self, now: SystemTime, lifetime: Duration) {
+        self.renew_with_rng(now, lifetime, &mut crate::codec::ForkSafeRng);
+    }
+
+    /// [`SessionState::renew`] with the id drawn from `rng`; as [`SessionState::new_with_rng`].
+    #[doc(hidden)]
+    pub fn renew_with_rng(
+        &mut self,
+        now: SystemTime,
+        lifetime: Duration,
+        rng: &mut impl CryptoRng,
+    ) {
+        let fresh = SessionState::new_with_rng(now, lifetime, rng);
         self.id = fresh.id;
         self.issued_at = fresh.issued_at;
         self.expires_at = fresh.expires_at;
@@ -252,11 +274,10 @@ impl std::fmt::Debug for SessionState {
 /// The fingerprint of `value` (docs/FORMAT.md §6.1): a 64-bit FNV-1a hash of the serde
 /// data-model trace of the value, as [`SessionState::insert`] stores it.
 ///
-/// # Errors
-/// The value cannot be serialized by postcard (a sequence or map of unknown length, or the
-/// value's own `Serialize` error).
-pub fn fingerprint_of<T: Serialize + ?Sized>(value: &T) -> Result<u64, postcard::Error> {
-    fingerprint::of(value)
+/// `None` when the value cannot be serialized by postcard (a sequence or map of unknown
+/// length, or the value's own `Serialize` error).
+pub fn fingerprint_of<T: Serialize + ?Sized>(value: &T) -> Option<u64> {
+    fingerprint::of(value).ok()
 }
 
 /// A value's fingerprint and postcard bytes.
@@ -296,7 +317,8 @@ mod tests {
     #[test]
     fn typed_values_round_trip_and_trailing_bytes_are_refused() {
         let mut rng = rand::rngs::StdRng::seed_from_u64(1);
-        let mut s = SessionState::new(from_unix_seconds(100), Duration::from_secs(60), &mut rng);
+        let mut s =
+            SessionState::new_with_rng(from_unix_seconds(100), Duration::from_secs(60), &mut rng);
         assert!(s.insert("user", "alice").unwrap());
         assert!(!s.insert("user", "alice").unwrap());
         assert_eq!(s.get::<String>("user").unwrap().as_deref(), Some("alice"));
@@ -309,7 +331,8 @@ mod tests {
     #[test]
     fn s2_inserted_values_are_checked_raw_ones_read_unchecked() {
         let mut rng = rand::rngs::StdRng::seed_from_u64(3);
-        let mut s = SessionState::new(from_unix_seconds(100), Duration::from_secs(60), &mut rng);
+        let mut s =
+            SessionState::new_with_rng(from_unix_seconds(100), Duration::from_secs(60), &mut rng);
         assert!(s.insert("n", &100i32).unwrap());
         assert_eq!(s.fingerprint("n"), Some(fingerprint_of(&100i32).unwrap()));
         assert_eq!(s.get::<i32>("n").unwrap(), Some(100));
@@ -334,10 +357,11 @@ mod tests {
     #[test]
     fn renew_changes_identity_and_keeps_entries() {
         let mut rng = rand::rngs::StdRng::seed_from_u64(2);
-        let mut s = SessionState::new(from_unix_seconds(100), Duration::from_secs(60), &mut rng);
+        let mut s =
+            SessionState::new_with_rng(from_unix_seconds(100), Duration::from_secs(60), &mut rng);
         s.insert("k", &1u8).unwrap();
         let old = s.id;
-        s.renew(from_unix_seconds(130), Duration::from_secs(60), &mut rng);
+        s.renew_with_rng(from_unix_seconds(130), Duration::from_secs(60), &mut rng);
         assert_ne!(s.id, old);
         assert_eq!((s.issued_at, s.expires_at), (130, 190));
         assert_eq!(s.get::<u8>("k").unwrap(), Some(1));

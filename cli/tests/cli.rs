@@ -252,7 +252,7 @@ fn sealed_header(
     fill: impl FnOnce(&mut sealed_session::SessionState),
 ) -> String {
     let codec = Codec::new(config).unwrap();
-    let mut state = codec.new_state(now, &mut rand::rng());
+    let mut state = codec.new_state(now);
     fill(&mut state);
     let cookies = codec.seal(keyring, &state, now, &mut rand::rng()).unwrap();
     let mut parts = vec!["theme=dark".to_owned()];

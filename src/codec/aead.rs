@@ -12,9 +12,9 @@ use aes::Aes256;
 use aes::cipher::{BlockCipherEncrypt, KeyInit};
 use aes_gcm::Aes256Gcm;
 use aes_gcm::aead::AeadInOut;
+use chacha20::ChaCha12Rng;
 use chacha20poly1305::XChaCha20Poly1305;
-use rand::rngs::StdRng;
-use rand::{CryptoRng, RngCore, SeedableRng};
+use rand_core::{Rng as _, SeedableRng, TryCryptoRng, TryRng};
 use zeroize::Zeroizing;
 
 use crate::keyring::Algorithm;
@@ -140,11 +140,10 @@ impl Cipher {
 /// what the ancestor drew after forking.
 ///
 /// ```
-/// use rand::RngCore;
 /// use sealed_session::codec::ForkSafeRng;
 ///
 /// let mut nonce = [0u8; 24];
-/// ForkSafeRng.fill_bytes(&mut nonce);
+/// ForkSafeRng::fill(&mut nonce);
 /// assert_ne!(nonce, [0u8; 24]);
 /// ```
 ///
@@ -154,20 +153,9 @@ impl Cipher {
 #[derive(Debug, Default, Clone, Copy)]
 pub struct ForkSafeRng;
 
-impl RngCore for ForkSafeRng {
-    fn next_u32(&mut self) -> u32 {
-        let mut bytes = [0u8; 4];
-        self.fill_bytes(&mut bytes);
-        u32::from_le_bytes(bytes)
-    }
-
-    fn next_u64(&mut self) -> u64 {
-        let mut bytes = [0u8; 8];
-        self.fill_bytes(&mut bytes);
-        u64::from_le_bytes(bytes)
-    }
-
-    fn fill_bytes(&mut self, dest: &mut [u8]) {
+impl ForkSafeRng {
+    /// Fills `dest` with fresh random bytes.
+    pub fn fill(dest: &mut [u8]) {
         let pid = std::process::id();
         let drawn = LOCAL.try_with(|local| {
             let Ok(mut local) = local.try_borrow_mut() else {
@@ -183,12 +171,33 @@ impl RngCore for ForkSafeRng {
     }
 }
 
-impl CryptoRng for ForkSafeRng {}
+impl TryRng for ForkSafeRng {
+    type Error = core::convert::Infallible;
+
+    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
+        let mut bytes = [0u8; 4];
+        Self::fill(&mut bytes);
+        Ok(u32::from_le_bytes(bytes))
+    }
+
+    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
+        let mut bytes = [0u8; 8];
+        Self::fill(&mut bytes);
+        Ok(u64::from_le_bytes(bytes))
+    }
+
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), Self::Error> {
+        Self::fill(dest);
+        Ok(())
+    }
+}
+
+impl TryCryptoRng for ForkSafeRng {}
 
 /// The generator of this thread and the process it was seeded in.
 struct Local {
     pid: u32,
-    rng: StdRng,
+    rng: ChaCha12Rng,
     drawn: usize,
 }
 
@@ -206,7 +215,7 @@ fn local_fill(local: &mut Option<Local>, pid: u32, dest: &mut [u8]) {
             os_fill(seed.as_mut_slice());
             local.insert(Local {
                 pid,
-                rng: StdRng::from_seed(*seed),
+                rng: ChaCha12Rng::from_seed(*seed),
                 drawn: 0,
             })
         }
@@ -320,9 +329,15 @@ mod tests {
     fn a3_generator_reseeds_when_the_process_id_changes() {
         let mut local = None;
         local_fill(&mut local, 100, &mut [0u8; 24]);
-        let copied = local.as_ref().map(|l: &Local| l.rng.clone()).unwrap();
+        // What fork() copies: the generator's seed and position.
+        let copy = |rng: &ChaCha12Rng| {
+            let mut c = ChaCha12Rng::from_seed(rng.get_seed());
+            c.set_word_pos(rng.get_word_pos());
+            c
+        };
+        let copied = local.as_ref().map(|l: &Local| copy(&l.rng)).unwrap();
         // What the parent (pid 100) draws next after a fork.
-        let mut parent = copied.clone();
+        let mut parent = copy(&copied);
         let mut parent_next = [0u8; 24];
         parent.fill_bytes(&mut parent_next);
         // The same state, continued in the parent, repeats it.

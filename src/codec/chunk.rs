@@ -9,9 +9,9 @@
 use crate::error::{ChunkError, DecodeError, EncodeError};
 
 /// The most chunks a session may span: far below the 180 cookies a site may hold per domain.
-pub const MAX_CHUNKS: usize = 32;
+pub(crate) const MAX_CHUNKS: usize = 32;
 /// Chromium and Firefox drop a cookie whose name and value together exceed this.
-pub const MAX_NAME_VALUE: usize = 4096;
+pub(crate) const MAX_NAME_VALUE: usize = 4096;
 /// How many distinct values of one chunk name are tried (host-only and parent-domain copies,
 /// HTTP/2 split headers). More make the request ambiguous: dropping the excess would let
 /// planted values push the real one out (issue 9, A1).

@@ -22,7 +22,7 @@
 pub(crate) mod aead;
 pub(crate) mod armor;
 pub(crate) mod cache;
-pub mod chunk;
+pub(crate) mod chunk;
 pub(crate) mod compress;
 pub(crate) mod envelope;
 pub(crate) mod payload;
@@ -31,10 +31,10 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use cookie::{Cookie, SameSite};
-use rand::CryptoRng;
+use cookie::Cookie;
+use rand_core::CryptoRng;
 
-use crate::config::SessionConfig;
+use crate::config::{SameSite, SessionConfig};
 use crate::error::{ChunkError, ConfigError, DecodeError, EncodeError, EnvelopeError};
 use crate::keyring::{Algorithm, KeyId, Keyring, unix_seconds};
 use crate::state::SessionState;
@@ -68,16 +68,16 @@ pub struct Opened {
 /// ```
 /// use std::time::SystemTime;
 ///
-/// use sealed_session::codec::{ForkSafeRng, cookie_pairs};
+/// use sealed_session::codec::cookie_pairs;
 /// use sealed_session::{Algorithm, Codec, Keyring, SessionConfig};
 ///
 /// let now = SystemTime::now();
 /// let keyring = Keyring::generate(Algorithm::default(), now).unwrap();
 /// let codec = Codec::new(SessionConfig::new().cookie_name("__Host-app")).unwrap();
 ///
-/// let mut state = codec.new_state(now, &mut ForkSafeRng);
+/// let mut state = codec.new_state(now);
 /// state.insert("user", "alice").unwrap();
-/// let lines = codec.seal_lines(&keyring, &state, now, &mut ForkSafeRng).unwrap();
+/// let lines = codec.seal_lines(&keyring, &state, now).unwrap();
 /// assert!(lines[0].starts_with("__Host-app=1."));
 ///
 /// // The browser sends back `name=value` pairs in one `Cookie` header.
@@ -128,9 +128,10 @@ impl Codec {
         self.config.purpose.as_deref()
     }
 
-    /// A fresh, empty session issued at `now` with the configured lifetime.
-    pub fn new_state(&self, now: SystemTime, rng: &mut impl CryptoRng) -> SessionState {
-        SessionState::new(now, self.config.lifetime, rng)
+    /// A fresh, empty session issued at `now` with the configured lifetime and a random id
+    /// (drawn from [`ForkSafeRng`]).
+    pub fn new_state(&self, now: SystemTime) -> SessionState {
+        SessionState::new(now, self.config.lifetime)
     }
 
     /// Opens the session carried by a request's cookie pairs (see [`cookie_pairs`]).
@@ -238,12 +239,9 @@ impl Codec {
         Ok(Some(opened))
     }
 
-    /// Seals `state` under the keyring's sealing key into the cookies to set, all of them or
-    /// none. The nonce is drawn from `rng`: pass [`ForkSafeRng`] (as the middleware does), or
-    /// another CSPRNG that never repeats itself across `fork()`.
-    ///
-    /// # Errors
-    /// [`EncodeError::TooLarge`] when the cookies would exceed a budget.
+    /// [`Codec::seal_with`] parsed into `cookie` objects, for tests and tools: not part of the
+    /// stable API (it names another crate's types).
+    #[doc(hidden)]
     pub fn seal(
         &self,
         keyring: &Keyring,
@@ -251,19 +249,33 @@ impl Codec {
         now: SystemTime,
         rng: &mut impl CryptoRng,
     ) -> Result<Vec<Cookie<'static>>, EncodeError> {
-        let lines = self.seal_lines(keyring, state, now, rng)?;
+        let lines = self.seal_with(keyring, state, now, rng)?;
         lines
             .into_iter()
             .map(|line| Cookie::parse(line).map_err(|_| EncodeError::Seal))
             .collect()
     }
 
-    /// [`Codec::seal`], rendered: the `Set-Cookie` header values themselves, in chunk order
-    /// (what the middleware sends; no cookie object on the hot path).
+    /// Seals `state` under the keyring's sealing key into the `Set-Cookie` header values to
+    /// send, in chunk order: all of them or none. The nonce is drawn from [`ForkSafeRng`].
     ///
     /// # Errors
-    /// As [`Codec::seal`].
+    /// [`EncodeError::TooLarge`] when the cookies would exceed a budget,
+    /// [`EncodeError::ValuesTooLarge`] when the values exceed `max_inflated`.
     pub fn seal_lines(
+        &self,
+        keyring: &Keyring,
+        state: &SessionState,
+        now: SystemTime,
+    ) -> Result<Vec<String>, EncodeError> {
+        self.seal_with(keyring, state, now, &mut ForkSafeRng)
+    }
+
+    /// [`Codec::seal_lines`] with the nonce drawn from `rng`: for test vectors and benches
+    /// (a fixed or seeded nonce source). Not part of the stable API: a CSPRNG that repeats
+    /// itself across `fork()` repeats nonces.
+    #[doc(hidden)]
+    pub fn seal_with(
         &self,
         keyring: &Keyring,
         state: &SessionState,
@@ -370,8 +382,9 @@ impl Codec {
             .collect())
     }
 
-    /// Removal cookies (empty, `Max-Age=0`, same Domain/Path/Secure/SameSite) for every chunk
-    /// in `present` at index `keep` or above: what a shrink or a purge leaves behind.
+    /// [`Codec::removal_lines`] parsed into `cookie` objects, for tests: not part of the
+    /// stable API.
+    #[doc(hidden)]
     pub fn removal_cookies(&self, present: ChunkSet, keep: usize) -> Vec<Cookie<'static>> {
         self.removal_lines(present, keep)
             .into_iter()
@@ -379,7 +392,9 @@ impl Codec {
             .collect()
     }
 
-    /// [`Codec::removal_cookies`], rendered as `Set-Cookie` header values.
+    /// Removal `Set-Cookie` values (empty, `Max-Age=0`, same Domain/Path/Secure/SameSite) for
+    /// every chunk in `present` (see [`Codec::present_chunks`]) at index `keep` or above: what
+    /// a shrink (`keep` = the new chunk count) or a purge (`keep` = 0) leaves behind.
     pub fn removal_lines(&self, present: ChunkSet, keep: usize) -> Vec<String> {
         present
             .indices_from(keep)

@@ -6,7 +6,7 @@ use std::cell::Cell;
 use std::time::Duration;
 
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use rand::{RngExt, SeedableRng};
 
 use super::tests::{NOW, at};
 use super::*;
@@ -85,7 +85,7 @@ fn text(n: usize, seed: u64) -> String {
 
 /// Alice's session sealed by `codec` with `blob` bytes of filler: the cookie pairs.
 fn sealed(codec: &Codec, ring: &Keyring, blob: usize) -> Vec<(String, String)> {
-    let mut state = SessionState::new(
+    let mut state = SessionState::new_with_rng(
         at(NOW),
         Duration::from_secs(3600),
         &mut StdRng::seed_from_u64(3),

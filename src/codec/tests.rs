@@ -25,7 +25,7 @@ pub(crate) fn codec() -> Codec {
 
 fn state_with(entries: &[(&str, Vec<u8>)]) -> SessionState {
     let mut rng = StdRng::seed_from_u64(7);
-    let mut s = SessionState::new(at(NOW), Duration::from_secs(3600), &mut rng);
+    let mut s = SessionState::new_with_rng(at(NOW), Duration::from_secs(3600), &mut rng);
     for (k, v) in entries {
         s.insert_raw((*k).to_owned(), v.clone());
     }
@@ -53,7 +53,7 @@ fn open_pairs(
 }
 
 fn random_text(n: usize, seed: u64) -> Vec<u8> {
-    use rand::Rng;
+    use rand::RngExt;
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let mut rng = StdRng::seed_from_u64(seed);
     (0..n).map(|_| ALPHABET[rng.random_range(0..64)]).collect()
@@ -361,7 +361,8 @@ fn persistent_cookies_stay_within_the_line_budget() {
     .unwrap();
     let mut rng = StdRng::seed_from_u64(1);
     for n in (3_000..12_000).step_by(997) {
-        let mut state = codec.new_state(at(NOW), &mut rng);
+        let mut state =
+            SessionState::new_with_rng(at(NOW), codec.config().session_lifetime(), &mut rng);
         state.insert_raw("blob".into(), random_text(n, n as u64));
         for c in codec.seal(&ring, &state, at(NOW), &mut rng).unwrap() {
             let line = c.to_string();

@@ -29,9 +29,9 @@ use actix_web::{App, HttpResponse, HttpServer, web};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::rngs::StdRng;
-use rand::{Rng, RngCore, SeedableRng};
+use rand::{Rng, RngExt, SeedableRng};
 use sealed_session::codec::floor::RawAead;
-use sealed_session::keyring::{Secret, unix_time};
+use sealed_session::keyring::Secret;
 use sealed_session::{
     Algorithm, Codec, DecodeError, Key, KeyId, Keyring, Session, SessionConfig,
     SessionMiddlewareBuilder, SessionState, SessionStats,
@@ -681,7 +681,7 @@ fn crafted(entries: &[(&str, Vec<u8>)]) -> Vec<u8> {
 fn alice_codec(config: SessionConfig) -> (Codec, Keyring, SystemTime, SessionState) {
     let codec = Codec::new(config.cookie_name(NAME)).unwrap();
     let now = unix_time(T0);
-    let mut state = codec.new_state(now, &mut rand::rng());
+    let mut state = codec.new_state(now);
     state.insert("user", "alice").unwrap();
     (codec, ring(Algorithm::default()), now, state)
 }

@@ -19,7 +19,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use proptest::prelude::*;
 use proptest::test_runner::Config as ProptestConfig;
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use rand::{RngExt, SeedableRng};
 use sealed_session::error::{ChunkError, DecodeError};
 use sealed_session::keyring::{Key, KeyId, Secret};
 use sealed_session::{Algorithm, Codec, EncodeError, Keyring, SessionConfig, SessionState};

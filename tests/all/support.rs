@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use actix_web::dev::{Service, ServiceResponse};
 use actix_web::http::header;
 use actix_web::{App, HttpResponse, test, web};
-use sealed_session::keyring::{Secret, unix_time};
+use sealed_session::keyring::Secret;
 use sealed_session::{
     Algorithm, Key, KeyId, Keyring, Session, SessionMiddleware, SessionMiddlewareBuilder,
     SessionStats,
@@ -128,7 +128,7 @@ pub fn unhex(text: &str) -> Vec<u8> {
 }
 
 pub fn random_text(n: usize) -> String {
-    use rand::Rng;
+    use rand::RngExt;
     const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let mut rng = rand::rng();
     (0..n)
@@ -217,4 +217,9 @@ pub fn rejected(stats: &SessionStats, category: &str) -> u64 {
         .into_iter()
         .find(|(c, _)| *c == category)
         .map_or(0, |(_, n)| n)
+}
+
+/// The time `secs` seconds after the Unix epoch.
+pub fn unix_time(secs: u64) -> std::time::SystemTime {
+    std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs)
 }

@@ -613,7 +613,7 @@ async fn s2_rolling_upgrade_writes_schema_1_until_told_otherwise() {
 mod property {
     use proptest::prelude::*;
     use rand::rngs::StdRng;
-    use rand::{Rng, SeedableRng};
+    use rand::{RngExt, SeedableRng};
     use sealed_session::state::fingerprint_of;
 
     use super::{
@@ -844,7 +844,7 @@ mod property {
             let (a_name, write_a, read_a) = TYPES[a];
             let (b_name, _, read_b) = TYPES[b];
             let now = TestClock::new().now();
-            let mut state = SessionState::new(now, std::time::Duration::from_secs(3600), &mut rand::rng());
+            let mut state = SessionState::new(now, std::time::Duration::from_secs(3600));
             write_a(&mut state, &mut StdRng::seed_from_u64(seed));
             let state = sealed_and_opened(&state);
             let stored = (state.entries()["v"].clone(), state.fingerprint("v").unwrap());

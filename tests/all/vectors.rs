@@ -18,7 +18,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use rand::{Rng, SeedableRng};
+use rand::{RngExt, SeedableRng};
 use sealed_session::{Codec, Keyring, SessionConfig, SessionState};
 use serde::{Deserialize, Serialize};
 
@@ -275,20 +275,22 @@ fn secs(t: SystemTime) -> u64 {
 /// An RNG that hands out one fixed nonce: the only randomness `Codec::seal` draws.
 struct FixedNonce(Vec<u8>);
 
-impl rand::RngCore for FixedNonce {
-    fn next_u32(&mut self) -> u32 {
+impl rand::TryRng for FixedNonce {
+    type Error = std::convert::Infallible;
+    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
         unreachable!("seal draws its nonce with fill_bytes")
     }
-    fn next_u64(&mut self) -> u64 {
+    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
         unreachable!("seal draws its nonce with fill_bytes")
     }
-    fn fill_bytes(&mut self, dst: &mut [u8]) {
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
         assert_eq!(dst.len(), self.0.len(), "nonce length");
         dst.copy_from_slice(&self.0);
+        Ok(())
     }
 }
 
-impl rand::CryptoRng for FixedNonce {}
+impl rand::TryCryptoRng for FixedNonce {}
 
 /// `state` sealed at `now` with the one `nonce`, as the cookies' (name, value) pairs.
 fn seal_pairs(
