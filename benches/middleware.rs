@@ -194,9 +194,8 @@ fn requests(c: &mut Criterion) {
     let cutoff_app = rt.block_on(test::init_service(
         App::new()
             .wrap(ours(
-                ring.clone().with_not_before(
-                    SystemTime::now().checked_sub(Duration::from_secs(3600)),
-                ),
+                ring.clone()
+                    .with_not_before(SystemTime::now().checked_sub(Duration::from_secs(3600))),
                 4096,
             ))
             .configure(handlers!(
