@@ -12,11 +12,13 @@
 //!
 //! Arguments: `read|write`, `memo|nomemo`, the number of requests. The session holds three
 //! values (a user name, a counter, a CSRF token); `read` reads two of them, `write` reads and
-//! rewrites the counter. `FINGERPRINTS=0` seals without value fingerprints.
+//! rewrites the counter. `FINGERPRINTS=0` seals without value fingerprints. `CUTOFF=1` gives
+//! the keyring a revocation cutoff an hour in the past (`sealed-session revoke`), which the
+//! session, issued now, passes: what level 1 of revocation costs when nothing is revoked.
 //!
-//! With `--features redis`, `REVOCATION=empty|ids|users` adds a revocation list that never
-//! connects (no threads): empty, holding 100,000 revoked ids, or those and 10,000 revoked
-//! users with the user check on; the session itself is not revoked.
+//! With `--features redis`, `REVOCATION=empty|ids|users` adds a revocation list (level 3)
+//! that never connects (no threads): empty, holding 100,000 revoked ids, or those and 10,000
+//! revoked users with the user check on; the session itself is not revoked.
 
 use std::time::SystemTime;
 
@@ -38,7 +40,13 @@ fn main() {
     let memo = if memo == "nomemo" { 0 } else { 1024 };
     let fingerprints = std::env::var("FINGERPRINTS").map_or(true, |v| v != "0");
     actix_web::rt::System::new().block_on(async move {
-        let ring = Keyring::generate(Algorithm::default(), SystemTime::now()).expect("keyring");
+        let now = SystemTime::now();
+        let ring = Keyring::generate(Algorithm::default(), now).expect("keyring");
+        let ring = if std::env::var("CUTOFF").is_ok_and(|v| v == "1") {
+            ring.with_not_before(now.checked_sub(std::time::Duration::from_secs(3600)))
+        } else {
+            ring
+        };
         let builder = SessionMiddleware::builder(ring);
         #[cfg(feature = "redis")]
         let builder = match revocation_list() {

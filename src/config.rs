@@ -80,6 +80,7 @@ pub struct SessionConfig {
     pub(crate) clock_skew: Duration,
     pub(crate) purpose: Option<String>,
     pub(crate) write_fingerprints: bool,
+    pub(crate) write_validated_at: bool,
 }
 
 impl Default for SessionConfig {
@@ -102,6 +103,7 @@ impl Default for SessionConfig {
             clock_skew: Duration::from_secs(60),
             purpose: None,
             write_fingerprints: true,
+            write_validated_at: false,
         }
     }
 }
@@ -239,6 +241,17 @@ impl SessionConfig {
     /// read unchecked, as before fingerprints.
     pub fn value_fingerprints(mut self, on: bool) -> Self {
         self.write_fingerprints = on;
+        self
+    }
+
+    /// Whether sessions are sealed with their `validated_at` time (payload schema 3,
+    /// docs/FORMAT.md §5). Off by default, so cookies stay readable by releases that predate
+    /// it; the middleware turns it on when a revalidation hook is configured
+    /// ([`SessionMiddlewareBuilder::revalidate`](crate::SessionMiddlewareBuilder::revalidate)),
+    /// and only then. Set it on a [`Codec`](crate::Codec) that shares cookies with such a
+    /// middleware.
+    pub fn seal_validated_at(mut self, on: bool) -> Self {
+        self.write_validated_at = on;
         self
     }
 

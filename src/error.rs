@@ -32,6 +32,12 @@ pub enum DecodeError {
     IdleExpired,
     /// The session claims to be issued (or seen) in the future, beyond the allowed skew.
     FutureDated,
+    /// The session was issued before the keyring's cutoff (`not_before`, set by
+    /// `sealed-session revoke --before`): revoked fleet-wide.
+    Revoked,
+    /// The application's revalidation hook refused the session (or failed, under
+    /// `RevalidationErrorPolicy::Drop`). Never returned by the codec.
+    RevalidationFailed,
     /// Two different authentic sessions were presented (e.g. cookie tossing from a sibling
     /// subdomain), or more distinct values of one chunk name than are tried; neither is
     /// trusted.
@@ -55,11 +61,13 @@ impl DecodeError {
             DecodeError::IdleExpired => "time.idle",
             DecodeError::FutureDated => "time.future",
             DecodeError::Ambiguous => "ambiguous",
+            DecodeError::Revoked => "revoked",
+            DecodeError::RevalidationFailed => "revalidation.failed",
         }
     }
 
     /// Every category, for pre-registering counters.
-    pub const CATEGORIES: [&'static str; 22] = [
+    pub const CATEGORIES: [&'static str; 24] = [
         "chunk.count",
         "chunk.missing_first",
         "chunk.missing",
@@ -82,6 +90,8 @@ impl DecodeError {
         "time.idle",
         "time.future",
         "ambiguous",
+        "revoked",
+        "revalidation.failed",
     ];
 }
 
@@ -286,6 +296,11 @@ pub enum KeyringError {
     },
     /// A keyring format version this build does not know.
     UnsupportedVersion(u32),
+    /// `not_before` is not a keyring time (or is `null`).
+    BadNotBefore,
+    /// A version 1 file carries `not_before`, which only version 2 may hold (a release that
+    /// reads only version 1 would refuse it).
+    NotBeforeNeedsVersion2,
     /// The file could not be read.
     Io(std::io::ErrorKind, String),
     /// The environment variable is unset or not UTF-8.
@@ -339,6 +354,13 @@ impl fmt::Display for KeyringError {
             }
             KeyringError::UnsupportedVersion(v) => {
                 write!(f, "keyring version {v} is not supported")
+            }
+            KeyringError::BadNotBefore => f.write_str(
+                "not_before is not a time of the form YYYY-MM-DDTHH:MM:SSZ (UTC, years 1970 to \
+                 9999, no leap second); remove the field for no cutoff",
+            ),
+            KeyringError::NotBeforeNeedsVersion2 => {
+                f.write_str("not_before is only allowed in a version 2 keyring file")
             }
             KeyringError::Io(kind, path) => write!(f, "cannot read keyring {path}: {kind}"),
             KeyringError::MissingEnv(var) => write!(f, "environment variable {var} is not set"),

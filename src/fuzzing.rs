@@ -368,6 +368,7 @@ pub fn roundtrip(data: &[u8]) {
         issued_at,
         expires_at,
         last_seen,
+        validated_at: issued_at,
         entries,
         fingerprints: std::sync::Arc::new(fingerprints),
     };
@@ -450,6 +451,7 @@ pub fn sealed_header(issued: u64, expires: u64, last_seen: u64) -> Vec<u8> {
         issued_at: issued,
         expires_at: expires,
         last_seen,
+        validated_at: issued,
         entries,
         fingerprints: Default::default(),
     };

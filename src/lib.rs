@@ -57,8 +57,8 @@ pub use error::{
 pub use keyring::{Algorithm, Key, KeyId, Keyring};
 #[cfg(feature = "actix")]
 pub use middleware::{
-    Clock, SessionMiddleware, SessionMiddlewareBuilder, SessionService, SessionStats,
-    TtlExtensionPolicy,
+    Clock, RevalidationError, RevalidationErrorPolicy, RevalidationFuture, SessionMiddleware,
+    SessionMiddlewareBuilder, SessionService, SessionStats, TtlExtensionPolicy,
 };
 #[cfg(feature = "redis")]
 pub use revocation::{NoMirrorPolicy, RedisRevocation, RedisRevocationOptions, RevocationStats};

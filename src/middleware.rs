@@ -29,6 +29,7 @@ use crate::error::{ConfigError, DecodeError, EncodeError};
 use crate::keyring::Keyring;
 use crate::reload::KeyringWatcher;
 use crate::session::{Installed, Session, SessionStatus};
+use crate::state::SessionState;
 
 /// Stateless cookie sessions for an actix-web app. Build it once, outside `HttpServer::new`,
 /// and `.wrap(middleware.clone())` in every worker so all workers share one keyring.
@@ -110,6 +111,50 @@ pub(crate) struct Shared {
     pub(crate) revocation: Option<crate::revocation::RedisRevocation>,
     /// Whether a response's `Set-Cookie` lines already passed 4 KiB (logged once, at info).
     big_set_cookie_noted: AtomicBool,
+    /// Level 2 of revocation: the application's check, when configured.
+    pub(crate) revalidation: Option<Revalidation>,
+}
+
+/// The error a revalidation hook may return.
+pub type RevalidationError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The future a revalidation hook returns.
+pub type RevalidationFuture =
+    Pin<Box<dyn Future<Output = Result<bool, RevalidationError>> + Send + 'static>>;
+
+type Hook = Arc<dyn Fn(SessionState) -> RevalidationFuture + Send + Sync>;
+
+/// What happens to a session when the revalidation hook returns an error (its database is
+/// down, a timeout): logged at warn level and counted either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum RevalidationErrorPolicy {
+    /// The default: the session goes on, unconfirmed; the check runs again on the next
+    /// request. A revoked session then lives as long as the check keeps failing.
+    #[default]
+    Keep,
+    /// The session is dropped as if the check had said no: the user is logged out while the
+    /// check fails.
+    Drop,
+}
+
+/// The configured hook and when to call it.
+pub(crate) struct Revalidation {
+    hook: Hook,
+    interval: Duration,
+    on_error: RevalidationErrorPolicy,
+}
+
+/// What the revalidation decided for one request's session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// Confirmed: stamp `validated_at` and re-seal.
+    Confirmed,
+    /// The check failed and the policy keeps the session: leave it as it is.
+    Unconfirmed,
+    /// Refused (or failed under [`RevalidationErrorPolicy::Drop`]): no session, expire the
+    /// cookies.
+    Dropped,
 }
 
 /// The time source; injectable so rotation and expiry can be tested.
@@ -173,6 +218,9 @@ pub struct SessionMiddlewareBuilder {
     ttl_policy: TtlExtensionPolicy,
     #[cfg(feature = "redis")]
     revocation: Option<crate::revocation::RedisRevocation>,
+    hook: Option<Hook>,
+    revalidate_interval: Duration,
+    on_revalidation_error: RevalidationErrorPolicy,
 }
 
 macro_rules! forward {
@@ -196,6 +244,9 @@ impl SessionMiddlewareBuilder {
             ttl_policy: TtlExtensionPolicy::default(),
             #[cfg(feature = "redis")]
             revocation: None,
+            hook: None,
+            revalidate_interval: Duration::from_secs(300),
+            on_revalidation_error: RevalidationErrorPolicy::default(),
         }
     }
 
@@ -277,6 +328,48 @@ impl SessionMiddlewareBuilder {
         self
     }
 
+    /// Revocation level 2: an application check that a session is still good, e.g. "is the
+    /// session's user generation still the one in my database?" (bumped on a password change
+    /// or "log out all my devices"). It receives a copy of the session (read the user id and
+    /// generation with [`SessionState::get`]) and answers `Ok(true)` to keep it, `Ok(false)` to
+    /// drop it (no session for the handler, cookies expired on the response), or an error
+    /// (see [`revalidation_error_policy`](Self::revalidation_error_policy)).
+    ///
+    /// It runs before the handler, and only for a session whose sealed `validated_at` is at
+    /// least [`revalidate_interval`](Self::revalidate_interval) old; a confirmed session is
+    /// re-sealed with `validated_at` = now, so most requests do not call it. A revoked session
+    /// is therefore refused at most one interval after the application revoked it. With a
+    /// hook, every request carrying a session cookie opens it before the handler runs (the
+    /// memo makes that cheap), and sessions are sealed with `validated_at` (payload schema 3,
+    /// which releases before it cannot read: configure the hook once every node runs this
+    /// release). Without a hook nothing of this runs and cookies are unchanged.
+    pub fn revalidate<F, Fut, E>(mut self, hook: F) -> Self
+    where
+        F: Fn(SessionState) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<bool, E>> + Send + 'static,
+        E: Into<RevalidationError> + 'static,
+    {
+        self.hook = Some(Arc::new(move |state| {
+            let fut = hook(state);
+            Box::pin(async move { fut.await.map_err(Into::into) })
+        }));
+        self
+    }
+
+    /// How old a session's last confirmation may be before the revalidation hook is asked
+    /// again: the staleness bound of level 2. Default 5 minutes; whole seconds, at least 1.
+    pub fn revalidate_interval(mut self, interval: Duration) -> Self {
+        self.revalidate_interval = interval;
+        self
+    }
+
+    /// What an error from the revalidation hook does. Default
+    /// [`RevalidationErrorPolicy::Keep`].
+    pub fn revalidation_error_policy(mut self, policy: RevalidationErrorPolicy) -> Self {
+        self.on_revalidation_error = policy;
+        self
+    }
+
     /// Replaces the system clock (tests of expiry and rotation).
     pub fn clock(mut self, clock: impl Fn() -> SystemTime + Send + Sync + 'static) -> Self {
         self.clock = Some(Arc::new(clock));
@@ -297,7 +390,18 @@ impl SessionMiddlewareBuilder {
         if let Some(list) = &self.revocation {
             list.attach(self.config.lifetime, self.config.clock_skew);
         }
-        let codec = Codec::new(self.config)?;
+        if self.hook.is_some() && self.revalidate_interval.as_secs() == 0 {
+            return Err(ConfigError(
+                "the revalidation interval must be at least one second".into(),
+            ));
+        }
+        let revalidation = self.hook.map(|hook| Revalidation {
+            hook,
+            interval: self.revalidate_interval,
+            on_error: self.on_revalidation_error,
+        });
+        // Sessions carry `validated_at` only when something reads it.
+        let codec = Codec::new(self.config.seal_validated_at(revalidation.is_some()))?;
         let clock = self.clock.unwrap_or_else(|| Arc::new(SystemTime::now));
         let keys = match self.keys {
             KeySourceSpec::Fixed(ring) => KeySource::Fixed(Arc::new(ring)),
@@ -319,6 +423,7 @@ impl SessionMiddlewareBuilder {
             #[cfg(feature = "redis")]
             revocation: self.revocation,
             big_set_cookie_noted: AtomicBool::new(false),
+            revalidation,
         };
         Ok(SessionMiddleware {
             shared: Arc::new(shared),
@@ -381,6 +486,64 @@ impl Shared {
     }
 }
 
+impl Shared {
+    /// Revocation level 2, first half: the hook's future when `state`'s last confirmation is
+    /// at least the interval old, `None` when nothing is due (no hook, no session, or a recent
+    /// confirmation). Checks that must run before the handler sit here, in the adapters'
+    /// shared path.
+    pub(crate) fn revalidation_due(
+        &self,
+        state: Option<&SessionState>,
+    ) -> Option<RevalidationFuture> {
+        let revalidation = self.revalidation.as_ref()?;
+        let state = state?;
+        let age = crate::keyring::unix_seconds(self.now()).saturating_sub(state.validated_at);
+        (age >= revalidation.interval.as_secs()).then(|| (revalidation.hook)(state.clone()))
+    }
+
+    /// Revocation level 2, second half: what the hook's answer means for the session, logged
+    /// (the category only) and counted.
+    pub(crate) fn revalidation_verdict(&self, answer: Result<bool, RevalidationError>) -> Verdict {
+        let on_error = self
+            .revalidation
+            .as_ref()
+            .map_or(RevalidationErrorPolicy::Keep, |r| r.on_error);
+        match answer {
+            Ok(true) => {
+                self.stats.revalidated.fetch_add(1, Ordering::Relaxed);
+                Verdict::Confirmed
+            }
+            Ok(false) => self.refuse_revalidation(),
+            Err(err) => {
+                self.stats
+                    .revalidation_errors
+                    .fetch_add(1, Ordering::Relaxed);
+                let drop = on_error == RevalidationErrorPolicy::Drop;
+                tracing::warn!(
+                    error = %err,
+                    policy = if drop { "drop" } else { "keep" },
+                    "session revalidation hook failed"
+                );
+                if drop {
+                    self.refuse_revalidation()
+                } else {
+                    Verdict::Unconfirmed
+                }
+            }
+        }
+    }
+
+    fn refuse_revalidation(&self) -> Verdict {
+        let err = DecodeError::RevalidationFailed;
+        tracing::debug!(
+            category = err.category(),
+            "session cookie rejected; continuing without a session"
+        );
+        self.stats.count_rejection(&err);
+        Verdict::Dropped
+    }
+}
+
 impl<S, B> Transform<S, ServiceRequest> for SessionMiddleware
 where
     S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
@@ -397,13 +560,16 @@ where
             shared: Arc::clone(&self.shared),
             memo: RefCell::new(OpenCache::new(self.shared.memo_entries, MEMO_BYTES)),
         });
-        ready(Ok(SessionService { service, worker }))
+        ready(Ok(SessionService {
+            service: Rc::new(service),
+            worker,
+        }))
     }
 }
 
 /// The per-worker service produced by [`SessionMiddleware`].
 pub struct SessionService<S> {
-    service: S,
+    service: Rc<S>,
     worker: Rc<Worker>,
 }
 
@@ -424,7 +590,7 @@ where
 {
     type Response = ServiceResponse<EitherBody<B>>;
     type Error = actix_web::Error;
-    type Future = SessionFuture<S::Future>;
+    type Future = SessionFuture<S::Future, B>;
 
     forward_ready!(service);
 
@@ -441,26 +607,61 @@ where
                 extensions.remove::<Session>();
             }
         }
+        // Revocation level 2: a session due for revalidation is checked before the handler
+        // sees it, so it is opened now; only then is the handler's future boxed.
+        let due = if self.worker.shared.revalidation.is_some() {
+            let session = Session::of(&mut extensions, req.headers());
+            session.revalidation_due().map(|check| (session, check))
+        } else {
+            None
+        };
         drop(extensions);
+        let every_request = self.worker.shared.ttl_policy == TtlExtensionPolicy::OnEveryRequest;
+        let Some((session, check)) = due else {
+            return SessionFuture {
+                fut: Inner::Direct {
+                    fut: self.service.call(req),
+                },
+                every_request,
+            };
+        };
+        let service = Rc::clone(&self.service);
         SessionFuture {
-            fut: self.service.call(req),
-            every_request: self.worker.shared.ttl_policy == TtlExtensionPolicy::OnEveryRequest,
+            fut: Inner::Revalidating {
+                fut: Box::pin(async move {
+                    session.apply_revalidation(check.await);
+                    service.call(req).await
+                }),
+            },
+            every_request,
         }
     }
 }
 
 pin_project_lite::pin_project! {
     /// The response future of [`SessionService`]: the inner future, unboxed, so a request that
-    /// never touches the session pays no allocation for it.
-    pub struct SessionFuture<F> {
+    /// never touches the session pays no allocation for it (boxed only when a revalidation
+    /// hook must run first).
+    pub struct SessionFuture<F, B> {
         #[pin]
-        fut: F,
+        fut: Inner<F, B>,
         // `TtlExtensionPolicy::OnEveryRequest`: re-issue sessions the handler did not touch.
         every_request: bool,
     }
 }
 
-impl<F, B> Future for SessionFuture<F>
+/// A boxed handler future that awaits a revalidation first.
+type Revalidating<B> = Pin<Box<dyn Future<Output = Result<ServiceResponse<B>, actix_web::Error>>>>;
+
+pin_project_lite::pin_project! {
+    #[project = InnerProj]
+    enum Inner<F, B> {
+        Direct { #[pin] fut: F },
+        Revalidating { fut: Revalidating<B> },
+    }
+}
+
+impl<F, B> Future for SessionFuture<F, B>
 where
     F: Future<Output = Result<ServiceResponse<B>, actix_web::Error>>,
 {
@@ -468,7 +669,11 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let mut res = match this.fut.poll(cx) {
+        let polled = match this.fut.project() {
+            InnerProj::Direct { fut } => fut.poll(cx),
+            InnerProj::Revalidating { fut } => fut.as_mut().poll(cx),
+        };
+        let mut res = match polled {
             Poll::Ready(res) => res?,
             Poll::Pending => return Poll::Pending,
         };
@@ -522,8 +727,12 @@ fn write_session<B>(
         shared.codec.present_chunks(cookie_pairs(headers))
     };
     let (status, needs_reseal) = (inner.status, inner.needs_reseal);
+    let (revalidated, dropped) = (inner.revalidated, inner.dropped);
     let cookies = match (status, inner.state.as_mut()) {
         (SessionStatus::Purged, _) => shared.codec.removal_lines(present(), 0),
+        // Refused by the revalidation hook and not replaced by the handler: expire it, so the
+        // browser stops sending it (and the hook is not asked again for it).
+        (SessionStatus::Unchanged, None) if dropped => shared.codec.removal_lines(present(), 0),
         (SessionStatus::Changed | SessionStatus::Renewed, Some(state)) => {
             state.touch(now);
             match seal(shared, state, now) {
@@ -536,7 +745,7 @@ fn write_session<B>(
                 && now
                     .duration_since(state.last_seen())
                     .is_ok_and(|idle| idle >= config.renew_interval);
-            if !(renewal_due || needs_reseal || every_request) {
+            if !(renewal_due || needs_reseal || every_request || revalidated) {
                 return Ok(None);
             }
             state.touch(now);
@@ -547,7 +756,7 @@ fn write_session<B>(
         }
         _ => return Ok(None),
     };
-    let sealed = if status == SessionStatus::Purged {
+    let sealed = if status == SessionStatus::Purged || inner.state.is_none() {
         0
     } else {
         cookies.len()
@@ -663,6 +872,8 @@ pub struct SessionStats {
     opened: AtomicU64,
     sealed: AtomicU64,
     overflows: AtomicU64,
+    revalidated: AtomicU64,
+    revalidation_errors: AtomicU64,
     rejected: [AtomicU64; DecodeError::CATEGORIES.len()],
     /// Refused by the revocation list (feature `redis`), by [`REVOCATION_CATEGORIES`].
     revoked: [AtomicU64; REVOCATION_CATEGORIES.len()],
@@ -688,6 +899,18 @@ impl SessionStats {
     /// Responses turned into 500 because the session did not fit.
     pub fn overflows(&self) -> u64 {
         self.overflows.load(Ordering::Relaxed)
+    }
+
+    /// Sessions the revalidation hook confirmed (and that were re-sealed with a new
+    /// `validated_at`).
+    pub fn revalidated(&self) -> u64 {
+        self.revalidated.load(Ordering::Relaxed)
+    }
+
+    /// Revalidation hook calls that returned an error (whatever the policy did with the
+    /// session; those it dropped are also counted as `revalidation.failed`).
+    pub fn revalidation_errors(&self) -> u64 {
+        self.revalidation_errors.load(Ordering::Relaxed)
     }
 
     /// Cookies rejected, by [`DecodeError::category`], then sessions refused by the revocation

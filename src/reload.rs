@@ -100,7 +100,9 @@ fn poll(
         }
         match Keyring::from_json(&bytes, clock()) {
             Ok(ring) => {
-                tracing::info!(path = %path.display(), keys = ring.keys().len(), "keyring reloaded");
+                // The cutoff (Unix seconds, 0 for none) shows when a revocation took effect here.
+                let not_before = ring.not_before().map_or(0, crate::keyring::unix_seconds);
+                tracing::info!(path = %path.display(), keys = ring.keys().len(), not_before, "keyring reloaded");
                 watcher.replace(ring);
                 last_good = Some(bytes);
                 last_bad = None;

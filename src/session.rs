@@ -20,7 +20,7 @@ use std::future::{Ready, ready};
 use crate::codec::cookie_pairs;
 use crate::config::SessionConfig;
 use crate::error::{SessionGetError, SessionInsertError};
-use crate::middleware::{Shared, Worker};
+use crate::middleware::{Shared, Verdict, Worker};
 use crate::state::{SessionState, encode_value};
 
 /// What happened to the session during this request; tells the middleware what to write.
@@ -84,6 +84,12 @@ pub(crate) struct Inner {
     pub(crate) status: SessionStatus,
     /// Opened under a key that no longer seals.
     pub(crate) needs_reseal: bool,
+    /// Confirmed by the revalidation hook on this request: re-seal with the new
+    /// `validated_at`.
+    pub(crate) revalidated: bool,
+    /// Refused by the revalidation hook: expire the cookies unless the handler starts a new
+    /// session.
+    pub(crate) dropped: bool,
 }
 
 /// Marks a request as handled by the middleware, with the worker's memo of opened sessions.
@@ -289,6 +295,8 @@ impl Session {
             state: None,
             status: SessionStatus::Unchanged,
             needs_reseal: false,
+            revalidated: false,
+            dropped: false,
         })));
         extensions.insert(session.clone());
         session
@@ -329,6 +337,40 @@ impl Session {
     /// Opens the cookies now if nothing did yet (the middleware's `OnEveryRequest` policy).
     pub(crate) fn load(&self) {
         drop(self.loaded());
+    }
+
+    /// Opens the cookies and returns the revalidation hook's future if the session is due for
+    /// a check (see `Shared::revalidation_due`).
+    pub(crate) fn revalidation_due(&self) -> Option<crate::middleware::RevalidationFuture> {
+        let inner = self.loaded();
+        let worker = inner.worker.as_ref()?;
+        worker.shared.revalidation_due(inner.state.as_ref())
+    }
+
+    /// Applies the revalidation hook's answer before the handler runs.
+    pub(crate) fn apply_revalidation(
+        &self,
+        answer: Result<bool, crate::middleware::RevalidationError>,
+    ) {
+        let mut inner = self.0.borrow_mut();
+        let Some(shared) = inner.worker.as_ref().map(|w| Arc::clone(&w.shared)) else {
+            return;
+        };
+        match shared.revalidation_verdict(answer) {
+            Verdict::Confirmed => {
+                let now = shared.now();
+                if let Some(state) = inner.state.as_mut() {
+                    state.mark_validated(now);
+                    inner.revalidated = true;
+                }
+            }
+            Verdict::Unconfirmed => {}
+            Verdict::Dropped => {
+                inner.state = None;
+                inner.needs_reseal = false;
+                inner.dropped = true;
+            }
+        }
     }
 
     pub(crate) fn inner(&self) -> std::cell::RefMut<'_, Inner> {

@@ -12,6 +12,9 @@ What it proves, on real parts (python3 stdlib only, loopback only):
     a control server with nginx's stock sizes answers 400 to it, and 502 to one ~4 KB
     Set-Cookie line;
   * logging out expires every chunk;
+  * `sealed-session revoke --before now` ends a session issued before it on all three nodes
+    within one reload interval (+1 s), counted as `revoked` in the nodes' debug logs, while a
+    new login works at once (the propagation time is printed);
   * with the nodes sharing a real redis-server (REDIS_URL, the revocation list of feature
     `redis`), a logout on one node refuses the replayed cookie on every node (propagation
     measured and printed), and /logout-everywhere ends all of a user's sessions everywhere.
@@ -461,6 +464,7 @@ def run_test(c, nginx_bin, redis_bin):
         check(resp.status == 401, f"whoami after logout answers 401 (#{i}): {resp!r}")
 
     revocation(c, port)
+    revocation_redis(c, port)
 
 
 def refused_everywhere(c, jar, start, what):
@@ -479,7 +483,7 @@ def refused_everywhere(c, jar, start, what):
     return time.monotonic() - start
 
 
-def revocation(c, port):
+def revocation_redis(c, port):
     """Level 3: the fleet-wide revocation list on the shared redis-server."""
     delays = []
     for i in range(10):
@@ -519,6 +523,61 @@ def revocation(c, port):
     for name in NODES:
         resp = get(c.ports[name], "/whoami", again, store=False)
         check(resp.status == 200 and resp.body == "bob", f"bob's new session opens on {name}: {resp!r}")
+
+
+def revocation(c, port):
+    """Level 1 of issue 11: the keyring cutoff, spread by the nodes' hot reload."""
+    early = Jar()
+    resp = get(port, f"/login?user={USER}", early)
+    check(resp.status == 200, f"login before the cutoff answers 200: {resp!r}")
+    seen = whoami_nodes(port, early, 6, "whoami before the cutoff")
+    check(seen == set(NODES), f"the early session opens on every node: {sorted(map(str, seen))}")
+    # The cutoff is strict and in whole seconds: leave the login's second behind.
+    time.sleep(1.1)
+    r = run([c.cli, "revoke", "--keyring", c.keyring, "--before", "now"])
+    revoked_at = time.monotonic()
+    log(r.stdout.strip().splitlines()[0])
+    first_401 = {}
+    n = 0
+    deadline = revoked_at + RELOAD_SECS + 5
+    while time.monotonic() < deadline and len(first_401) < len(NODES):
+        resp = get(port, "/whoami", early, store=False)
+        n += 1
+        if resp.status == 401:
+            first_401.setdefault(resp.node, time.monotonic() - revoked_at)
+        elif resp.node in first_401:
+            check(False, f"{resp.node} opened the session again after refusing it: {resp!r}")
+        else:
+            expect_user(resp, f"whoami before {resp.node} reloaded the cutoff #{n}")
+        time.sleep(0.03)
+    check(set(first_401) == set(NODES), f"every node refuses the early session: {first_401}")
+    slowest = max(first_401.values(), default=float("inf"))
+    log("revocation: first 401 after " + ", ".join(
+        f"{node} {secs:.2f} s" for node, secs in sorted(first_401.items()))
+        + f" ({n} requests); propagation {slowest:.2f} s, reload interval {RELOAD_SECS} s")
+    check(slowest <= RELOAD_SECS + 1,
+          f"the cutoff reached every node within the reload interval + 1 s ({slowest:.2f} s)")
+    seen = set()
+    for i in range(9):
+        resp = get(port, "/whoami", early, store=False)
+        check(resp.status == 401 and not resp.set_cookies,
+              f"the early session answers 401 after the cutoff (#{i}): {resp!r}")
+        seen.add(resp.node)
+    check(seen == set(NODES), f"all nodes refuse it: {sorted(map(str, seen))}")
+    logged = 0
+    for name in NODES:
+        with open(os.path.join(c.tmp, f"node-{name}.log"), "rb") as f:
+            logged += len(re.findall(rb'rejected.*category=.?revoked', f.read()))
+    check(logged >= 9, f"the nodes logged the early session as revoked ({logged} times)")
+
+    # A login after the cutoff starts a new session that every node opens.
+    resp = get(port, f"/login?user={USER}", early)
+    check(resp.status == 200 and resp.set_cookies, f"a new login answers 200 with a cookie: {resp!r}")
+    seen = whoami_nodes(port, early, 9, "whoami after logging in again")
+    check(seen == set(NODES), f"every node opens the new session: {sorted(map(str, seen))}")
+    listing = run([c.cli, "keys", "list", "--keyring", c.keyring]).stdout
+    check(re.search(r"^cutoff: \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", listing, re.M) is not None,
+          f"keys list shows the cutoff: {listing!r}")
 
 
 def main():
