@@ -4,7 +4,8 @@
 # apt-get) or nginx + Chromium + ChromeDriver already installed. It installs what it needs and
 # prints one `prerequisite:` line for each thing it installs: Debian packages (through the
 # Python tests), the Python packages of the independent decoder (in a virtual environment
-# under target/), and cargo-fuzz for the fuzz smoke run.
+# under target/), cargo-public-api for the public-API check, and cargo-fuzz for the fuzz smoke
+# run.
 #
 # Skips, only when asked (CI sets none of these); a skipped stage is counted in the summary:
 #   SEALED_SESSION_SKIP_CLUSTER=1  SEALED_SESSION_SKIP_BROWSER=1  SEALED_SESSION_SKIP_FUZZ=1
@@ -62,6 +63,21 @@ count "${PIPESTATUS[0]}"
 step "the framework-free core: the library builds without its default features (no actix-web)"
 # A check, not `cargo test`: the tests' self dev-dependency turns the actix features back on.
 must cargo rustc -p sealed-session --no-default-features --lib --locked -- -D warnings
+
+step "rustdoc: the documentation builds without warnings (broken links, private items)"
+must env RUSTDOCFLAGS="-D warnings" cargo doc -p sealed-session --all-features --no-deps --locked
+
+step "public API: cargo public-api against docs/public-api.txt (a change must be deliberate)"
+# To accept a deliberate change: cargo +nightly public-api -p sealed-session --all-features -sss > docs/public-api.txt
+if ! command -v cargo-public-api >/dev/null 2>&1; then
+  prerequisite "cargo-public-api 0.52.0 (cargo install cargo-public-api --version 0.52.0 --locked; needs nightly rustdoc)"
+  cargo install cargo-public-api --version 0.52.0 --locked
+fi
+public_api() {
+  cargo +nightly public-api -p sealed-session --all-features -sss >target/public-api.txt &&
+    diff -u docs/public-api.txt target/public-api.txt
+}
+must public_api
 
 step "the published crate: cargo package, then its own tests from the .crate alone"
 version=$(cargo metadata --no-deps --format-version 1 --locked |

@@ -9,7 +9,7 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
@@ -106,6 +106,8 @@ pub(crate) struct Shared {
     keys: KeySource,
     clock: Clock,
     stats: Arc<SessionStats>,
+    /// Whether a response's `Set-Cookie` lines already passed 4 KiB (logged once, at info).
+    big_set_cookie_noted: AtomicBool,
     /// Level 2 of revocation: the application's check, when configured.
     pub(crate) revalidation: Option<Revalidation>,
 }
@@ -397,6 +399,7 @@ impl SessionMiddlewareBuilder {
             keys,
             clock,
             stats: Arc::default(),
+            big_set_cookie_noted: AtomicBool::new(false),
             revalidation,
         };
         Ok(SessionMiddleware {
@@ -728,6 +731,7 @@ fn write_session<B>(
         Vec::new()
     };
     drop(inner);
+    note_set_cookie_block(&shared.big_set_cookie_noted, &cookies, &removals);
     let headers = res.response_mut().headers_mut();
     let any = !cookies.is_empty() || !removals.is_empty();
     for line in cookies.into_iter().chain(removals) {
@@ -739,6 +743,38 @@ fn write_session<B>(
         mark_private(headers);
     }
     Ok(None)
+}
+
+/// Bytes of response head a stock nginx holds for the upstream's headers
+/// (`proxy_buffer_size 4k`): a response whose `Set-Cookie` lines alone pass it gets a 502.
+const STOCK_PROXY_HEADER_BUFFER: usize = 4096;
+
+/// The bytes `lines` take as `Set-Cookie: value\r\n` header lines.
+fn set_cookie_block_len<'a>(lines: impl IntoIterator<Item = &'a String>) -> usize {
+    lines
+        .into_iter()
+        .map(|line| line.len().saturating_add("Set-Cookie: \r\n".len()))
+        .fold(0, usize::saturating_add)
+}
+
+/// Logs once per middleware, at info, the first time a response's `Set-Cookie` lines pass
+/// 4 KiB: behind a stock nginx such a response becomes a 502 until the proxy's buffers grow.
+/// Returns whether it logged.
+fn note_set_cookie_block(noted: &AtomicBool, cookies: &[String], removals: &[String]) -> bool {
+    let bytes = set_cookie_block_len(cookies.iter().chain(removals));
+    if bytes <= STOCK_PROXY_HEADER_BUFFER || noted.swap(true, Ordering::Relaxed) {
+        return false;
+    }
+    tracing::info!(
+        category = "proxy.set_cookie_block",
+        bytes,
+        lines = cookies.len() + removals.len(),
+        "a response carries more than 4 KiB of Set-Cookie lines (logged once): behind nginx set \
+         `proxy_buffer_size 16k; proxy_busy_buffers_size 16k;` (the stock 4k answers 502 \
+         \"upstream sent too big header\"); requests then carry over 4 KiB of Cookie header \
+         too, see docs/DEPLOY.md for every proxy setting"
+    );
+    true
 }
 
 fn seal(

@@ -49,9 +49,8 @@ pub struct SessionState {
 }
 
 impl SessionState {
-    /// A new, empty session with a random id (from
-    /// [`ForkSafeRng`](crate::codec::ForkSafeRng)), issued at `now` and expiring after
-    /// `lifetime`.
+    /// A new, empty session issued at `now` and expiring after `lifetime`, with a random id
+    /// (from a per-thread CSPRNG seeded from the OS that reseeds after `fork()`).
     pub fn new(now: SystemTime, lifetime: Duration) -> Self {
         Self::new_with_rng(now, lifetime, &mut crate::codec::ForkSafeRng)
     }

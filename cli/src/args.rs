@@ -68,6 +68,10 @@ pub struct InitArgs {
     /// Replace an existing keyring file. Its keys are lost: every session sealed with them ends.
     #[arg(long)]
     pub force: bool,
+    /// Create the keyring's missing parent directories (mode 0700). Without it a missing
+    /// directory is an error.
+    #[arg(long)]
+    pub create_dirs: bool,
 }
 
 /// `keys rotate`.

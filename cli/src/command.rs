@@ -22,6 +22,7 @@ pub enum Command {
         path: PathBuf,
         algorithm: Algorithm,
         force: bool,
+        create_dirs: bool,
     },
     /// `keys rotate`.
     Rotate {
@@ -84,6 +85,7 @@ impl Command {
                     path: a.keyring.keyring,
                     algorithm: algorithm(a.algorithm.as_deref())?,
                     force: a.force,
+                    create_dirs: a.create_dirs,
                 },
                 KeysCommand::Rotate(a) => {
                     let activate_in = duration("--activate-in", &a.activate_in)?;

@@ -21,6 +21,7 @@ pub fn init(
     path: &Path,
     algorithm: Algorithm,
     force: bool,
+    create_dirs: bool,
     now: SystemTime,
 ) -> anyhow::Result<ExitCode> {
     if !force && keyfile::exists(path) {
@@ -32,6 +33,9 @@ pub fn init(
     }
     let now = whole_seconds(now);
     let keyring = Keyring::generate(algorithm, now).context("cannot generate a key")?;
+    if create_dirs {
+        keyfile::create_parent_dirs(path)?;
+    }
     keyfile::write_atomic(path, keyring.to_json().as_bytes())?;
     let key = keyring.sealing_key(now);
     writeln!(

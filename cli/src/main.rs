@@ -56,7 +56,8 @@ fn run() -> anyhow::Result<ExitCode> {
             path,
             algorithm,
             force,
-        } => keys::init(&mut out, path, *algorithm, *force, now)?,
+            create_dirs,
+        } => keys::init(&mut out, path, *algorithm, *force, *create_dirs, now)?,
         Command::Rotate {
             path,
             activate_in,

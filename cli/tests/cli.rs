@@ -323,8 +323,19 @@ fn writing_into_a_missing_directory_is_a_clear_error() {
     let path = missing.join("keyring.json");
     keys("init", &path, &[])
         .fails(2, p(&missing))
-        .fails(2, "No such file or directory");
+        .fails(2, "No such file or directory")
+        .fails(2, "--create-dirs");
     assert!(!missing.exists());
+
+    // --create-dirs makes the missing directories, owner-only, then the 0600 keyring.
+    let nested = missing.join("deeper");
+    let path = nested.join("keyring.json");
+    keys("init", &path, &["--create-dirs"]).ok();
+    assert_eq!(load(&path).keys().len(), 1);
+    assert_eq!(mode(&path), 0o600);
+    for d in [&missing, &nested] {
+        assert_eq!(fs::metadata(d).unwrap().permissions().mode() & 0o777, 0o700);
+    }
 }
 
 #[test]

@@ -129,7 +129,7 @@ impl Codec {
     }
 
     /// A fresh, empty session issued at `now` with the configured lifetime and a random id
-    /// (drawn from [`ForkSafeRng`]).
+    /// (drawn from a per-thread CSPRNG that reseeds after `fork()`).
     pub fn new_state(&self, now: SystemTime) -> SessionState {
         SessionState::new(now, self.config.lifetime)
     }
@@ -257,7 +257,8 @@ impl Codec {
     }
 
     /// Seals `state` under the keyring's sealing key into the `Set-Cookie` header values to
-    /// send, in chunk order: all of them or none. The nonce is drawn from [`ForkSafeRng`].
+    /// send, in chunk order: all of them or none. The nonce is drawn from a per-thread
+    /// CSPRNG seeded from the OS that reseeds after `fork()` (so parent and child never share one).
     ///
     /// # Errors
     /// [`EncodeError::TooLarge`] when the cookies would exceed a budget,
