@@ -188,7 +188,8 @@ mod tests {
             .reload_interval(std::time::Duration::from_millis(5))
             .build()
             .unwrap();
-        assert_eq!(ids(&mw), [KeyId([1; 4])]);
+        // (No assertion on the keys right after build: with a 5 ms interval the watcher may
+        // already have reloaded, which made this test flaky under load.)
         wait_for("the reload", || ids(&mw).len() == 2);
         let _ = std::fs::remove_dir_all(dir);
     }
