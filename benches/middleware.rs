@@ -190,6 +190,32 @@ fn requests(c: &mut Criterion) {
         ("/read:f-10KB", Some(large)),
     ];
     bench_app(c, &rt, "sealed-session", &memo_app, &cases);
+    // Revocation level 1 with nothing revoked: a cutoff an hour before the session was issued.
+    let cutoff_app = rt.block_on(test::init_service(
+        App::new()
+            .wrap(ours(
+                ring.clone()
+                    .with_not_before(SystemTime::now().checked_sub(Duration::from_secs(3600))),
+                4096,
+            ))
+            .configure(handlers!(
+                sealed_session::Session,
+                get,
+                |s: &sealed_session::Session, n: u64| {
+                    let _ = s.insert("n", n);
+                }
+            )),
+    ));
+    bench_app(
+        c,
+        &rt,
+        "sealed-session-cutoff",
+        &cutoff_app,
+        &[
+            ("/read:b-100B", Some(small.clone())),
+            ("/read:d-2KB", Some(medium.clone())),
+        ],
+    );
     // The same cookies through a middleware without the open memo: every request decodes.
     bench_app(c, &rt, "sealed-session-nomemo", &ours_app(0), &cases);
 

@@ -11,8 +11,11 @@
 //! | `COOKIE_SECURE` | `0` drops Secure for plain-http local testing | on |
 //! | `NODE_NAME` | sent back as `X-Node` | `demo` |
 //! | `SESSION_MAX_BYTES` | total cookie budget (bytes of `Cookie` header the session may take) | 6144 |
+//! | `REDIS_URL` | Redis of the fleet-wide revocation list (needs `--features redis`) | none: no revocation list |
 //!
-//! Routes: `GET /login?user=NAME`, `GET /whoami`, `GET /grow?bytes=N`, `GET /logout`, `GET /`.
+//! Routes: `GET /login?user=NAME`, `GET /whoami`, `GET /grow?bytes=N`, `GET /logout`, `GET /`,
+//! `GET /logout-everywhere` (every session of the current user, on every node; needs
+//! `REDIS_URL`, else 501).
 //!
 //! `cargo run --example axum_demo --features axum`
 
@@ -71,6 +74,12 @@ async fn main() -> std::io::Result<()> {
         (true, Some(_)) => "__Secure-session",
         (false, _) => "session",
     };
+    let revocation = revocation_list()?;
+    #[cfg(feature = "redis")]
+    let builder = match &revocation {
+        Some(list) => builder.revocation(list.clone()),
+        None => builder,
+    };
     let sessions = builder
         .cookie_name(name.to_owned())
         .cookie_domain(domain)
@@ -96,6 +105,8 @@ async fn main() -> std::io::Result<()> {
         .route("/whoami", get(whoami))
         .route("/grow", get(grow))
         .route("/logout", get(logout))
+        .route("/logout-everywhere", get(logout_everywhere))
+        .with_state(std::sync::Arc::new(revocation))
         .layer(sessions)
         // Outside the sessions, as in the actix demo: the empty 500 of an oversized session
         // carries X-Node too.
@@ -108,6 +119,64 @@ async fn main() -> std::io::Result<()> {
         }));
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     axum::serve(listener, app).await
+}
+
+#[cfg(feature = "redis")]
+type Revocation = Option<sealed_session::RedisRevocation>;
+#[cfg(not(feature = "redis"))]
+type Revocation = Option<std::convert::Infallible>;
+
+/// The revocation list when `REDIS_URL` is set (and the demo was built with `--features
+/// redis`); the user key is the session's `user` entry, as `/login` stores it.
+fn revocation_list() -> std::io::Result<Revocation> {
+    let url = std::env::var("REDIS_URL").ok().filter(|u| !u.is_empty());
+    #[cfg(feature = "redis")]
+    if let Some(url) = url {
+        let options = sealed_session::RedisRevocationOptions::new().user_key_entry("user");
+        let list = sealed_session::RedisRevocation::connect(&url, options)
+            .map_err(|e| std::io::Error::other(format!("REDIS_URL: {e}")))?;
+        tracing::info!("revocation list on Redis enabled (REDIS_URL)");
+        return Ok(Some(list));
+    }
+    #[cfg(not(feature = "redis"))]
+    if url.is_some() {
+        return Err(std::io::Error::other(
+            "REDIS_URL is set but the demo was built without the `redis` feature: run it with `cargo run --example axum_demo --features axum,redis`",
+        ));
+    }
+    Ok(None)
+}
+
+/// Revokes every session of the current user on every node (issued up to now), then purges
+/// this one. Without a revocation list it says so: stateless sessions alone cannot do it.
+async fn logout_everywhere(
+    session: Session,
+    axum::extract::State(list): axum::extract::State<std::sync::Arc<Revocation>>,
+) -> Response {
+    let Some(list) = list.as_ref() else {
+        return (
+            StatusCode::NOT_IMPLEMENTED,
+            "logout-everywhere needs the revocation list on Redis: start the demo with REDIS_URL (built with --features redis)\n",
+        )
+            .into_response();
+    };
+    #[cfg(not(feature = "redis"))]
+    {
+        // Without the feature there is no list: `list` cannot exist here.
+        drop(session);
+        match *list {}
+    }
+    #[cfg(feature = "redis")]
+    {
+        let Ok(Some(user)) = session.get::<String>("user") else {
+            return (StatusCode::UNAUTHORIZED, "not logged in\n").into_response();
+        };
+        if list.revoke_user(&user, SystemTime::now()).is_err() {
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        }
+        session.purge();
+        format!("every session of {user} is logged out, on every node\n").into_response()
+    }
 }
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {

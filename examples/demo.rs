@@ -9,8 +9,12 @@
 //! | `COOKIE_SECURE` | `0` drops Secure for plain-http local testing | on |
 //! | `NODE_NAME` | sent back as `X-Node` | `demo` |
 //! | `SESSION_MAX_BYTES` | total cookie budget (bytes of `Cookie` header the session may take) | 6144 |
+//! | `REDIS_URL` | Redis of the fleet-wide revocation list (needs `--features redis`) | none: no revocation list |
 //!
-//! Routes: `GET /login?user=NAME`, `GET /whoami`, `GET /grow?bytes=N`, `GET /logout`, `GET /`.
+//! Routes: `GET /login?user=NAME`, `GET /whoami`, `GET /grow?bytes=N`, `GET /logout`, `GET /`,
+//! `GET /logout-everywhere` (every session of the current user, on every node; needs
+//! `REDIS_URL`, else 501). With `REDIS_URL`, `/logout` also revokes the session's id on every
+//! node, so a copy of the cookie stops working too.
 //!
 //! The default budget stays under curl's 8190-byte cookie cap and nginx's stock 8 KB request
 //! line, so the demo works with `curl -c jar -b jar` and behind a stock nginx request side;
@@ -69,6 +73,12 @@ async fn main() -> std::io::Result<()> {
         (true, Some(_)) => "__Secure-session",
         (false, _) => "session",
     };
+    let revocation = revocation_list()?;
+    #[cfg(feature = "redis")]
+    let builder = match &revocation {
+        Some(list) => builder.revocation(list.clone()),
+        None => builder,
+    };
     let sessions = builder
         .cookie_name(name.to_owned())
         .cookie_domain(domain)
@@ -76,6 +86,7 @@ async fn main() -> std::io::Result<()> {
         .total_budget(max_bytes)
         .build()
         .map_err(|e| std::io::Error::other(e.to_string()))?;
+    let revocation = web::Data::new(revocation);
 
     tracing::info!(port, node = %node, cookie = name, max_bytes, "demo listening on 127.0.0.1");
     println!(
@@ -84,11 +95,13 @@ async fn main() -> std::io::Result<()> {
          GET /login?user=NAME    log in (new session identity)\n  \
          GET /whoami             the user, or 401\n  \
          GET /grow?bytes=N       add N random characters to the session\n  \
-         GET /logout             purge the session (every chunk cookie expired)\n\
+         GET /logout             purge the session (every chunk cookie expired)\n  \
+         GET /logout-everywhere  end every session of this user on every node (REDIS_URL)\n\
          cookie {name}, budget {max_bytes} bytes of Cookie header"
     );
     HttpServer::new(move || {
         App::new()
+            .app_data(revocation.clone())
             .wrap(sessions.clone())
             .wrap(DefaultHeaders::new().add((
                 "X-Node",
@@ -99,10 +112,37 @@ async fn main() -> std::io::Result<()> {
             .route("/whoami", web::get().to(whoami))
             .route("/grow", web::get().to(grow))
             .route("/logout", web::get().to(logout))
+            .route("/logout-everywhere", web::get().to(logout_everywhere))
     })
     .bind(("127.0.0.1", port))?
     .run()
     .await
+}
+
+#[cfg(feature = "redis")]
+type Revocation = Option<sealed_session::RedisRevocation>;
+#[cfg(not(feature = "redis"))]
+type Revocation = Option<std::convert::Infallible>;
+
+/// The revocation list when `REDIS_URL` is set (and the demo was built with `--features
+/// redis`); the user key is the session's `user` entry, as `/login` stores it.
+fn revocation_list() -> std::io::Result<Revocation> {
+    let url = std::env::var("REDIS_URL").ok().filter(|u| !u.is_empty());
+    #[cfg(feature = "redis")]
+    if let Some(url) = url {
+        let options = sealed_session::RedisRevocationOptions::new().user_key_entry("user");
+        let list = sealed_session::RedisRevocation::connect(&url, options)
+            .map_err(|e| std::io::Error::other(format!("REDIS_URL: {e}")))?;
+        tracing::info!("revocation list on Redis enabled (REDIS_URL)");
+        return Ok(Some(list));
+    }
+    #[cfg(not(feature = "redis"))]
+    if url.is_some() {
+        return Err(std::io::Error::other(
+            "REDIS_URL is set but the demo was built without the `redis` feature: run it with `cargo run --example demo --features redis`",
+        ));
+    }
+    Ok(None)
 }
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
@@ -165,6 +205,35 @@ async fn grow(session: Session, query: web::Query<GrowQuery>) -> HttpResponse {
 async fn logout(session: Session) -> HttpResponse {
     session.purge();
     HttpResponse::Ok().body("logged out\n")
+}
+
+/// Revokes every session of the current user on every node (issued up to now), then purges
+/// this one. Without a revocation list it says so: stateless sessions alone cannot do it.
+async fn logout_everywhere(session: Session, list: web::Data<Revocation>) -> HttpResponse {
+    let Some(list) = list.get_ref() else {
+        return HttpResponse::NotImplemented().body(
+            "logout-everywhere needs the revocation list on Redis: start the demo with REDIS_URL (built with --features redis)\n",
+        );
+    };
+    #[cfg(not(feature = "redis"))]
+    {
+        // Without the feature there is no list: `list` cannot exist here.
+        drop(session);
+        match *list {}
+    }
+    #[cfg(feature = "redis")]
+    {
+        let Ok(Some(user)) = session.get::<String>("user") else {
+            return HttpResponse::Unauthorized().body("not logged in\n");
+        };
+        if list.revoke_user(&user, SystemTime::now()).is_err() {
+            return HttpResponse::InternalServerError().finish();
+        }
+        session.purge();
+        HttpResponse::Ok().body(format!(
+            "every session of {user} is logged out, on every node\n"
+        ))
+    }
 }
 
 /// An HTML page showing the session, its chunks and their sizes.

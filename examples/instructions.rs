@@ -12,7 +12,13 @@
 //!
 //! Arguments: `read|write`, `memo|nomemo`, the number of requests. The session holds three
 //! values (a user name, a counter, a CSRF token); `read` reads two of them, `write` reads and
-//! rewrites the counter. `FINGERPRINTS=0` seals without value fingerprints.
+//! rewrites the counter. `FINGERPRINTS=0` seals without value fingerprints. `CUTOFF=1` gives
+//! the keyring a revocation cutoff an hour in the past (`sealed-session revoke`), which the
+//! session, issued now, passes: what level 1 of revocation costs when nothing is revoked.
+//!
+//! With `--features redis`, `REVOCATION=empty|ids|users` adds a revocation list (level 3)
+//! that never connects (no threads): empty, holding 100,000 revoked ids, or those and 10,000
+//! revoked users with the user check on; the session itself is not revoked.
 
 use std::time::SystemTime;
 
@@ -34,8 +40,20 @@ fn main() {
     let memo = if memo == "nomemo" { 0 } else { 1024 };
     let fingerprints = std::env::var("FINGERPRINTS").map_or(true, |v| v != "0");
     actix_web::rt::System::new().block_on(async move {
-        let ring = Keyring::generate(Algorithm::default(), SystemTime::now()).expect("keyring");
-        let sessions = SessionMiddleware::builder(ring)
+        let now = SystemTime::now();
+        let ring = Keyring::generate(Algorithm::default(), now).expect("keyring");
+        let ring = if std::env::var("CUTOFF").is_ok_and(|v| v == "1") {
+            ring.with_not_before(now.checked_sub(std::time::Duration::from_secs(3600)))
+        } else {
+            ring
+        };
+        let builder = SessionMiddleware::builder(ring);
+        #[cfg(feature = "redis")]
+        let builder = match revocation_list() {
+            Some(list) => builder.revocation(list),
+            None => builder,
+        };
+        let sessions = builder
             .cookie_name("__Host-s".to_owned())
             .open_memo_capacity(memo)
             .value_fingerprints(fingerprints)
@@ -65,6 +83,32 @@ fn main() {
             assert!(test::call_service(&app, req).await.status().is_success());
         }
     });
+}
+
+#[cfg(feature = "redis")]
+fn revocation_list() -> Option<sealed_session::RedisRevocation> {
+    let kind = std::env::var("REVOCATION").ok()?;
+    let options = sealed_session::RedisRevocationOptions::new()
+        .max_pending(1_000_000)
+        .user_key_entry("user");
+    let list = sealed_session::RedisRevocation::offline(options);
+    let until = SystemTime::now() + std::time::Duration::from_secs(3600);
+    let (ids, users) = match kind.as_str() {
+        "ids" => (100_000, 0),
+        "users" => (100_000, 10_000),
+        _ => (0, 0),
+    };
+    for i in 0..ids {
+        let mut id = [0u8; 16];
+        id[..8].copy_from_slice(&(i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15).to_le_bytes());
+        id[8..].copy_from_slice(&(i as u64).to_le_bytes());
+        list.revoke_session(id, until);
+    }
+    for i in 0..users {
+        list.revoke_user(&format!("user-{i}"), SystemTime::now())
+            .ok()?;
+    }
+    Some(list)
 }
 
 async fn seed(s: Session) -> actix_web::Result<HttpResponse> {

@@ -4,7 +4,8 @@
 # apt-get) or nginx + Chromium + ChromeDriver already installed. It installs what it needs and
 # prints one `prerequisite:` line for each thing it installs: Debian packages (through the
 # Python tests), the Python packages of the independent decoder (in a virtual environment
-# under target/), and cargo-fuzz for the fuzz smoke run.
+# under target/), cargo-public-api for the public-API check, and cargo-fuzz for the fuzz smoke
+# run.
 #
 # Skips, only when asked (CI sets none of these); a skipped stage is counted in the summary:
 #   SEALED_SESSION_SKIP_CLUSTER=1  SEALED_SESSION_SKIP_BROWSER=1  SEALED_SESSION_SKIP_FUZZ=1
@@ -52,6 +53,7 @@ must cargo fmt --all -- --check
 
 step "cargo clippy --workspace --all-targets -- -D warnings"
 must cargo clippy --workspace --all-targets --locked -- -D warnings
+must cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
 
 step "cargo test (unit, integration, compat, CLI, vectors, proptests, fuzz corpus replay, doc tests)"
 cargo test --workspace --all-targets --locked 2>&1 | tee "$log"
@@ -59,11 +61,31 @@ count "${PIPESTATUS[0]}"
 cargo test --workspace --doc --locked 2>&1 | tee "$log"
 count "${PIPESTATUS[0]}"
 
+step "the revocation list on Redis (feature redis): its unit tests, then three nodes against a real redis-server"
+# tests/redis installs redis-server from Debian when it is missing (a `prerequisite:` line).
+cargo test -p sealed-session --features redis --locked --lib --test redis 2>&1 | tee "$log"
+count "${PIPESTATUS[0]}"
+
 step "the framework-free core: the library builds without its default features (no actix-web)"
 # A check, not `cargo test`: the tests' self dev-dependency turns the actix features back on.
 must cargo rustc -p sealed-session --no-default-features --lib --locked -- -D warnings
 # The tower/axum adapter builds without actix-web too.
 must cargo rustc -p sealed-session --no-default-features --features axum --lib --locked -- -D warnings
+
+step "rustdoc: the documentation builds without warnings (broken links, private items)"
+must env RUSTDOCFLAGS="-D warnings" cargo doc -p sealed-session --all-features --no-deps --locked
+
+step "public API: cargo public-api against docs/public-api.txt (a change must be deliberate)"
+# To accept a deliberate change: cargo +nightly public-api -p sealed-session --all-features -sss > docs/public-api.txt
+if ! command -v cargo-public-api >/dev/null 2>&1; then
+  prerequisite "cargo-public-api 0.52.0 (cargo install cargo-public-api --version 0.52.0 --locked; needs nightly rustdoc)"
+  cargo install cargo-public-api --version 0.52.0 --locked
+fi
+public_api() {
+  cargo +nightly public-api -p sealed-session --all-features -sss >target/public-api.txt &&
+    diff -u docs/public-api.txt target/public-api.txt
+}
+must public_api
 
 step "the published crate: cargo package, then its own tests from the .crate alone"
 version=$(cargo metadata --no-deps --format-version 1 --locked |
@@ -92,7 +114,8 @@ fi
 count "${PIPESTATUS[0]}"
 
 step "build the demos (actix-web and axum) and the CLI for the real-parts tests"
-must cargo build --locked --example demo --example axum_demo --bin sealed-session
+# With the `redis` feature: the cluster test shares a redis-server between the demo nodes.
+must cargo build --locked --example demo --example axum_demo --bin sealed-session --features sealed-session/redis,sealed-session/axum
 actix_demo=${CARGO_TARGET_DIR:-target}/debug/examples/demo
 axum_demo=${CARGO_TARGET_DIR:-target}/debug/examples/axum_demo
 

@@ -14,13 +14,16 @@
 //! - **Absolute lifetime 24 h, idle timeout 2 h, renewal at most every 5 min**: a stolen cookie
 //!   cannot be revoked, so it must die on its own; renewal costs a `Set-Cookie`, so it is rate
 //!   limited.
-//! - **4050 bytes per `Set-Cookie` line**: every browser keeps it (name+value ≤ 4096, Safari's
-//!   lower limit counts attributes).
+//! - **3600 bytes per `Set-Cookie` line**: a session of one chunk passes a stock nginx, whose
+//!   `proxy_buffer_size 4k` must hold the upstream's whole response head (measured: a
+//!   3965-byte line passes beside a few small headers, 3992 gets a 502), with ~500 bytes left
+//!   for the status line, the app's other headers and a chunk-removal line. Every browser keeps
+//!   up to 4050 (name+value ≤ 4096, Safari's lower limit counts attributes): raise it to 4050
+//!   when the proxy's buffers are raised too (docs/DEPLOY.md).
 //! - **6144 bytes of `Cookie` header in all**: a stock nginx refuses request lines over 8 KB and
-//!   all cookies travel in one line; 2 KB are left for the site's other cookies. On the response
-//!   side a stock nginx (`proxy_buffer_size 4k`) cannot pass a full 4050-byte `Set-Cookie` line:
-//!   behind nginx raise `proxy_buffer_size` (README, "Running several nodes") or lower this
-//!   budget to ~3 KB.
+//!   all cookies travel in one line; 2 KB are left for the site's other cookies. A session of
+//!   two chunks makes responses with more than 4 KiB of `Set-Cookie` lines: behind nginx raise
+//!   `proxy_buffer_size` (docs/DEPLOY.md); the middleware says so once, at info.
 //! - **Compression from 256-byte values, inflation capped at 64 KiB**.
 
 use std::time::Duration;
@@ -28,6 +31,9 @@ use std::time::Duration;
 use crate::codec::{DEFAULT_SAME_SITE, armor, envelope};
 use crate::error::ConfigError;
 use crate::keyring::Algorithm;
+
+/// The default `cookie_budget` (see the module docs).
+pub(crate) const DEFAULT_COOKIE_BUDGET: usize = 3600;
 
 /// The cookies' `SameSite` attribute. Always sent explicitly: only Chrome defaults to `Lax`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -74,6 +80,7 @@ pub struct SessionConfig {
     pub(crate) clock_skew: Duration,
     pub(crate) purpose: Option<String>,
     pub(crate) write_fingerprints: bool,
+    pub(crate) write_validated_at: bool,
 }
 
 impl Default for SessionConfig {
@@ -89,13 +96,14 @@ impl Default for SessionConfig {
             lifetime: Duration::from_secs(24 * 3600),
             idle_timeout: Some(Duration::from_secs(2 * 3600)),
             renew_interval: Duration::from_secs(300),
-            cookie_budget: 4050,
+            cookie_budget: DEFAULT_COOKIE_BUDGET,
             total_budget: 6144,
             compression_threshold: Some(256),
             max_inflated: 64 * 1024,
             clock_skew: Duration::from_secs(60),
             purpose: None,
             write_fingerprints: true,
+            write_validated_at: false,
         }
     }
 }
@@ -180,7 +188,9 @@ impl SessionConfig {
         self
     }
 
-    /// Most bytes in one `Set-Cookie` header value (name, value and attributes). Default 4050.
+    /// Most bytes in one `Set-Cookie` header value (name, value and attributes). Default 3600
+    /// (one chunk passes a stock nginx); at most 8192, and browsers drop lines whose name and
+    /// value pass 4096.
     pub fn cookie_budget(mut self, bytes: usize) -> Self {
         self.cookie_budget = bytes;
         self
@@ -231,6 +241,17 @@ impl SessionConfig {
     /// read unchecked, as before fingerprints.
     pub fn value_fingerprints(mut self, on: bool) -> Self {
         self.write_fingerprints = on;
+        self
+    }
+
+    /// Whether sessions are sealed with their `validated_at` time (payload schema 3,
+    /// docs/FORMAT.md §5). Off by default, so cookies stay readable by releases that predate
+    /// it; the middleware turns it on when a revalidation hook is configured
+    /// ([`SessionMiddlewareBuilder::revalidate`](crate::SessionMiddlewareBuilder::revalidate)),
+    /// and only then. Set it on a [`Codec`](crate::Codec) that shares cookies with such a
+    /// middleware.
+    pub fn seal_validated_at(mut self, on: bool) -> Self {
+        self.write_validated_at = on;
         self
     }
 

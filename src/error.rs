@@ -32,6 +32,12 @@ pub enum DecodeError {
     IdleExpired,
     /// The session claims to be issued (or seen) in the future, beyond the allowed skew.
     FutureDated,
+    /// The session was issued before the keyring's cutoff (`not_before`, set by
+    /// `sealed-session revoke --before`): revoked fleet-wide.
+    Revoked,
+    /// The application's revalidation hook refused the session (or failed, under
+    /// `RevalidationErrorPolicy::Drop`). Never returned by the codec.
+    RevalidationFailed,
     /// Two different authentic sessions were presented (e.g. cookie tossing from a sibling
     /// subdomain), or more distinct values of one chunk name than are tried; neither is
     /// trusted.
@@ -44,9 +50,7 @@ impl DecodeError {
         match self {
             DecodeError::Chunk(e) => e.category(),
             DecodeError::Armor => "armor",
-            DecodeError::Envelope(EnvelopeError::TooShort) => "envelope.too_short",
-            DecodeError::Envelope(EnvelopeError::UnknownVersion) => "envelope.unknown_version",
-            DecodeError::Envelope(EnvelopeError::UnknownAlgorithm) => "envelope.unknown_algorithm",
+            DecodeError::Envelope(e) => e.category(),
             DecodeError::UnknownKey => "key.unknown",
             DecodeError::RetiredKey => "key.retired",
             DecodeError::AlgorithmMismatch => "key.algorithm_mismatch",
@@ -57,11 +61,13 @@ impl DecodeError {
             DecodeError::IdleExpired => "time.idle",
             DecodeError::FutureDated => "time.future",
             DecodeError::Ambiguous => "ambiguous",
+            DecodeError::Revoked => "revoked",
+            DecodeError::RevalidationFailed => "revalidation.failed",
         }
     }
 
     /// Every category, for pre-registering counters.
-    pub const CATEGORIES: [&'static str; 22] = [
+    pub const CATEGORIES: [&'static str; 24] = [
         "chunk.count",
         "chunk.missing_first",
         "chunk.missing",
@@ -84,6 +90,8 @@ impl DecodeError {
         "time.idle",
         "time.future",
         "ambiguous",
+        "revoked",
+        "revalidation.failed",
     ];
 }
 
@@ -95,53 +103,87 @@ impl fmt::Display for DecodeError {
 
 impl std::error::Error for DecodeError {}
 
-/// What is wrong with the set of chunk cookies.
+/// What is wrong with the set of chunk cookies: opaque, read it through
+/// [`ChunkError::category`] (the set of reasons grows with the format's screening rules).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ChunkError {
-    /// The first cookie's chunk count is not a canonical number in range.
+pub struct ChunkError(ChunkKind);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ChunkKind {
     BadCount,
-    /// Continuation chunks are present but the first cookie is not.
     MissingFirst,
-    /// A chunk below the declared count is absent.
     Missing,
-    /// A chunk at or above the declared count is present.
     Extra,
-    /// One chunk is longer than any cookie we write.
     TooLong,
-    /// More chunk cookies than the configuration can produce.
     TooMany,
-    /// Duplicates would need more decryption attempts than allowed.
     TooManyCandidates,
-    /// All chunks together exceed the total budget.
     TotalTooLong,
 }
 
+// Named like the variants they stand for, so the decoder reads `ChunkError::Missing`.
+#[allow(non_upper_case_globals)]
 impl ChunkError {
-    fn category(self) -> &'static str {
-        match self {
-            ChunkError::BadCount => "chunk.count",
-            ChunkError::MissingFirst => "chunk.missing_first",
-            ChunkError::Missing => "chunk.missing",
-            ChunkError::Extra => "chunk.extra",
-            ChunkError::TooLong => "chunk.too_long",
-            ChunkError::TooMany => "chunk.too_many",
-            ChunkError::TooManyCandidates => "chunk.candidates",
-            ChunkError::TotalTooLong => "chunk.total",
+    /// The first cookie's chunk count is not a canonical number in range.
+    pub(crate) const BadCount: Self = Self(ChunkKind::BadCount);
+    /// Continuation chunks are present but the first cookie is not.
+    pub(crate) const MissingFirst: Self = Self(ChunkKind::MissingFirst);
+    /// A chunk below the declared count is absent.
+    pub(crate) const Missing: Self = Self(ChunkKind::Missing);
+    /// A chunk at or above the declared count is present.
+    pub(crate) const Extra: Self = Self(ChunkKind::Extra);
+    /// One chunk is longer than any cookie we write.
+    pub(crate) const TooLong: Self = Self(ChunkKind::TooLong);
+    /// More chunk cookies than the configuration can produce.
+    pub(crate) const TooMany: Self = Self(ChunkKind::TooMany);
+    /// Duplicates would need more decryption attempts than allowed.
+    pub(crate) const TooManyCandidates: Self = Self(ChunkKind::TooManyCandidates);
+    /// All chunks together exceed the total budget.
+    pub(crate) const TotalTooLong: Self = Self(ChunkKind::TotalTooLong);
+
+    /// A short, stable label (`chunk.*`, one of [`DecodeError::CATEGORIES`]).
+    pub fn category(self) -> &'static str {
+        match self.0 {
+            ChunkKind::BadCount => "chunk.count",
+            ChunkKind::MissingFirst => "chunk.missing_first",
+            ChunkKind::Missing => "chunk.missing",
+            ChunkKind::Extra => "chunk.extra",
+            ChunkKind::TooLong => "chunk.too_long",
+            ChunkKind::TooMany => "chunk.too_many",
+            ChunkKind::TooManyCandidates => "chunk.candidates",
+            ChunkKind::TotalTooLong => "chunk.total",
         }
     }
 }
 
-/// What is wrong with the envelope header.
+/// What is wrong with the envelope header: opaque, read it through
+/// [`EnvelopeError::category`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum EnvelopeError {
-    /// Shorter than header + tag.
+pub struct EnvelopeError(EnvelopeKind);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum EnvelopeKind {
     TooShort,
-    /// A version byte this build does not know.
     UnknownVersion,
-    /// An algorithm byte this build does not know.
     UnknownAlgorithm,
+}
+
+#[allow(non_upper_case_globals)]
+impl EnvelopeError {
+    /// Shorter than header + tag.
+    pub(crate) const TooShort: Self = Self(EnvelopeKind::TooShort);
+    /// A version byte this build does not know.
+    pub(crate) const UnknownVersion: Self = Self(EnvelopeKind::UnknownVersion);
+    /// An algorithm byte this build does not know.
+    pub(crate) const UnknownAlgorithm: Self = Self(EnvelopeKind::UnknownAlgorithm);
+
+    /// A short, stable label (`envelope.*`, one of [`DecodeError::CATEGORIES`]).
+    pub fn category(self) -> &'static str {
+        match self.0 {
+            EnvelopeKind::TooShort => "envelope.too_short",
+            EnvelopeKind::UnknownVersion => "envelope.unknown_version",
+            EnvelopeKind::UnknownAlgorithm => "envelope.unknown_algorithm",
+        }
+    }
 }
 
 /// Why a session could not be turned into cookies.
@@ -254,6 +296,11 @@ pub enum KeyringError {
     },
     /// A keyring format version this build does not know.
     UnsupportedVersion(u32),
+    /// `not_before` is not a keyring time (or is `null`).
+    BadNotBefore,
+    /// A version 1 file carries `not_before`, which only version 2 may hold (a release that
+    /// reads only version 1 would refuse it).
+    NotBeforeNeedsVersion2,
     /// The file could not be read.
     Io(std::io::ErrorKind, String),
     /// The environment variable is unset or not UTF-8.
@@ -307,6 +354,13 @@ impl fmt::Display for KeyringError {
             }
             KeyringError::UnsupportedVersion(v) => {
                 write!(f, "keyring version {v} is not supported")
+            }
+            KeyringError::BadNotBefore => f.write_str(
+                "not_before is not a time of the form YYYY-MM-DDTHH:MM:SSZ (UTC, years 1970 to \
+                 9999, no leap second); remove the field for no cutoff",
+            ),
+            KeyringError::NotBeforeNeedsVersion2 => {
+                f.write_str("not_before is only allowed in a version 2 keyring file")
             }
             KeyringError::Io(kind, path) => write!(f, "cannot read keyring {path}: {kind}"),
             KeyringError::MissingEnv(var) => write!(f, "environment variable {var} is not set"),

@@ -369,6 +369,7 @@ pub fn roundtrip(data: &[u8]) {
         issued_at,
         expires_at,
         last_seen,
+        validated_at: issued_at,
         entries,
         fingerprints: std::sync::Arc::new(fingerprints),
     };
@@ -451,6 +452,7 @@ pub fn sealed_header(issued: u64, expires: u64, last_seen: u64) -> Vec<u8> {
         issued_at: issued,
         expires_at: expires,
         last_seen,
+        validated_at: issued,
         entries,
         fingerprints: Default::default(),
     };
@@ -552,7 +554,7 @@ const SERVICE_STEPS: [u64; 8] = [0, 1, 60, 299, 300, 7_199, 7_200, 86_400];
 /// byte is: bits 0-2 what the handler does (0 nothing, 1 read `k`, 2 write `k`, 3 store a
 /// blob whose size is the next byte times 64, 4 remove `k`, 5 purge, 6 renew, 7 read and
 /// write `n`), bit 3 send the jar, bit 4 send it after the fuzzed cookies, bits 5-7 the clock
-/// step ([`SERVICE_STEPS`]). The rest is fuzzed `Cookie` header lines (split at `\n`; bytes
+/// step (`SERVICE_STEPS`). The rest is fuzzed `Cookie` header lines (split at `\n`; bytes
 /// that no header value may hold are dropped).
 ///
 /// What must hold: no panic and no service error; only a blob may answer 500 (over budget);

@@ -177,11 +177,14 @@ pub fn run(
                 e.category(),
                 explain(e.category())
             )?;
-            // A session refused only for its times still authenticated: show it, so that the
-            // times can be read.
+            // A session refused only for its times (or the cutoff) still authenticated: show
+            // it, so that the times can be read.
             if matches!(
                 e,
-                DecodeError::Expired | DecodeError::IdleExpired | DecodeError::FutureDated
+                DecodeError::Expired
+                    | DecodeError::IdleExpired
+                    | DecodeError::FutureDated
+                    | DecodeError::Revoked
             ) {
                 if let Some(opened) = open_ignoring_time(settings, keyring, &pairs) {
                     show(out, keyring, settings, &opened, now)?;
@@ -217,6 +220,13 @@ pub fn explain(category: &str) -> &'static str {
         "time.idle" => "the session was idle longer than the idle timeout (--idle-timeout)",
         "time.future" => "it claims to be issued in the future: check the clocks",
         "ambiguous" => "two different sessions were presented under the same name",
+        "revoked" => {
+            "it was issued before the keyring's cutoff (`not_before`, set by `sealed-session \
+             revoke`): the user must log in again"
+        }
+        "revalidation.failed" => {
+            "the application's revalidation hook refused it (never reported by this command)"
+        }
         _ => UNEXPLAINED,
     }
 }
@@ -273,8 +283,8 @@ fn trim_ows(mut s: &[u8]) -> &[u8] {
 }
 
 /// Opens again with the time checks out of the way: `now` at the epoch (nothing has expired),
-/// no idle timeout and an unbounded skew (nothing is future-dated). The key and tag are
-/// checked as before.
+/// no idle timeout, an unbounded skew (nothing is future-dated) and no cutoff. The key and
+/// tag are checked as before.
 fn open_ignoring_time(
     settings: &Settings,
     keyring: &Keyring,
@@ -285,10 +295,11 @@ fn open_ignoring_time(
         clock_skew: Duration::from_secs(u64::MAX),
         ..settings.clone()
     };
+    let keyring = keyring.clone().with_not_before(None);
     relaxed
         .codec()
         .ok()?
-        .open(keyring, pairs.iter().copied(), UNIX_EPOCH)
+        .open(&keyring, pairs.iter().copied(), UNIX_EPOCH)
         .ok()
         .flatten()
 }

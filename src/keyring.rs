@@ -344,6 +344,10 @@ impl Clone for Key {
 #[derive(Clone)]
 pub struct Keyring {
     keys: Vec<Key>,
+    /// The fleet-wide cutoff: sessions issued before it are refused (docs/FORMAT.md §8).
+    not_before: Option<SystemTime>,
+    /// The cutoff in Unix seconds, 0 without one: the per-request check is one comparison.
+    not_before_secs: u64,
 }
 
 impl Keyring {
@@ -380,7 +384,31 @@ impl Keyring {
         {
             return Err(KeyringError::NoSealingKey);
         }
-        Ok(Keyring { keys })
+        Ok(Keyring {
+            keys,
+            not_before: None,
+            not_before_secs: 0,
+        })
+    }
+
+    /// A copy whose cutoff is `at` (whole seconds): every session issued before it is refused,
+    /// whichever key sealed it; sessions issued at or after it are unaffected. `None` removes
+    /// the cutoff. This is what `sealed-session revoke --before` writes into the file.
+    #[must_use]
+    pub fn with_not_before(mut self, at: Option<SystemTime>) -> Self {
+        self.not_before = at.map(whole_seconds);
+        self.not_before_secs = self.not_before.map_or(0, unix_seconds);
+        self
+    }
+
+    /// The cutoff, if any: sessions issued before it do not open.
+    pub fn not_before(&self) -> Option<SystemTime> {
+        self.not_before
+    }
+
+    /// Whether a session issued at `issued_at` (Unix seconds) is older than the cutoff.
+    pub(crate) fn revokes(&self, issued_at: u64) -> bool {
+        issued_at < self.not_before_secs
     }
 
     /// A keyring with one fresh random key: for development and tests only, since every node
@@ -402,9 +430,16 @@ impl Keyring {
             line: e.line(),
             column: e.column(),
         })?;
-        if file.version != 1 {
-            return Err(KeyringError::UnsupportedVersion(file.version));
+        match (file.version, &file.not_before) {
+            (1, None) | (2, _) => {}
+            (1, Some(_)) => return Err(KeyringError::NotBeforeNeedsVersion2),
+            (v, _) => return Err(KeyringError::UnsupportedVersion(v)),
         }
+        let not_before = match &file.not_before {
+            None => None,
+            Some(None) => return Err(KeyringError::BadNotBefore),
+            Some(Some(text)) => Some(parse_time(text).ok_or(KeyringError::BadNotBefore)?),
+        };
         if file.keys.len() > MAX_KEYS {
             return Err(KeyringError::TooManyKeys {
                 count: file.keys.len(),
@@ -417,7 +452,7 @@ impl Keyring {
             .enumerate()
             .map(|(index, entry)| entry.to_key(index))
             .collect::<Result<Vec<Key>, KeyringError>>()?;
-        Keyring::new(keys, now)
+        Ok(Keyring::new(keys, now)?.with_not_before(not_before))
     }
 
     /// Reads and parses a keyring file.
@@ -453,10 +488,13 @@ impl Keyring {
     }
 
     /// Serializes to the JSON keyring format, secrets included.
+    /// A keyring without a cutoff is written as version 1, which every release reads; one
+    /// with a cutoff as version 2 (docs/FORMAT.md §8).
     pub fn to_json(&self) -> Zeroizing<String> {
         let file = KeyringFile {
-            version: 1,
+            version: if self.not_before.is_some() { 2 } else { 1 },
             keys: self.keys.iter().map(KeyEntry::from_key).collect(),
+            not_before: self.not_before.map(|t| Some(format_time(t))),
         };
         // Serializing plain strings and integers into a String cannot fail.
         Zeroizing::new(serde_json::to_string_pretty(&file).unwrap_or_default() + "\n")
@@ -509,7 +547,7 @@ impl Keyring {
     pub fn with_key(&self, key: Key, now: SystemTime) -> Result<Self, KeyringError> {
         let mut keys = self.keys.clone();
         keys.push(key);
-        Keyring::new(keys, now)
+        Ok(Keyring::new(keys, now)?.with_not_before(self.not_before))
     }
 
     /// A copy with the keys for which `retire` answers true retired at `now`.
@@ -533,13 +571,16 @@ impl Keyring {
                 }
             })
             .collect();
-        Keyring::new(keys, now)
+        Ok(Keyring::new(keys, now)?.with_not_before(self.not_before))
     }
 }
 
 impl fmt::Debug for Keyring {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Keyring").field("keys", &self.keys).finish()
+        f.debug_struct("Keyring")
+            .field("keys", &self.keys)
+            .field("not_before", &self.not_before.map(unix_seconds))
+            .finish()
     }
 }
 
@@ -602,6 +643,13 @@ fn latest_time() -> SystemTime {
 struct KeyringFile {
     version: u32,
     keys: Vec<KeyEntry>,
+    /// Version 2 only. Absent: no cutoff; `null` is refused, as for `retired_at`.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
+    not_before: Option<Option<String>>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -667,7 +715,7 @@ impl KeyEntry {
     }
 
     fn from_key(key: &Key) -> Self {
-        let time = |t: SystemTime| humantime::format_rfc3339_seconds(t).to_string();
+        let time = format_time;
         KeyEntry {
             id: key.id.to_string(),
             algorithm: key.algorithm.name().to_owned(),
@@ -677,6 +725,11 @@ impl KeyEntry {
             retired_at: key.retired_at.map(|t| Some(time(t))),
         }
     }
+}
+
+/// A keyring time as the file is written: `YYYY-MM-DDTHH:MM:SSZ`.
+fn format_time(t: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(t).to_string()
 }
 
 /// Parses a keyring time (docs/FORMAT.md §8): `YYYY-MM-DDTHH:MM:SS`, an optional fraction of
@@ -825,8 +878,8 @@ mod tests {
         type Check = fn(&KeyringError) -> bool;
         let bad: &[(&str, Check)] = &[
             ("", |e| matches!(e, KeyringError::Json { .. })),
-            ("{\"version\":2,\"keys\":[]}", |e| {
-                matches!(e, KeyringError::UnsupportedVersion(2))
+            ("{\"version\":3,\"keys\":[]}", |e| {
+                matches!(e, KeyringError::UnsupportedVersion(3))
             }),
             ("{\"version\":1,\"keys\":[]}", |e| {
                 matches!(e, KeyringError::Empty)
@@ -852,6 +905,92 @@ mod tests {
             let err = Keyring::from_json(json.as_bytes(), now).unwrap_err();
             assert!(check(&err), "{json}: {err:?}");
         }
+    }
+
+    #[test]
+    fn i11_cutoff_round_trips_as_version_2_and_survives_key_changes() {
+        let now = at(1_800_000_000);
+        let ring = Keyring::new(vec![key(1, 1_700_000_000)], now).unwrap();
+        // No cutoff: version 1, byte for byte what earlier releases wrote and read.
+        let plain = ring.to_json();
+        assert!(plain.contains("\"version\": 1") && !plain.contains("not_before"));
+        assert!(!ring.revokes(0) && !ring.revokes(u64::MAX));
+
+        // Fractions are dropped, as for key times; strictly earlier is revoked.
+        let cutoff = at(1_799_999_000) + Duration::from_millis(700);
+        let cut = ring.clone().with_not_before(Some(cutoff));
+        assert_eq!(cut.not_before(), Some(at(1_799_999_000)));
+        assert!(cut.revokes(1_799_998_999));
+        assert!(!cut.revokes(1_799_999_000));
+        let json = cut.to_json();
+        assert!(json.contains("\"version\": 2"), "{}", *json);
+        assert!(
+            json.contains("\"not_before\": \"2027-01-15T07:43:20Z\""),
+            "{}",
+            *json
+        );
+        let back = Keyring::from_json(json.as_bytes(), now).unwrap();
+        assert_eq!(back.not_before(), Some(at(1_799_999_000)));
+        assert!(back.revokes(1_799_998_999));
+
+        // Rotation and retirement keep the cutoff; removing it goes back to version 1.
+        let rotated = back.with_key(key(2, 1_800_000_100), now).unwrap();
+        assert_eq!(rotated.not_before(), Some(at(1_799_999_000)));
+        let retired = rotated
+            .with_retired(now, |k| k.id() == KeyId([2; 4]))
+            .unwrap();
+        assert_eq!(retired.not_before(), Some(at(1_799_999_000)));
+        assert_eq!(
+            retired.with_not_before(None).to_json().as_str(),
+            ring.with_key(key(2, 1_800_000_100), now)
+                .unwrap()
+                .with_retired(now, |k| k.id() == KeyId([2; 4]))
+                .unwrap()
+                .to_json()
+                .as_str()
+        );
+        assert!(format!("{cut:?}").contains("not_before: Some(1799999000)"));
+    }
+
+    #[test]
+    fn i11_bad_cutoffs_are_refused() {
+        let now = at(1_800_000_000);
+        let with = |version: u32, field: &str| {
+            let json = one_key(
+                r#""created_at":"2020-01-01T00:00:00Z","activates_at":"2020-01-01T00:00:00Z""#,
+            )
+            .replacen("\"version\":1", &format!("\"version\":{version}"), 1);
+            let json = format!("{},{field}}}", json.strip_suffix('}').unwrap());
+            Keyring::from_json(json.as_bytes(), now)
+        };
+        assert_eq!(
+            with(2, r#""not_before":"2026-01-01T00:00:00Z""#)
+                .unwrap()
+                .not_before(),
+            Some(at(1_767_225_600))
+        );
+        // Version 2 without a cutoff reads; version 1 with one does not (old readers refuse it).
+        assert!(with(2, r#""x":1"#).is_err());
+        assert_eq!(
+            with(1, r#""not_before":"2026-01-01T00:00:00Z""#).unwrap_err(),
+            KeyringError::NotBeforeNeedsVersion2
+        );
+        for bad in [
+            r#""not_before":null"#,
+            r#""not_before":"now""#,
+            r#""not_before":"2026-01-01 00:00:00Z""#,
+            r#""not_before":1767225600"#,
+        ] {
+            let err = with(2, bad).unwrap_err();
+            assert!(
+                matches!(err, KeyringError::BadNotBefore | KeyringError::Json { .. }),
+                "{bad}: {err:?}"
+            );
+        }
+        assert_eq!(
+            with(2, r#""not_before":null"#).unwrap_err(),
+            KeyringError::BadNotBefore
+        );
     }
 
     fn one_key(fields: &str) -> String {

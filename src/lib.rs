@@ -43,6 +43,8 @@ pub mod keyring;
 mod middleware;
 #[cfg(any(feature = "actix", feature = "tower"))]
 mod reload;
+#[cfg(feature = "redis")]
+mod revocation;
 #[cfg(feature = "actix")]
 mod session;
 pub mod state;
@@ -55,7 +57,8 @@ pub use codec::{Codec, Opened};
 pub use config::{SameSite, SessionConfig};
 #[cfg(any(feature = "actix", feature = "tower"))]
 pub use engine::{
-    Clock, Entries, Session, SessionBuilder, SessionStats, SessionStatus, TtlExtensionPolicy,
+    Clock, Entries, RevalidationError, RevalidationErrorPolicy, RevalidationFuture, Session,
+    SessionBuilder, SessionStats, SessionStatus, TtlExtensionPolicy,
 };
 pub use error::{
     ConfigError, DecodeError, EncodeError, KeyringError, SessionGetError, SessionInsertError,
@@ -63,6 +66,8 @@ pub use error::{
 pub use keyring::{Algorithm, Key, KeyId, Keyring};
 #[cfg(feature = "actix")]
 pub use middleware::{SessionMiddleware, SessionMiddlewareBuilder, SessionService};
+#[cfg(feature = "redis")]
+pub use revocation::{NoMirrorPolicy, RedisRevocation, RedisRevocationOptions, RevocationStats};
 #[cfg(feature = "actix")]
 pub use session::SessionExt;
 pub use state::SessionState;

@@ -8,6 +8,7 @@
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -131,13 +132,16 @@ where
     fn new_transform(&self, service: S) -> Self::Future {
         // One memo per worker: a worker is one thread, so its lock is never contended.
         let worker = self.engine.worker();
-        ready(Ok(SessionService { service, worker }))
+        ready(Ok(SessionService {
+            service: Rc::new(service),
+            worker,
+        }))
     }
 }
 
 /// The per-worker service produced by [`SessionMiddleware`].
 pub struct SessionService<S> {
-    service: S,
+    service: Rc<S>,
     worker: Arc<Worker>,
 }
 
@@ -148,7 +152,7 @@ where
 {
     type Response = ServiceResponse<EitherBody<B>>;
     type Error = actix_web::Error;
-    type Future = SessionFuture<S::Future>;
+    type Future = SessionFuture<S::Future, B>;
 
     forward_ready!(service);
 
@@ -165,26 +169,61 @@ where
                 extensions.remove::<Session>();
             }
         }
+        // Revocation level 2: a session due for revalidation is checked before the handler
+        // sees it, so it is opened now; only then is the handler's future boxed.
+        let due = if self.worker.shared.revalidation.is_some() {
+            let session = Session::of(&mut extensions, req.headers());
+            session.revalidation_due().map(|check| (session, check))
+        } else {
+            None
+        };
         drop(extensions);
+        let every_request = self.worker.shared.every_request();
+        let Some((session, check)) = due else {
+            return SessionFuture {
+                fut: Inner::Direct {
+                    fut: self.service.call(req),
+                },
+                every_request,
+            };
+        };
+        let service = Rc::clone(&self.service);
         SessionFuture {
-            fut: self.service.call(req),
-            every_request: self.worker.shared.every_request(),
+            fut: Inner::Revalidating {
+                fut: Box::pin(async move {
+                    session.apply_revalidation(check.await);
+                    service.call(req).await
+                }),
+            },
+            every_request,
         }
     }
 }
 
 pin_project_lite::pin_project! {
     /// The response future of [`SessionService`]: the inner future, unboxed, so a request that
-    /// never touches the session pays no allocation for it.
-    pub struct SessionFuture<F> {
+    /// never touches the session pays no allocation for it (boxed only when a revalidation
+    /// hook must run first).
+    pub struct SessionFuture<F, B> {
         #[pin]
-        fut: F,
+        fut: Inner<F, B>,
         // `TtlExtensionPolicy::OnEveryRequest`: re-issue sessions the handler did not touch.
         every_request: bool,
     }
 }
 
-impl<F, B> Future for SessionFuture<F>
+/// A boxed handler future that awaits a revalidation first.
+type Revalidating<B> = Pin<Box<dyn Future<Output = Result<ServiceResponse<B>, actix_web::Error>>>>;
+
+pin_project_lite::pin_project! {
+    #[project = InnerProj]
+    enum Inner<F, B> {
+        Direct { #[pin] fut: F },
+        Revalidating { fut: Revalidating<B> },
+    }
+}
+
+impl<F, B> Future for SessionFuture<F, B>
 where
     F: Future<Output = Result<ServiceResponse<B>, actix_web::Error>>,
 {
@@ -192,7 +231,11 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let mut res = match this.fut.poll(cx) {
+        let polled = match this.fut.project() {
+            InnerProj::Direct { fut } => fut.poll(cx),
+            InnerProj::Revalidating { fut } => fut.as_mut().poll(cx),
+        };
+        let mut res = match polled {
             Poll::Ready(res) => res?,
             Poll::Pending => return Poll::Pending,
         };

@@ -100,7 +100,9 @@ fn poll(
         }
         match Keyring::from_json(&bytes, clock()) {
             Ok(ring) => {
-                tracing::info!(path = %path.display(), keys = ring.keys().len(), "keyring reloaded");
+                // The cutoff (Unix seconds, 0 for none) shows when a revocation took effect here.
+                let not_before = ring.not_before().map_or(0, crate::keyring::unix_seconds);
+                tracing::info!(path = %path.display(), keys = ring.keys().len(), not_before, "keyring reloaded");
                 watcher.replace(ring);
                 last_good = Some(bytes);
                 last_bad = None;
@@ -186,7 +188,8 @@ mod tests {
             .reload_interval(std::time::Duration::from_millis(5))
             .build()
             .unwrap();
-        assert_eq!(ids(&mw), [KeyId([1; 4])]);
+        // (No assertion on the keys right after build: with a 5 ms interval the watcher may
+        // already have reloaded, which made this test flaky under load.)
         wait_for("the reload", || ids(&mw).len() == 2);
         let _ = std::fs::remove_dir_all(dir);
     }

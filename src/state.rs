@@ -26,6 +26,9 @@ mod fingerprint;
 pub(crate) const SCHEMA_VERSION: u8 = 1;
 /// The payload schema whose entries carry an optional fingerprint (docs/FORMAT.md §5).
 pub(crate) const SCHEMA_TYPED: u8 = 2;
+/// Schema 2's entries after a `validated_at` time: written only when a revalidation hook is
+/// configured (docs/FORMAT.md §5).
+pub(crate) const SCHEMA_VALIDATED: u8 = 3;
 
 /// A session's entries and metadata. Times are whole seconds since the Unix epoch.
 #[derive(Clone, PartialEq, Eq)]
@@ -34,6 +37,9 @@ pub struct SessionState {
     pub(crate) issued_at: u64,
     pub(crate) expires_at: u64,
     pub(crate) last_seen: u64,
+    /// When the application's revalidation hook last confirmed the session (issue 11, level
+    /// 2). A session sealed without one (schema 1 or 2) counts as validated when issued.
+    pub(crate) validated_at: u64,
     pub(crate) entries: BTreeMap<String, Vec<u8>>,
     /// The fingerprint of each entry that has one (a subset of `entries`' keys).
     ///
@@ -43,9 +49,8 @@ pub struct SessionState {
 }
 
 impl SessionState {
-    /// A new, empty session with a random id (from
-    /// [`ForkSafeRng`](crate::codec::ForkSafeRng)), issued at `now` and expiring after
-    /// `lifetime`.
+    /// A new, empty session issued at `now` and expiring after `lifetime`, with a random id
+    /// (from a per-thread CSPRNG seeded from the OS that reseeds after `fork()`).
     pub fn new(now: SystemTime, lifetime: Duration) -> Self {
         Self::new_with_rng(now, lifetime, &mut crate::codec::ForkSafeRng)
     }
@@ -62,6 +67,7 @@ impl SessionState {
             issued_at: now,
             expires_at: now.saturating_add(lifetime.as_secs()),
             last_seen: now,
+            validated_at: now,
             entries: BTreeMap::new(),
             fingerprints: Arc::default(),
         }
@@ -82,6 +88,7 @@ impl SessionState {
             issued_at: unix_seconds(issued_at),
             expires_at: unix_seconds(expires_at),
             last_seen: unix_seconds(last_seen),
+            validated_at: unix_seconds(issued_at),
             entries,
             fingerprints: Arc::default(),
         }
@@ -105,6 +112,17 @@ impl SessionState {
     /// When the session was last re-issued (the idle timeout counts from here).
     pub fn last_seen(&self) -> SystemTime {
         from_unix_seconds(self.last_seen)
+    }
+
+    /// When the application's revalidation hook last confirmed this session; its issue time
+    /// until then (a login is a validation).
+    pub fn validated_at(&self) -> SystemTime {
+        from_unix_seconds(self.validated_at)
+    }
+
+    /// Records that the session was confirmed at `now` (whole seconds).
+    pub fn mark_validated(&mut self, now: SystemTime) {
+        self.validated_at = unix_seconds(now);
     }
 
     /// Raw (postcard) entries.
@@ -230,6 +248,7 @@ impl SessionState {
         self.issued_at = fresh.issued_at;
         self.expires_at = fresh.expires_at;
         self.last_seen = fresh.last_seen;
+        self.validated_at = fresh.validated_at;
     }
 
     /// Moves the idle clock to `now` (never past the absolute expiry).
@@ -245,6 +264,7 @@ impl std::fmt::Debug for SessionState {
             .field("issued_at", &self.issued_at)
             .field("expires_at", &self.expires_at)
             .field("last_seen", &self.last_seen)
+            .field("validated_at", &self.validated_at)
             .field("keys", &self.entries.keys().collect::<Vec<_>>())
             .finish_non_exhaustive()
     }

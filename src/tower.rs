@@ -187,12 +187,14 @@ impl<S> std::fmt::Debug for SessionLayerService<S> {
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for SessionLayerService<S>
 where
-    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send,
+    ReqBody: Send + 'static,
     ResBody: Default,
 {
     type Response = Response<ResBody>;
     type Error = S::Error;
-    type Future = SessionLayerFuture<S::Future>;
+    type Future = SessionLayerFuture<S::Future, Result<Response<ResBody>, S::Error>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -211,23 +213,54 @@ where
                 "two SessionLayers wrap this request; the inner one's session replaces the outer one's"
             );
         }
+        // Revocation level 2: a session due for revalidation is checked before the handler
+        // sees it (the inner service is then called from a boxed future).
+        let due = match self.layer.engine.revalidation {
+            Some(_) => session.revalidation_due(),
+            None => None,
+        };
+        let Some(check) = due else {
+            return SessionLayerFuture {
+                fut: Inner::Direct {
+                    fut: self.inner.call(req),
+                },
+                session: Some(session),
+            };
+        };
+        let ready = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, ready);
+        let handle = session.clone();
         SessionLayerFuture {
-            fut: self.inner.call(req),
+            fut: Inner::Revalidating {
+                fut: Box::pin(async move {
+                    handle.apply_revalidation(check.await);
+                    inner.call(req).await
+                }),
+            },
             session: Some(session),
         }
     }
 }
 
 pin_project_lite::pin_project! {
-    /// The response future of [`SessionLayerService`]: the inner future, unboxed.
-    pub struct SessionLayerFuture<F> {
+    /// The response future of [`SessionLayerService`]: the inner future, unboxed (boxed only
+    /// when a revalidation hook must run first).
+    pub struct SessionLayerFuture<F, O> {
         #[pin]
-        fut: F,
+        fut: Inner<F, O>,
         session: Option<Session>,
     }
 }
 
-impl<F, ResBody, E> Future for SessionLayerFuture<F>
+pin_project_lite::pin_project! {
+    #[project = InnerProj]
+    enum Inner<F, O> {
+        Direct { #[pin] fut: F },
+        Revalidating { fut: Pin<Box<dyn Future<Output = O> + Send>> },
+    }
+}
+
+impl<F, ResBody, E> Future for SessionLayerFuture<F, Result<Response<ResBody>, E>>
 where
     F: Future<Output = Result<Response<ResBody>, E>>,
     ResBody: Default,
@@ -236,7 +269,11 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let mut res = match this.fut.poll(cx) {
+        let polled = match this.fut.project() {
+            InnerProj::Direct { fut } => fut.poll(cx),
+            InnerProj::Revalidating { fut } => fut.as_mut().poll(cx),
+        };
+        let mut res = match polled {
             Poll::Ready(res) => res?,
             Poll::Pending => return Poll::Pending,
         };

@@ -32,6 +32,8 @@ pub enum LowCommand {
     Inspect(InspectArgs),
     /// Validate a keyring file (for deploy pipelines): exit 0 and a summary when it is usable.
     Check(CheckArgs),
+    /// End every session issued before a moment, on every node that loads the keyring.
+    Revoke(RevokeArgs),
 }
 
 /// `sealed-session keys …`.
@@ -66,6 +68,10 @@ pub struct InitArgs {
     /// Replace an existing keyring file. Its keys are lost: every session sealed with them ends.
     #[arg(long)]
     pub force: bool,
+    /// Create the keyring's missing parent directories (mode 0700). Without it a missing
+    /// directory is an error.
+    #[arg(long)]
+    pub create_dirs: bool,
 }
 
 /// `keys rotate`.
@@ -138,4 +144,16 @@ pub struct InspectArgs {
 pub struct CheckArgs {
     #[command(flatten)]
     pub keyring: KeyringArg,
+}
+
+/// `revoke`.
+#[derive(Debug, Args)]
+pub struct RevokeArgs {
+    #[command(flatten)]
+    pub keyring: KeyringArg,
+    /// Sessions issued before this moment stop opening: `now`, or a UTC time such as
+    /// 2026-12-02T21:00:00Z (not in the future). Sessions issued at or after it, and every
+    /// later login, are unaffected.
+    #[arg(long, value_name = "TIME|now")]
+    pub before: String,
 }

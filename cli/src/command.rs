@@ -2,7 +2,7 @@
 
 use std::ffi::OsString;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use anyhow::{Context as _, bail};
 use sealed_session::inspect::Settings;
@@ -22,6 +22,7 @@ pub enum Command {
         path: PathBuf,
         algorithm: Algorithm,
         force: bool,
+        create_dirs: bool,
     },
     /// `keys rotate`.
     Rotate {
@@ -41,6 +42,17 @@ pub enum Command {
     },
     /// `check`.
     Check { path: PathBuf },
+    /// `revoke`.
+    Revoke { path: PathBuf, before: Before },
+}
+
+/// The cutoff `revoke --before` asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Before {
+    /// The moment the command runs.
+    Now,
+    /// A given time.
+    At(SystemTime),
 }
 
 /// Which keys `keys retire` retires.
@@ -73,6 +85,7 @@ impl Command {
                     path: a.keyring.keyring,
                     algorithm: algorithm(a.algorithm.as_deref())?,
                     force: a.force,
+                    create_dirs: a.create_dirs,
                 },
                 KeysCommand::Rotate(a) => {
                     let activate_in = duration("--activate-in", &a.activate_in)?;
@@ -136,6 +149,10 @@ impl Command {
             LowCommand::Check(a) => Command::Check {
                 path: a.keyring.keyring,
             },
+            LowCommand::Revoke(a) => Command::Revoke {
+                path: a.keyring.keyring,
+                before: before(&a.before)?,
+            },
         })
     }
 }
@@ -148,6 +165,28 @@ fn duration(flag: &str, text: &str) -> anyhow::Result<Duration> {
     humantime::parse_duration(text.trim()).with_context(|| {
         format!("invalid {flag} {text:?}: expected a duration such as 90s, 30m, 48h or 7d")
     })
+}
+
+/// `now` or an RFC 3339 time in UTC (`Z`), as the keyring file writes times.
+fn before(text: &str) -> anyhow::Result<Before> {
+    let text = text.trim();
+    if text == "now" {
+        return Ok(Before::Now);
+    }
+    if !text.ends_with('Z') {
+        bail!(
+            "invalid --before {text:?}: expected `now` or a UTC time such as \
+             2026-12-02T21:00:00Z"
+        );
+    }
+    humantime::parse_rfc3339(text)
+        .map(Before::At)
+        .with_context(|| {
+            format!(
+                "invalid --before {text:?}: expected `now` or a UTC time such as \
+             2026-12-02T21:00:00Z"
+            )
+        })
 }
 
 /// An algorithm name; none means the library default (XAES-256-GCM).
@@ -195,6 +234,25 @@ mod tests {
                 err.contains("--x") && err.contains(&format!("{bad:?}")),
                 "{err}"
             );
+        }
+    }
+
+    #[test]
+    fn before_times() {
+        assert_eq!(before("now").unwrap(), Before::Now);
+        assert_eq!(
+            before("2026-01-01T00:00:00Z").unwrap(),
+            Before::At(SystemTime::UNIX_EPOCH + Duration::from_secs(1_767_225_600))
+        );
+        for bad in [
+            "",
+            "yesterday",
+            "2026-01-01",
+            "2026-01-01T00:00:00+02:00",
+            "1h",
+        ] {
+            let err = before(bad).unwrap_err().to_string();
+            assert!(err.contains("--before"), "{err}");
         }
     }
 

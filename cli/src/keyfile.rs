@@ -2,7 +2,7 @@
 
 use std::fs::{self, File, OpenOptions, Permissions};
 use std::io::{self, Write as _};
-use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -86,7 +86,7 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
         .with_context(|| {
             format!(
                 "cannot write keyring {}: cannot create a file in directory {} (does it exist, \
-                 and may you write to it?)",
+                 and may you write to it? `keys init --create-dirs` creates it)",
                 path.display(),
                 dir.display()
             )
@@ -109,6 +109,22 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
         let _ = dir.sync_all();
     }
     Ok(())
+}
+
+/// Creates the missing directories above `path`, each with mode 0700 (only the owner may list
+/// or enter them: the keyring's secrets are for the owner alone).
+///
+/// # Errors
+/// A directory cannot be created; the message names it.
+pub fn create_parent_dirs(path: &Path) -> anyhow::Result<()> {
+    let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) else {
+        return Ok(());
+    };
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("cannot create directory {}", dir.display()))
 }
 
 /// `path`, or the file it points to when it is a symlink.

@@ -12,7 +12,7 @@ use sealed_session::keyring::{Key, KeyId, KeyState, Secret};
 use sealed_session::{Algorithm, Keyring};
 use serde::Serialize;
 
-use crate::command::Retire;
+use crate::command::{Before, Retire};
 use crate::keyfile;
 
 /// `keys init`: a keyring with one key that seals from now on.
@@ -21,6 +21,7 @@ pub fn init(
     path: &Path,
     algorithm: Algorithm,
     force: bool,
+    create_dirs: bool,
     now: SystemTime,
 ) -> anyhow::Result<ExitCode> {
     if !force && keyfile::exists(path) {
@@ -32,6 +33,9 @@ pub fn init(
     }
     let now = whole_seconds(now);
     let keyring = Keyring::generate(algorithm, now).context("cannot generate a key")?;
+    if create_dirs {
+        keyfile::create_parent_dirs(path)?;
+    }
     keyfile::write_atomic(path, keyring.to_json().as_bytes())?;
     let key = keyring.sealing_key(now);
     writeln!(
@@ -152,6 +156,8 @@ pub fn list(
         })
         .collect();
     if json {
+        // An array of keys, as before the cutoff existed; the cutoff is in the table and in
+        // `check`.
         writeln!(out, "{}", serde_json::to_string_pretty(&views)?)?;
         return Ok(ExitCode::SUCCESS);
     }
@@ -172,6 +178,7 @@ pub fn list(
             v.retired_at.as_deref().unwrap_or("-")
         )?;
     }
+    writeln!(out, "{}", cutoff_line(&keyring, now))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -273,6 +280,77 @@ pub fn retire(
     Ok(ExitCode::SUCCESS)
 }
 
+/// `keys list`'s last line: the fleet-wide cutoff, if any.
+fn cutoff_line(keyring: &Keyring, now: SystemTime) -> String {
+    match keyring.not_before() {
+        None => "cutoff: none (no session is refused for when it was issued)".to_owned(),
+        Some(t) => format!(
+            "cutoff: {} ({}): sessions issued earlier are refused",
+            rfc3339(t),
+            relative(t, now)
+        ),
+    }
+}
+
+/// `revoke --before`: records the cutoff in the keyring file. Every node refuses sessions
+/// issued before it once its hot reload has read the file.
+pub fn revoke(
+    out: &mut impl Write,
+    path: &Path,
+    before: Before,
+    now: SystemTime,
+) -> anyhow::Result<ExitCode> {
+    let keyring = keyfile::read(path, now)?;
+    let now = whole_seconds(now);
+    let cutoff = match before {
+        Before::Now => now,
+        Before::At(t) => whole_seconds(t),
+    };
+    if cutoff > now {
+        bail!(
+            "refusing a cutoff in the future ({}): sessions issued until then, new logins \
+             included, would be refused at that moment; keyring unchanged",
+            rfc3339(cutoff)
+        );
+    }
+    match keyring.not_before() {
+        Some(old) if old > cutoff => bail!(
+            "keyring {} already refuses sessions issued before {}, later than {}: a cutoff \
+             never moves back (that would revive revoked sessions); keyring unchanged",
+            path.display(),
+            rfc3339(old),
+            rfc3339(cutoff)
+        ),
+        Some(old) if old == cutoff => {
+            writeln!(
+                out,
+                "keyring {} already refuses sessions issued before {}; unchanged",
+                path.display(),
+                rfc3339(cutoff)
+            )?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        _ => {}
+    }
+    let updated = keyring.with_not_before(Some(cutoff));
+    keyfile::write_atomic(path, updated.to_json().as_bytes())?;
+    writeln!(
+        out,
+        "revoked every session issued before {} ({}) in {}: each node refuses them once it has \
+         reloaded the file (within its reload interval, 5 s by default); logins from now on \
+         are unaffected",
+        rfc3339(cutoff),
+        relative(cutoff, now),
+        path.display()
+    )?;
+    writeln!(
+        out,
+        "note: the file is now keyring version 2, which releases before the cutoff existed \
+         refuse (they keep their last keyring): upgrade every node first"
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `check`: a one-line summary of a usable keyring.
 pub fn check(out: &mut impl Write, path: &Path, now: SystemTime) -> anyhow::Result<ExitCode> {
     let keyring = keyfile::read(path, now)?;
@@ -288,7 +366,8 @@ pub fn check(out: &mut impl Write, path: &Path, now: SystemTime) -> anyhow::Resu
         .collect();
     writeln!(
         out,
-        "ok: {}: {} key{} ({} open-only, {} retired), sealing key {} ({}), pending: {}",
+        "ok: {}: {} key{} ({} open-only, {} retired), sealing key {} ({}), pending: {}, \
+         cutoff: {}",
         path.display(),
         keys.len(),
         if keys.len() == 1 { "" } else { "s" },
@@ -300,7 +379,10 @@ pub fn check(out: &mut impl Write, path: &Path, now: SystemTime) -> anyhow::Resu
             "none".to_owned()
         } else {
             pending.join(", ")
-        }
+        },
+        keyring
+            .not_before()
+            .map_or_else(|| "none".to_owned(), rfc3339)
     )?;
     Ok(ExitCode::SUCCESS)
 }

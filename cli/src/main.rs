@@ -7,6 +7,7 @@
 //! sealed-session keys retire  --keyring FILE (--id ID ... | --older-than DURATION)
 //! sealed-session inspect      --keyring FILE [--cookie-name NAME] [--idle-timeout D|none] [--purpose L] ['COOKIE HEADER' | -]
 //! sealed-session check        --keyring FILE
+//! sealed-session revoke       --keyring FILE --before TIME|now
 //! ```
 //!
 //! Exit status: 0 on success, 1 when `inspect` finds no session that opens, 2 on an error
@@ -55,7 +56,8 @@ fn run() -> anyhow::Result<ExitCode> {
             path,
             algorithm,
             force,
-        } => keys::init(&mut out, path, *algorithm, *force, now)?,
+            create_dirs,
+        } => keys::init(&mut out, path, *algorithm, *force, *create_dirs, now)?,
         Command::Rotate {
             path,
             activate_in,
@@ -69,6 +71,7 @@ fn run() -> anyhow::Result<ExitCode> {
             header,
         } => inspect::inspect(&mut out, path, settings, header, now)?,
         Command::Check { path } => keys::check(&mut out, path, now)?,
+        Command::Revoke { path, before } => keys::revoke(&mut out, path, *before, now)?,
     };
     out.flush()?;
     Ok(code)

@@ -323,8 +323,19 @@ fn writing_into_a_missing_directory_is_a_clear_error() {
     let path = missing.join("keyring.json");
     keys("init", &path, &[])
         .fails(2, p(&missing))
-        .fails(2, "No such file or directory");
+        .fails(2, "No such file or directory")
+        .fails(2, "--create-dirs");
     assert!(!missing.exists());
+
+    // --create-dirs makes the missing directories, owner-only, then the 0600 keyring.
+    let nested = missing.join("deeper");
+    let path = nested.join("keyring.json");
+    keys("init", &path, &["--create-dirs"]).ok();
+    assert_eq!(load(&path).keys().len(), 1);
+    assert_eq!(mode(&path), 0o600);
+    for d in [&missing, &nested] {
+        assert_eq!(fs::metadata(d).unwrap().permissions().mode() & 0o777, 0o700);
+    }
 }
 
 #[test]
@@ -682,7 +693,7 @@ fn check_fails_on_unusable_keyrings() {
         ("is not 32 bytes", |v| {
             v["keys"][0]["secret"] = "AAAA".into()
         }),
-        ("version 2 is not supported", |v| v["version"] = 2.into()),
+        ("version 3 is not supported", |v| v["version"] = 3.into()),
     ];
     for (n, (needle, edit)) in cases.into_iter().enumerate() {
         let mut value = base.clone();
@@ -792,6 +803,105 @@ fn usage_errors_exit_2() {
     cli(&["frobnicate"]).fails(2, "frobnicate");
     let help = cli(&["--help"]).ok();
     help.says("inspect").says("check");
+}
+
+// ---------------------------------------------------------------------------------------------
+// issue 11: revoke --before
+
+fn revoke(keyring: &Path, before: &str) -> Run {
+    on_keyring(&["revoke"], keyring, &["--before", before], "")
+}
+
+fn rfc3339(t: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+#[test]
+fn i11_revoke_now_refuses_earlier_sessions_and_keeps_later_ones() {
+    let (_dir, path) = written(vec![old_key(1, 3)]);
+    let before = sealed_header(
+        SessionConfig::new(),
+        &load(&path),
+        SystemTime::now() - Duration::from_secs(60),
+        alice,
+    );
+    inspect(&path, &[&before]).ok();
+    let plain = fs::read(&path).unwrap();
+    keys("list", &path, &[]).ok().says("cutoff: none");
+    check(&path).ok().says("cutoff: none");
+
+    let run = revoke(&path, "now").ok();
+    run.says("revoked every session issued before")
+        .says("upgrade every node first");
+    run.hides(&secrets(&path));
+    let cutoff = load(&path).not_before().expect("a cutoff");
+    assert!(SystemTime::now().duration_since(cutoff).unwrap() < Duration::from_secs(60));
+    let file = file_json(&path);
+    assert_eq!(file["version"], 2);
+    assert_eq!(file["not_before"], rfc3339(cutoff).as_str());
+    assert_eq!(mode(&path), 0o600);
+    // Only the version and the cutoff changed: same keys, same secrets.
+    let mut old: Value = serde_json::from_slice(&plain).unwrap();
+    old["version"] = 2.into();
+    old["not_before"] = rfc3339(cutoff).into();
+    assert_eq!(file, old);
+
+    inspect(&path, &[&before])
+        .fails(1, "revoked")
+        .says("\"user\" = \"alice\"");
+    let after = sealed_header(SessionConfig::new(), &load(&path), cutoff, alice);
+    inspect(&path, &[&after]).ok().says("\"user\" = \"alice\"");
+
+    keys("list", &path, &[])
+        .ok()
+        .says(&format!("cutoff: {}", rfc3339(cutoff)))
+        .says("sessions issued earlier are refused");
+    check(&path)
+        .ok()
+        .says(&format!("cutoff: {}", rfc3339(cutoff)));
+    // Rotation and retirement keep the cutoff.
+    keys("rotate", &path, &["--activate-in", "0s"]).ok();
+    keys("retire", &path, &["--id", &id(1)]).ok();
+    assert_eq!(load(&path).not_before(), Some(cutoff));
+}
+
+#[test]
+fn i11_revoke_takes_a_past_time_and_never_moves_back_or_forward_past_now() {
+    let (_dir, path) = written(vec![old_key(1, 3)]);
+    let day_ago = rfc3339(days_ago(1));
+    revoke(&path, &day_ago).ok().says(&day_ago);
+    assert_eq!(file_json(&path)["not_before"], day_ago.as_str());
+    revoke(&path, &day_ago).ok().says("unchanged");
+
+    let unchanged = fs::read(&path).unwrap();
+    let two_days_ago = rfc3339(days_ago(2));
+    revoke(&path, &two_days_ago).fails(2, "never moves back");
+    let tomorrow = rfc3339(SystemTime::now() + Duration::from_secs(86_400));
+    revoke(&path, &tomorrow).fails(2, "in the future");
+    for bad in ["yesterday", "2026-01-01", "2026-01-01T00:00:00+01:00", ""] {
+        revoke(&path, bad).fails(2, "--before");
+    }
+    assert_eq!(fs::read(&path).unwrap(), unchanged);
+    revoke(&path, "now").ok();
+    assert!(load(&path).not_before().unwrap() > days_ago(1));
+
+    let dir = TempDir::new();
+    revoke(&dir.join("missing.json"), "now").fails(2, "keys init");
+}
+
+#[test]
+fn i11_an_old_reader_refuses_version_2_and_version_1_cannot_carry_a_cutoff() {
+    let (dir, path) = initialised();
+    revoke(&path, "now").ok();
+    let mut v1 = file_json(&path);
+    v1["version"] = 1.into();
+    let bad = dir.join("bad.json");
+    fs::write(&bad, v1.to_string()).unwrap();
+    check(&bad).fails(2, "only allowed in a version 2");
+    v1["not_before"] = Value::Null;
+    v1["version"] = 2.into();
+    fs::write(&bad, v1.to_string()).unwrap();
+    check(&bad).fails(2, "not_before is not a time");
 }
 
 // ---------------------------------------------------------------------------------------------

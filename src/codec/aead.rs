@@ -151,6 +151,7 @@ impl Cipher {
 /// When the operating system has no randomness to give at (re)seeding time, as
 /// `rand::rng()` does: sealing with predictable nonces is never an option.
 #[derive(Debug, Default, Clone, Copy)]
+#[doc(hidden)] // public for the benches and the fork test; not part of the stable API
 pub struct ForkSafeRng;
 
 impl ForkSafeRng {

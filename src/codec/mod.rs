@@ -129,7 +129,7 @@ impl Codec {
     }
 
     /// A fresh, empty session issued at `now` with the configured lifetime and a random id
-    /// (drawn from [`ForkSafeRng`]).
+    /// (drawn from a per-thread CSPRNG that reseeds after `fork()`).
     pub fn new_state(&self, now: SystemTime) -> SessionState {
         SessionState::new(now, self.config.lifetime)
     }
@@ -172,7 +172,7 @@ impl Codec {
                     opened
                 }
             };
-            if let Err(e) = self.check_times(&opened.state, now) {
+            if let Err(e) = self.check_times(keyring, &opened.state, now) {
                 memo.remove(single.count, &single.pieces);
                 return Err(e);
             }
@@ -234,7 +234,7 @@ impl Codec {
             }
         }
         let mut opened = found.ok_or(last_err)?;
-        self.check_times(&opened.state, now)?;
+        self.check_times(keyring, &opened.state, now)?;
         opened.needs_reseal = keyring.sealing_key(now).id() != opened.key_id;
         Ok(Some(opened))
     }
@@ -257,7 +257,8 @@ impl Codec {
     }
 
     /// Seals `state` under the keyring's sealing key into the `Set-Cookie` header values to
-    /// send, in chunk order: all of them or none. The nonce is drawn from [`ForkSafeRng`].
+    /// send, in chunk order: all of them or none. The nonce is drawn from a per-thread
+    /// CSPRNG seeded from the OS that reseeds after `fork()` (so parent and child never share one).
     ///
     /// # Errors
     /// [`EncodeError::TooLarge`] when the cookies would exceed a budget,
@@ -326,12 +327,14 @@ impl Codec {
                 }
             })
             .collect::<Vec<_>>();
+        let validated_at = self.config.write_validated_at.then_some(state.validated_at);
         let payload = payload::Payload {
-            schema: payload::schema_for(&entries),
+            schema: payload::schema_for(&entries, validated_at),
             id: state.id,
             issued_at: state.issued_at,
             expires_at: state.expires_at,
             last_seen: state.last_seen,
+            validated_at,
             entries,
         };
 
@@ -461,6 +464,8 @@ impl Codec {
             issued_at: payload.issued_at,
             expires_at: payload.expires_at,
             last_seen: payload.last_seen,
+            // Sealed without one (schema 1 or 2): validated when issued.
+            validated_at: payload.validated_at.unwrap_or(payload.issued_at),
             entries: Default::default(),
             fingerprints: Default::default(),
         };
@@ -491,11 +496,18 @@ impl Codec {
         Ok(opened)
     }
 
-    fn check_times(&self, state: &SessionState, now: SystemTime) -> Result<(), DecodeError> {
+    /// The checks that depend on the time and on the keyring in force, made on every open,
+    /// a memo hit included: the sealed times against the clock, then the fleet-wide cutoff.
+    fn check_times(
+        &self,
+        keyring: &Keyring,
+        state: &SessionState,
+        now: SystemTime,
+    ) -> Result<(), DecodeError> {
         let now = unix_seconds(now);
         let skew = self.config.clock_skew.as_secs();
-        if state.issued_at > now.saturating_add(skew) || state.last_seen > now.saturating_add(skew)
-        {
+        let ahead = now.saturating_add(skew);
+        if state.issued_at > ahead || state.last_seen > ahead || state.validated_at > ahead {
             return Err(DecodeError::FutureDated);
         }
         if state.expires_at <= now {
@@ -505,6 +517,10 @@ impl Codec {
             if state.last_seen.saturating_add(idle.as_secs()) <= now {
                 return Err(DecodeError::IdleExpired);
             }
+        }
+        // Level 1 revocation: one comparison (the cutoff is 0 when there is none).
+        if keyring.revokes(state.issued_at) {
+            return Err(DecodeError::Revoked);
         }
         Ok(())
     }

@@ -3,9 +3,11 @@
 //! Layout (postcard, see docs/FORMAT.md §5): `schema: u8`, `id: [u8; 16]`, `issued_at`,
 //! `expires_at`, `last_seen` (varint seconds since the Unix epoch), then a sequence of entries
 //! in strictly ascending key order: `(key: str, value: bytes)` in schema 1,
-//! `(key: str, fingerprint: Option<[u8; 8]>, value: bytes)` in schema 2. Each value is framed
-//! by the compression stage. The encoder writes schema 1 when no entry has a fingerprint, so
-//! such sessions stay readable by builds that predate fingerprints.
+//! `(key: str, fingerprint: Option<[u8; 8]>, value: bytes)` in schema 2. Schema 3 (issue 11)
+//! inserts `validated_at` (varint seconds) after `last_seen` and lays entries out as schema 2,
+//! fingerprint or not. Each value is framed by the compression stage. The encoder writes
+//! schema 3 only when asked (a revalidation hook is configured), else schema 1 when no entry
+//! has a fingerprint, so such sessions stay readable by builds that predate fingerprints.
 
 use std::fmt;
 
@@ -15,7 +17,7 @@ use serde::{Deserialize, Serialize, Serializer};
 use serde_bytes::Bytes;
 
 use crate::error::DecodeError;
-use crate::state::{SCHEMA_TYPED, SCHEMA_VERSION};
+use crate::state::{SCHEMA_TYPED, SCHEMA_VALIDATED, SCHEMA_VERSION};
 
 /// A decoded payload borrowing from the plaintext buffer.
 #[derive(Debug)]
@@ -25,6 +27,8 @@ pub(crate) struct Payload<'a> {
     pub(crate) issued_at: u64,
     pub(crate) expires_at: u64,
     pub(crate) last_seen: u64,
+    /// Schema 3 only.
+    pub(crate) validated_at: Option<u64>,
     pub(crate) entries: Vec<Entry<'a>>,
 }
 
@@ -39,12 +43,22 @@ pub(crate) struct Entry<'a> {
 
 impl Serialize for Payload<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut t = s.serialize_tuple(6)?;
+        use serde::ser::Error as _;
+        let mut t = s.serialize_tuple(7)?;
         t.serialize_element(&self.schema)?;
         t.serialize_element(&self.id)?;
         t.serialize_element(&self.issued_at)?;
         t.serialize_element(&self.expires_at)?;
         t.serialize_element(&self.last_seen)?;
+        match (self.schema, self.validated_at) {
+            (SCHEMA_VALIDATED, Some(at)) => t.serialize_element(&at)?,
+            (SCHEMA_VALIDATED, None) | (_, Some(_)) => {
+                return Err(S::Error::custom(
+                    "validated_at does not fit the payload schema",
+                ));
+            }
+            _ => {}
+        }
         t.serialize_element(&Entries {
             schema: self.schema,
             entries: &self.entries,
@@ -68,7 +82,7 @@ impl Serialize for Entries<'_, '_> {
                 SCHEMA_VERSION if e.fingerprint.is_none() => {
                     seq.serialize_element(&(e.key, Bytes::new(e.value)))?;
                 }
-                SCHEMA_TYPED => {
+                SCHEMA_TYPED | SCHEMA_VALIDATED => {
                     seq.serialize_element(&(e.key, e.fingerprint, Bytes::new(e.value)))?;
                 }
                 // Never drop a fingerprint silently, nor write an unknown schema.
@@ -84,9 +98,12 @@ pub(crate) fn encode(payload: &Payload<'_>, out: Vec<u8>) -> Result<Vec<u8>, pos
     postcard::to_extend(payload, out)
 }
 
-/// The schema to write for entries: 2 as soon as one has a fingerprint, else 1.
-pub(crate) fn schema_for(entries: &[Entry<'_>]) -> u8 {
-    if entries.iter().any(|e| e.fingerprint.is_some()) {
+/// The schema to write: 3 with a `validated_at`, else 2 as soon as an entry has a
+/// fingerprint, else 1.
+pub(crate) fn schema_for(entries: &[Entry<'_>], validated_at: Option<u64>) -> u8 {
+    if validated_at.is_some() {
+        SCHEMA_VALIDATED
+    } else if entries.iter().any(|e| e.fingerprint.is_some()) {
         SCHEMA_TYPED
     } else {
         SCHEMA_VERSION
@@ -102,17 +119,23 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Payload<'_>, DecodeError> {
 fn parse(bytes: &[u8]) -> Option<Payload<'_>> {
     let mut de = postcard::Deserializer::from_bytes(bytes);
     let schema = u8::deserialize(&mut de).ok()?;
-    if schema != SCHEMA_VERSION && schema != SCHEMA_TYPED {
+    if !matches!(schema, SCHEMA_VERSION | SCHEMA_TYPED | SCHEMA_VALIDATED) {
         return None;
     }
     let (id, issued_at, expires_at, last_seen) =
         <([u8; 16], u64, u64, u64)>::deserialize(&mut de).ok()?;
+    let validated_at = if schema == SCHEMA_VALIDATED {
+        Some(u64::deserialize(&mut de).ok()?)
+    } else {
+        None
+    };
     let entries = EntriesSeed { schema }.deserialize(&mut de).ok()?;
     if !de.finalize().ok()?.is_empty() {
         return None;
     }
-    // One spelling per payload: schema 2 only when an entry has a fingerprint.
-    if schema_for(&entries) != schema {
+    // One spelling per payload: schema 2 only when an entry has a fingerprint (schema 3 is
+    // chosen by the encoder's setting, whatever the entries).
+    if schema_for(&entries, validated_at) != schema {
         return None;
     }
     if entries
@@ -127,6 +150,7 @@ fn parse(bytes: &[u8]) -> Option<Payload<'_>> {
         issued_at,
         expires_at,
         last_seen,
+        validated_at,
         entries,
     })
 }
@@ -155,7 +179,7 @@ impl<'de> Visitor<'de> for EntriesSeed {
         // Every entry takes at least two bytes: the hint is bounded by the input, but cap the
         // first allocation anyway.
         let mut entries = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(256));
-        if self.schema == SCHEMA_TYPED {
+        if self.schema != SCHEMA_VERSION {
             while let Some((key, fingerprint, value)) =
                 seq.next_element::<(&str, Option<[u8; 8]>, &Bytes)>()?
             {
@@ -192,11 +216,12 @@ mod tests {
 
     fn sample(entries: Vec<Entry<'static>>) -> Vec<u8> {
         let p = Payload {
-            schema: schema_for(&entries),
+            schema: schema_for(&entries, None),
             id: [7; 16],
             issued_at: 1,
             expires_at: 300,
             last_seen: 2,
+            validated_at: None,
             entries,
         };
         encode(&p, Vec::new()).unwrap()
@@ -218,7 +243,7 @@ mod tests {
         let mut bytes = sample(vec![]);
         bytes.push(0);
         assert!(decode(&bytes).is_err());
-        for schema in [0, 2, 3, 0xff] {
+        for schema in [0, 2, 4, 0xff] {
             let mut bytes = sample(vec![entry("a", b"\0")]);
             bytes[0] = schema;
             assert!(decode(&bytes).is_err(), "{schema}");
@@ -270,6 +295,7 @@ mod tests {
             issued_at: 0,
             expires_at: 0,
             last_seen: 0,
+            validated_at: None,
             entries: vec![Entry {
                 key: "k",
                 fingerprint: Some([0; 8]),
@@ -277,7 +303,65 @@ mod tests {
             }],
         };
         assert!(encode(&p, Vec::new()).is_err());
-        assert_eq!(schema_for(&p.entries), SCHEMA_TYPED);
-        assert_eq!(schema_for(&[entry("k", b"\0")]), SCHEMA_VERSION);
+        assert_eq!(schema_for(&p.entries, None), SCHEMA_TYPED);
+        assert_eq!(schema_for(&[entry("k", b"\0")], None), SCHEMA_VERSION);
+        assert_eq!(schema_for(&[entry("k", b"\0")], Some(0)), SCHEMA_VALIDATED);
+    }
+
+    #[test]
+    fn i11_schema_3_layout_carries_validated_at() {
+        let typed = Entry {
+            key: "b",
+            fingerprint: Some([1, 2, 3, 4, 5, 6, 7, 8]),
+            value: b"\0y",
+        };
+        let p = Payload {
+            schema: SCHEMA_VALIDATED,
+            id: [7; 16],
+            issued_at: 1,
+            expires_at: 300,
+            last_seen: 2,
+            validated_at: Some(3),
+            entries: vec![entry("a", b"\0x"), typed],
+        };
+        let bytes = encode(&p, Vec::new()).unwrap();
+        let mut expected = vec![3];
+        expected.extend([7; 16]);
+        expected.extend([1, 0xac, 0x02, 2, 3, 2]);
+        expected.extend([1, b'a', 0, 2, 0, b'x']);
+        expected.extend([1, b'b', 1, 1, 2, 3, 4, 5, 6, 7, 8, 2, 0, b'y']);
+        assert_eq!(bytes, expected);
+        let back = decode(&bytes).unwrap();
+        assert_eq!((back.schema, back.validated_at), (3, Some(3)));
+        assert_eq!(back.entries, p.entries);
+
+        // Schema 3 without any fingerprint: entries still in the typed layout.
+        let plain = Payload {
+            entries: vec![entry("a", b"\0x")],
+            ..p
+        };
+        let bytes = encode(&plain, Vec::new()).unwrap();
+        assert_eq!(
+            &bytes[17..],
+            [1, 0xac, 0x02, 2, 3, 1, 1, b'a', 0, 2, 0, b'x']
+        );
+        assert_eq!(decode(&bytes).unwrap().validated_at, Some(3));
+        // Without validated_at it is refused, and the other schemas never carry one.
+        let mut short = bytes.clone();
+        short.remove(21);
+        assert!(decode(&short).is_err());
+        let wrong = Payload {
+            schema: SCHEMA_TYPED,
+            validated_at: Some(3),
+            entries: vec![typed],
+            ..plain
+        };
+        assert!(encode(&wrong, Vec::new()).is_err());
+        let missing = Payload {
+            schema: SCHEMA_VALIDATED,
+            validated_at: None,
+            ..wrong
+        };
+        assert!(encode(&missing, Vec::new()).is_err());
     }
 }

@@ -150,6 +150,53 @@ fn times_are_enforced_from_the_sealed_payload() {
 }
 
 #[test]
+fn i11_the_cutoff_refuses_earlier_sessions_memo_hits_included() {
+    let plain = Arc::new(ring(Algorithm::default(), 1));
+    let codec = codec();
+    let state = state_with(&[("user", b"a".to_vec())]);
+    let p = pairs(
+        &codec
+            .seal(&plain, &state, at(NOW), &mut StdRng::seed_from_u64(1))
+            .unwrap(),
+    );
+    let open_memo = |ring: &Keyring, memo_ring: &Arc<Keyring>, memo: &mut cache::OpenCache| {
+        let pairs = p.iter().map(|(a, b)| (a.as_bytes(), b.as_bytes()));
+        codec.open_memo(ring, Some((memo_ring, memo)), pairs, at(NOW + 10))
+    };
+    // Issued at NOW: a cutoff at NOW keeps it (strictly earlier is revoked), NOW + 1 does not.
+    let same_second = (*plain).clone().with_not_before(Some(at(NOW)));
+    assert!(open_pairs(&codec, &same_second, &p, NOW + 10).is_ok());
+    let cut = Arc::new((*plain).clone().with_not_before(Some(at(NOW + 1))));
+    assert_eq!(
+        open_pairs(&codec, &cut, &p, NOW + 10).err(),
+        Some(DecodeError::Revoked)
+    );
+    // Through the memo: refused on the miss and again on the next request.
+    let mut memo = cache::OpenCache::new(16, 1 << 20);
+    for _ in 0..2 {
+        assert_eq!(
+            open_memo(&cut, &cut, &mut memo).err(),
+            Some(DecodeError::Revoked)
+        );
+    }
+    // A hit remembered under another keyring is still checked against the one in force.
+    assert!(open_memo(&plain, &plain, &mut memo).unwrap().is_some());
+    assert_eq!(
+        open_memo(&cut, &plain, &mut memo).err(),
+        Some(DecodeError::Revoked)
+    );
+    // A renewed session (issued after the cutoff) opens.
+    let mut renewed = state.clone();
+    renewed.renew(at(NOW + 5), Duration::from_secs(3600));
+    let q = pairs(
+        &codec
+            .seal(&cut, &renewed, at(NOW + 5), &mut StdRng::seed_from_u64(3))
+            .unwrap(),
+    );
+    assert!(open_pairs(&codec, &cut, &q, NOW + 10).unwrap().is_some());
+}
+
+#[test]
 fn key_labels_are_checked_before_decryption() {
     let codec = codec();
     let a = ring(Algorithm::Xaes256Gcm, 1);

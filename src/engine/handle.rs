@@ -128,6 +128,12 @@ pub(crate) struct Inner {
     pub(crate) status: SessionStatus,
     /// Opened under a key that no longer seals.
     pub(crate) needs_reseal: bool,
+    /// Confirmed by the revalidation hook on this request: re-seal with the new
+    /// `validated_at`.
+    pub(crate) revalidated: bool,
+    /// Refused by the revalidation hook: expire the cookies unless the handler starts a new
+    /// session.
+    pub(crate) dropped: bool,
 }
 
 /// The session's entries, borrowed from the handle (see [`Session::entries`]). Holding it
@@ -163,6 +169,8 @@ impl Session {
             state: None,
             status: SessionStatus::Unchanged,
             needs_reseal: false,
+            revalidated: false,
+            dropped: false,
         })))
     }
 
@@ -298,9 +306,18 @@ impl Session {
         inner.mark(SessionStatus::Changed);
     }
 
-    /// Ends the session: every chunk cookie is expired on this response (logout).
+    /// Ends the session: every chunk cookie is expired on this response (logout). With a
+    /// revocation list ([`SessionBuilder::revocation`](crate::SessionBuilder::revocation),
+    /// feature `redis`) the session's id is also revoked on every node until its expiry, so a
+    /// copy of the cookie stops working too.
     pub fn purge(&self) {
         let mut inner = self.loaded();
+        #[cfg(feature = "redis")]
+        if let (Some(state), Some(worker)) = (&inner.state, &inner.worker) {
+            if let Some(list) = &worker.shared.revocation {
+                list.revoke_session(state.id(), state.expires_at());
+            }
+        }
         inner.state = None;
         inner.status = SessionStatus::Purged;
     }
@@ -365,6 +382,37 @@ impl Session {
     /// The middleware's memo and shared state; `None` for a detached session.
     pub(crate) fn worker(&self) -> Option<Arc<Worker>> {
         self.lock().worker.clone()
+    }
+
+    /// Opens the cookies and returns the revalidation hook's future if the session is due for
+    /// a check (see `Shared::revalidation_due`).
+    pub(crate) fn revalidation_due(&self) -> Option<super::RevalidationFuture> {
+        let inner = self.loaded();
+        let worker = inner.worker.as_ref()?;
+        worker.shared.revalidation_due(inner.state.as_ref())
+    }
+
+    /// Applies the revalidation hook's answer before the handler runs.
+    pub(crate) fn apply_revalidation(&self, answer: Result<bool, super::RevalidationError>) {
+        let mut inner = self.lock();
+        let Some(shared) = inner.worker.as_ref().map(|w| Arc::clone(&w.shared)) else {
+            return;
+        };
+        match shared.revalidation_verdict(answer) {
+            super::Verdict::Confirmed => {
+                let now = shared.now();
+                if let Some(state) = inner.state.as_mut() {
+                    state.mark_validated(now);
+                    inner.revalidated = true;
+                }
+            }
+            super::Verdict::Unconfirmed => {}
+            super::Verdict::Dropped => {
+                inner.state = None;
+                inner.needs_reseal = false;
+                inner.dropped = true;
+            }
+        }
     }
 
     /// Opens the cookies now if nothing did yet (the `OnEveryRequest` policy).

@@ -7,9 +7,11 @@
 //! [`Session`], lets the handler use it, then asks [`Worker::finish`] what to do and writes
 //! the `Set-Cookie` lines (or the empty 500) in its own response type.
 
+use std::future::Future;
 use std::marker::PhantomData;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, SystemTime};
 
@@ -19,6 +21,7 @@ use crate::config::{SameSite, SessionConfig};
 use crate::error::{ConfigError, DecodeError, EncodeError};
 use crate::keyring::Keyring;
 use crate::reload::KeyringWatcher;
+use crate::state::SessionState;
 
 mod handle;
 
@@ -54,6 +57,48 @@ pub enum TtlExtensionPolicy {
     OnEveryRequest,
 }
 
+/// The error a revalidation hook may return.
+pub type RevalidationError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The future a revalidation hook returns.
+pub type RevalidationFuture =
+    Pin<Box<dyn Future<Output = Result<bool, RevalidationError>> + Send + 'static>>;
+
+type Hook = Arc<dyn Fn(SessionState) -> RevalidationFuture + Send + Sync>;
+
+/// What happens to a session when the revalidation hook returns an error (its database is
+/// down, a timeout): logged at warn level and counted either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum RevalidationErrorPolicy {
+    /// The default: the session goes on, unconfirmed; the check runs again on the next
+    /// request. A revoked session then lives as long as the check keeps failing.
+    #[default]
+    Keep,
+    /// The session is dropped as if the check had said no: the user is logged out while the
+    /// check fails.
+    Drop,
+}
+
+/// The configured hook and when to call it.
+pub(crate) struct Revalidation {
+    hook: Hook,
+    interval: Duration,
+    on_error: RevalidationErrorPolicy,
+}
+
+/// What the revalidation decided for one request's session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// Confirmed: stamp `validated_at` and re-seal.
+    Confirmed,
+    /// The check failed and the policy keeps the session: leave it as it is.
+    Unconfirmed,
+    /// Refused (or failed under [`RevalidationErrorPolicy::Drop`]): no session, expire the
+    /// cookies.
+    Dropped,
+}
+
 /// Where the keys come from.
 enum KeySource {
     Fixed(Arc<Keyring>),
@@ -68,6 +113,13 @@ pub(crate) struct Shared {
     keys: KeySource,
     clock: Clock,
     pub(crate) stats: Arc<SessionStats>,
+    /// Level 3 of revocation: checked after every successful open.
+    #[cfg(feature = "redis")]
+    pub(crate) revocation: Option<crate::revocation::RedisRevocation>,
+    /// Whether a response's `Set-Cookie` lines already passed 4 KiB (logged once, at info).
+    big_set_cookie_noted: AtomicBool,
+    /// Level 2 of revocation: the application's check, when configured.
+    pub(crate) revalidation: Option<Revalidation>,
 }
 
 impl Shared {
@@ -119,6 +171,64 @@ impl Shared {
     }
 }
 
+impl Shared {
+    /// Revocation level 2, first half: the hook's future when `state`'s last confirmation is
+    /// at least the interval old, `None` when nothing is due (no hook, no session, or a recent
+    /// confirmation). Checks that must run before the handler sit here, in the adapters'
+    /// shared path.
+    pub(crate) fn revalidation_due(
+        &self,
+        state: Option<&SessionState>,
+    ) -> Option<RevalidationFuture> {
+        let revalidation = self.revalidation.as_ref()?;
+        let state = state?;
+        let age = crate::keyring::unix_seconds(self.now()).saturating_sub(state.validated_at);
+        (age >= revalidation.interval.as_secs()).then(|| (revalidation.hook)(state.clone()))
+    }
+
+    /// Revocation level 2, second half: what the hook's answer means for the session, logged
+    /// (the category only) and counted.
+    pub(crate) fn revalidation_verdict(&self, answer: Result<bool, RevalidationError>) -> Verdict {
+        let on_error = self
+            .revalidation
+            .as_ref()
+            .map_or(RevalidationErrorPolicy::Keep, |r| r.on_error);
+        match answer {
+            Ok(true) => {
+                self.stats.revalidated.fetch_add(1, Ordering::Relaxed);
+                Verdict::Confirmed
+            }
+            Ok(false) => self.refuse_revalidation(),
+            Err(err) => {
+                self.stats
+                    .revalidation_errors
+                    .fetch_add(1, Ordering::Relaxed);
+                let drop = on_error == RevalidationErrorPolicy::Drop;
+                tracing::warn!(
+                    error = %err,
+                    policy = if drop { "drop" } else { "keep" },
+                    "session revalidation hook failed"
+                );
+                if drop {
+                    self.refuse_revalidation()
+                } else {
+                    Verdict::Unconfirmed
+                }
+            }
+        }
+    }
+
+    fn refuse_revalidation(&self) -> Verdict {
+        let err = DecodeError::RevalidationFailed;
+        tracing::debug!(
+            category = err.category(),
+            "session cookie rejected; continuing without a session"
+        );
+        self.stats.count_rejection(&err);
+        Verdict::Dropped
+    }
+}
+
 /// A memo of opened sessions and the shared state it serves: one per actix worker, one per
 /// shard of a tower layer. Sessions hold an `Arc` of it so they can open lazily.
 pub(crate) struct Worker {
@@ -154,6 +264,19 @@ impl Worker {
             .open_memo(&ring, Some((&ring, &mut memo)), pairs, shared.now())
         {
             Ok(Some(opened)) => {
+                #[cfg(feature = "redis")]
+                if let Some(revoked) = shared
+                    .revocation
+                    .as_ref()
+                    .and_then(|l| l.check(&opened.state))
+                {
+                    tracing::debug!(
+                        category = revoked.category(),
+                        "session revoked; continuing without a session"
+                    );
+                    shared.stats.count_revoked(revoked);
+                    return None;
+                }
                 shared.stats.opened.fetch_add(1, Ordering::Relaxed);
                 Some(opened)
             }
@@ -186,8 +309,14 @@ impl Worker {
         let now = shared.now();
         let config = shared.codec.config();
         let (status, needs_reseal) = (inner.status, inner.needs_reseal);
+        let (revalidated, dropped) = (inner.revalidated, inner.dropped);
+        let expire_all = status == SessionStatus::Purged
+            || (status == SessionStatus::Unchanged && inner.state.is_none() && dropped);
         let cookies = match (status, inner.state.as_mut()) {
             (SessionStatus::Purged, _) => Vec::new(),
+            // Refused by the revalidation hook and not replaced by the handler: expire it, so
+            // the browser stops sending it (and the hook is not asked again for it).
+            (SessionStatus::Unchanged, None) if dropped => Vec::new(),
             (SessionStatus::Changed | SessionStatus::Renewed, Some(state)) => {
                 state.touch(now);
                 match shared.seal(state, now) {
@@ -200,7 +329,7 @@ impl Worker {
                     && now
                         .duration_since(state.last_seen())
                         .is_ok_and(|idle| idle >= config.renew_interval);
-                if !(renewal_due || needs_reseal || every_request) {
+                if !(renewal_due || needs_reseal || every_request || revalidated) {
                     return Outcome::Untouched;
                 }
                 state.touch(now);
@@ -214,7 +343,7 @@ impl Worker {
         let present = shared
             .codec
             .present_chunks(cookie_pairs(inner.cookies.iter()));
-        let lines = if status == SessionStatus::Purged {
+        let lines = if expire_all {
             shared.codec.removal_lines(present, 0)
         } else {
             let sealed = cookies.len();
@@ -224,12 +353,45 @@ impl Worker {
             }
             lines
         };
+        note_set_cookie_block(&shared.big_set_cookie_noted, &lines);
         if lines.is_empty() {
             Outcome::Untouched
         } else {
             Outcome::Write(lines)
         }
     }
+}
+
+/// Bytes of response head a stock nginx holds for the upstream's headers
+/// (`proxy_buffer_size 4k`): a response whose `Set-Cookie` lines alone pass it gets a 502.
+const STOCK_PROXY_HEADER_BUFFER: usize = 4096;
+
+/// The bytes `lines` take as `Set-Cookie: value\r\n` header lines.
+fn set_cookie_block_len<'a>(lines: impl IntoIterator<Item = &'a String>) -> usize {
+    lines
+        .into_iter()
+        .map(|line| line.len().saturating_add("Set-Cookie: \r\n".len()))
+        .fold(0, usize::saturating_add)
+}
+
+/// Logs once per middleware, at info, the first time a response's `Set-Cookie` lines pass
+/// 4 KiB: behind a stock nginx such a response becomes a 502 until the proxy's buffers grow.
+/// Returns whether it logged.
+fn note_set_cookie_block(noted: &AtomicBool, lines: &[String]) -> bool {
+    let bytes = set_cookie_block_len(lines);
+    if bytes <= STOCK_PROXY_HEADER_BUFFER || noted.swap(true, Ordering::Relaxed) {
+        return false;
+    }
+    tracing::info!(
+        category = "proxy.set_cookie_block",
+        bytes,
+        lines = lines.len(),
+        "a response carries more than 4 KiB of Set-Cookie lines (logged once): behind nginx set \
+         `proxy_buffer_size 16k; proxy_busy_buffers_size 16k;` (the stock 4k answers 502 \
+         \"upstream sent too big header\"); requests then carry over 4 KiB of Cookie header \
+         too, see docs/DEPLOY.md for every proxy setting"
+    );
+    true
 }
 
 /// The `Cache-Control` value a response that sets session cookies must carry, given the one it
@@ -279,6 +441,11 @@ pub struct SessionBuilder<T> {
     reload_interval: Duration,
     memo_entries: usize,
     ttl_policy: TtlExtensionPolicy,
+    #[cfg(feature = "redis")]
+    revocation: Option<crate::revocation::RedisRevocation>,
+    hook: Option<Hook>,
+    revalidate_interval: Duration,
+    on_revalidation_error: RevalidationErrorPolicy,
     target: PhantomData<fn() -> T>,
 }
 
@@ -313,6 +480,11 @@ impl<T> SessionBuilder<T> {
             reload_interval: Duration::from_secs(5),
             memo_entries: 4096,
             ttl_policy: TtlExtensionPolicy::default(),
+            #[cfg(feature = "redis")]
+            revocation: None,
+            hook: None,
+            revalidate_interval: Duration::from_secs(300),
+            on_revalidation_error: RevalidationErrorPolicy::default(),
             target: PhantomData,
         }
     }
@@ -387,6 +559,58 @@ impl<T> SessionBuilder<T> {
         self
     }
 
+    /// A fleet-wide revocation list (feature `redis`): every opened session is checked against
+    /// its local mirror, and [`Session::purge`](crate::Session::purge) revokes the session's
+    /// id on every node. Share one [`RedisRevocation`](crate::RedisRevocation) between the
+    /// middlewares of a process.
+    #[cfg(feature = "redis")]
+    pub fn revocation(mut self, list: crate::revocation::RedisRevocation) -> Self {
+        self.revocation = Some(list);
+        self
+    }
+
+    /// Revocation level 2: an application check that a session is still good, e.g. "is the
+    /// session's user generation still the one in my database?" (bumped on a password change
+    /// or "log out all my devices"). It receives a copy of the session (read the user id and
+    /// generation with [`SessionState::get`]) and answers `Ok(true)` to keep it, `Ok(false)` to
+    /// drop it (no session for the handler, cookies expired on the response), or an error
+    /// (see [`revalidation_error_policy`](Self::revalidation_error_policy)).
+    ///
+    /// It runs before the handler, and only for a session whose sealed `validated_at` is at
+    /// least [`revalidate_interval`](Self::revalidate_interval) old; a confirmed session is
+    /// re-sealed with `validated_at` = now, so most requests do not call it. A revoked session
+    /// is therefore refused at most one interval after the application revoked it. With a
+    /// hook, every request carrying a session cookie opens it before the handler runs (the
+    /// memo makes that cheap), and sessions are sealed with `validated_at` (payload schema 3,
+    /// which releases before it cannot read: configure the hook once every node runs this
+    /// release). Without a hook nothing of this runs and cookies are unchanged.
+    pub fn revalidate<F, Fut, E>(mut self, hook: F) -> Self
+    where
+        F: Fn(SessionState) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<bool, E>> + Send + 'static,
+        E: Into<RevalidationError> + 'static,
+    {
+        self.hook = Some(Arc::new(move |state| {
+            let fut = hook(state);
+            Box::pin(async move { fut.await.map_err(Into::into) })
+        }));
+        self
+    }
+
+    /// How old a session's last confirmation may be before the revalidation hook is asked
+    /// again: the staleness bound of level 2. Default 5 minutes; whole seconds, at least 1.
+    pub fn revalidate_interval(mut self, interval: Duration) -> Self {
+        self.revalidate_interval = interval;
+        self
+    }
+
+    /// What an error from the revalidation hook does. Default
+    /// [`RevalidationErrorPolicy::Keep`].
+    pub fn revalidation_error_policy(mut self, policy: RevalidationErrorPolicy) -> Self {
+        self.on_revalidation_error = policy;
+        self
+    }
+
     /// Replaces the system clock (tests of expiry and rotation).
     pub fn clock(mut self, clock: impl Fn() -> SystemTime + Send + Sync + 'static) -> Self {
         self.clock = Some(Arc::new(clock));
@@ -400,7 +624,22 @@ impl<T> SessionBuilder<T> {
                 "the keyring reload interval must be positive".into(),
             ));
         }
-        let codec = Codec::new(self.config)?;
+        #[cfg(feature = "redis")]
+        if let Some(list) = &self.revocation {
+            list.attach(self.config.lifetime, self.config.clock_skew);
+        }
+        if self.hook.is_some() && self.revalidate_interval.as_secs() == 0 {
+            return Err(ConfigError(
+                "the revalidation interval must be at least one second".into(),
+            ));
+        }
+        let revalidation = self.hook.map(|hook| Revalidation {
+            hook,
+            interval: self.revalidate_interval,
+            on_error: self.on_revalidation_error,
+        });
+        // Sessions carry `validated_at` only when something reads it.
+        let codec = Codec::new(self.config.seal_validated_at(revalidation.is_some()))?;
         let clock = self.clock.unwrap_or_else(|| Arc::new(SystemTime::now));
         let keys = match self.keys {
             KeySourceSpec::Fixed(ring) => KeySource::Fixed(Arc::new(ring)),
@@ -419,6 +658,10 @@ impl<T> SessionBuilder<T> {
             keys,
             clock,
             stats: Arc::default(),
+            #[cfg(feature = "redis")]
+            revocation: self.revocation,
+            big_set_cookie_noted: AtomicBool::new(false),
+            revalidation,
         }))
     }
 }
@@ -429,8 +672,18 @@ pub struct SessionStats {
     opened: AtomicU64,
     sealed: AtomicU64,
     overflows: AtomicU64,
+    revalidated: AtomicU64,
+    revalidation_errors: AtomicU64,
     rejected: [AtomicU64; DecodeError::CATEGORIES.len()],
+    /// Refused by the revocation list (feature `redis`), by [`REVOCATION_CATEGORIES`].
+    revoked: [AtomicU64; REVOCATION_CATEGORIES.len()],
 }
+
+/// The categories [`SessionStats::rejected`] lists after the decoding ones: sessions refused
+/// by the Redis revocation list (feature `redis`) because their id was revoked, their user
+/// was, or the node never loaded the list and its policy is to refuse.
+const REVOCATION_CATEGORIES: [&str; 3] =
+    ["revoked_session", "revoked_user", "revocation_unavailable"];
 
 impl SessionStats {
     /// Sessions opened from cookies.
@@ -448,11 +701,26 @@ impl SessionStats {
         self.overflows.load(Ordering::Relaxed)
     }
 
-    /// Cookies rejected, by [`DecodeError::category`] (categories never seen are 0).
+    /// Sessions the revalidation hook confirmed (and that were re-sealed with a new
+    /// `validated_at`).
+    pub fn revalidated(&self) -> u64 {
+        self.revalidated.load(Ordering::Relaxed)
+    }
+
+    /// Revalidation hook calls that returned an error (whatever the policy did with the
+    /// session; those it dropped are also counted as `revalidation.failed`).
+    pub fn revalidation_errors(&self) -> u64 {
+        self.revalidation_errors.load(Ordering::Relaxed)
+    }
+
+    /// Cookies rejected, by [`DecodeError::category`], then sessions refused by the revocation
+    /// list (`revoked_session`, `revoked_user`, `revocation_unavailable`; feature `redis`).
+    /// Categories never seen are 0.
     pub fn rejected(&self) -> Vec<(&'static str, u64)> {
         DecodeError::CATEGORIES
             .iter()
             .zip(&self.rejected)
+            .chain(REVOCATION_CATEGORIES.iter().zip(&self.revoked))
             .map(|(c, n)| (*c, n.load(Ordering::Relaxed)))
             .collect()
     }
@@ -461,8 +729,21 @@ impl SessionStats {
     pub fn rejected_total(&self) -> u64 {
         self.rejected
             .iter()
+            .chain(&self.revoked)
             .map(|n| n.load(Ordering::Relaxed))
             .sum()
+    }
+
+    #[cfg(feature = "redis")]
+    fn count_revoked(&self, revoked: crate::revocation::Revoked) {
+        let i = match revoked {
+            crate::revocation::Revoked::Session => 0,
+            crate::revocation::Revoked::User => 1,
+            crate::revocation::Revoked::Unavailable => 2,
+        };
+        if let Some(counter) = self.revoked.get(i) {
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     fn count_rejection(&self, err: &DecodeError) {

@@ -6,6 +6,7 @@ mod corpus;
 mod fork;
 mod middleware;
 mod proptests;
+mod revocation;
 mod rotation;
 mod siblings;
 mod support;

@@ -135,6 +135,9 @@ struct VectorConfig {
     /// The purpose label bound in the AAD (FORMAT.md §4.1); absent: none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     purpose: Option<String>,
+    /// The encoder seals `validated_at` (payload schema 3, issue 11); absent: false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    seal_validated_at: bool,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
@@ -143,6 +146,9 @@ struct VectorState {
     issued_at: u64,
     expires_at: u64,
     last_seen: u64,
+    /// Schema 3 only (issue 11); absent: the session reads as validated when issued.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    validated_at: Option<u64>,
     entries: Vec<Entry>,
 }
 
@@ -180,6 +186,7 @@ impl VectorConfig {
             clock_skew: 60,
             idle_timeout: Some(7200),
             purpose: None,
+            seal_validated_at: false,
         }
     }
 
@@ -192,7 +199,8 @@ impl VectorConfig {
             .max_inflated(self.max_inflated)
             .clock_skew(Duration::from_secs(self.clock_skew))
             .idle_timeout(self.idle_timeout.map(Duration::from_secs))
-            .purpose(self.purpose.clone());
+            .purpose(self.purpose.clone())
+            .seal_validated_at(self.seal_validated_at);
         if let Some(idle) = self.idle_timeout {
             c = c.renew_interval(Duration::from_secs((idle / 2).max(1)));
         }
@@ -220,6 +228,9 @@ impl VectorState {
             at(self.last_seen),
             entries,
         );
+        if let Some(validated) = self.validated_at {
+            state.mark_validated(at(validated));
+        }
         for e in &self.entries {
             if let Some(f) = &e.fingerprint {
                 let f = u64::from_le_bytes(unhex(f).try_into().unwrap());
@@ -229,12 +240,14 @@ impl VectorState {
         state
     }
 
-    fn from_state(s: &SessionState) -> Self {
+    /// `stamped`: sealed with `validated_at` (the config's `seal_validated_at`).
+    fn from_state(s: &SessionState, stamped: bool) -> Self {
         VectorState {
             id: hex(&s.id()),
             issued_at: secs(s.issued_at()),
             expires_at: secs(s.expires_at()),
             last_seen: secs(s.last_seen()),
+            validated_at: stamped.then(|| secs(s.validated_at())),
             entries: s
                 .entries()
                 .iter()
@@ -519,7 +532,7 @@ mod spec {
 }
 
 fn spec_plaintext(state: &VectorState, threshold: Option<usize>) -> Vec<u8> {
-    if state.entries.iter().any(|e| e.fingerprint.is_some()) {
+    if state.entries.iter().any(|e| e.fingerprint.is_some()) || state.validated_at.is_some() {
         return typed::spec_payload(state, threshold);
     }
     let entries: Vec<(&[u8], Vec<u8>)> = state
@@ -567,7 +580,7 @@ fn valid_vectors_reproduce_byte_for_byte() {
             .unwrap();
         assert_eq!(opened.state, state, "{}", v.name);
         assert_eq!(
-            VectorState::from_state(&opened.state),
+            VectorState::from_state(&opened.state, v.config.seal_validated_at),
             v.state,
             "{}",
             v.name
@@ -987,7 +1000,7 @@ impl Gen {
             .open(&kr, pairs_of(&cookies), at(NOW))
             .unwrap()
             .unwrap();
-        let vstate = VectorState::from_state(state);
+        let vstate = VectorState::from_state(state, config.seal_validated_at);
         let (alg, key_id, _) = sealing_key(&ring);
         let (count, armored) = spec_armored(&cookies);
         let header = spec::header(alg, key_id, &nonce);
@@ -1076,7 +1089,7 @@ fn check_opens(v: &OpenVector) {
         .unwrap_or_else(|e| panic!("{}: {}", v.name, e.category()))
         .unwrap_or_else(|| panic!("{}: no session", v.name));
     assert_eq!(
-        VectorState::from_state(&opened.state),
+        VectorState::from_state(&opened.state, v.config.seal_validated_at),
         v.state,
         "{}",
         v.name
@@ -2319,6 +2332,90 @@ fn generate_issue_9(g: &mut Gen, smalls: &BTreeMap<u8, ValidVector>, m: &ValidVe
         &large_state(12),
     );
     assert_eq!(dotted.cookies[1].name, "app.session.v2.1");
+
+    // Issue 11: the keyring's cutoff (section 8, version 2). Strictly earlier is revoked.
+    let cutoff_ring = |base: &ValidVector, at_secs: u64| {
+        let mut ring = base.keyring.clone();
+        ring["version"] = 2.into();
+        ring["not_before"] = humantime::format_rfc3339_seconds(at(at_secs))
+            .to_string()
+            .into();
+        ring
+    };
+    let issued = dotted.state.issued_at;
+    g.invalid(
+        &dotted,
+        "revocation/issued-before-cutoff",
+        "A version 2 keyring whose not_before is one second after the session's issued_at: revoked, whichever key sealed it.",
+        "revoked",
+        |v| v.keyring = cutoff_ring(&dotted, issued + 1),
+    );
+    g.opens(
+        &dotted,
+        "revocation/issued-at-cutoff",
+        "not_before equal to issued_at: only sessions issued strictly earlier are refused.",
+        |v| v.keyring = cutoff_ring(&dotted, issued),
+    );
+    g.opens(
+        &dotted,
+        "revocation/version-2-without-cutoff",
+        "A version 2 keyring without not_before reads as version 1.",
+        |v| v.keyring["version"] = 2.into(),
+    );
+
+    // Issue 11, level 2: payload schema 3 carries validated_at.
+    let mut config = VectorConfig::new("__Host-session", 6144);
+    config.seal_validated_at = true;
+    let mut confirmed = small_state(3);
+    confirmed.mark_validated(at(NOW - 40));
+    let v3 = g.valid(
+        "xaes256gcm/validated-at",
+        "Schema 3 (a revalidation hook is configured): validated_at after last_seen; entries in the schema 2 layout, here without fingerprints.",
+        single_key_ring(&key_id_hex(3), 3, 3),
+        config.clone(),
+        nonce_for(3, 0x33),
+        &confirmed,
+    );
+    assert_eq!(&v3.plaintext[..2], "03");
+    let (mut typed_state, notes) = typed::state(3);
+    typed_state.mark_validated(at(NOW - 5));
+    let mut typed_v3 = g.valid(
+        "xaes256gcm/validated-at-typed",
+        "Schema 3 with the fingerprinted entries of xaes256gcm/typed (see `fingerprints`) and one without.",
+        single_key_ring(&key_id_hex(3), 3, 3),
+        config,
+        nonce_for(3, 0x34),
+        &typed_state,
+    );
+    typed_v3.fingerprints = notes;
+    *g.valid.last_mut().unwrap() = typed_v3;
+    let mut ahead = small_state(3);
+    ahead.mark_validated(at(NOW + 61));
+    let mut ahead_config = VectorConfig::new("__Host-session", 6144);
+    ahead_config.seal_validated_at = true;
+    let cookies = seal_pairs(
+        &ahead_config.codec(),
+        &keyring(&v3.keyring, NOW),
+        &ahead,
+        NOW,
+        nonce_for(3, 0x35),
+    );
+    g.invalid(
+        &v3,
+        "time/validated-at-future",
+        "validated_at 61 s after now (clock_skew 60): future-dated like issued_at and last_seen.",
+        "time.future",
+        |v| v.cookies = cookies,
+    );
+    let mut p = unhex(&v3.plaintext);
+    p[0] = 4;
+    g.invalid(
+        &v3,
+        "payload/schema-4",
+        "The schema 3 payload with schema byte 4 (unknown). (payload/unknown-schema, published before schema 3 existed, stays invalid: its bytes do not parse as schema 3.)",
+        "payload",
+        |iv| iv.cookies = seal_plaintext(&v3, &p),
+    );
 }
 
 /// A second session like `m`, sealed under the same key with another nonce.
@@ -2504,7 +2601,7 @@ mod typed {
 
     /// A schema 2 state: the typed entries, and one entry without a fingerprint (as sealed
     /// before fingerprints existed).
-    fn state(alg: u8) -> (SessionState, Vec<FingerprintNote>) {
+    pub fn state(alg: u8) -> (SessionState, Vec<FingerprintNote>) {
         let mut raw = BTreeMap::new();
         raw.insert("legacy".to_owned(), postcard(&7u8));
         let id: [u8; 16] = std::array::from_fn(|i| (i as u8).wrapping_mul(3) | (alg << 5));
@@ -2526,9 +2623,13 @@ mod typed {
 
     /// docs/FORMAT.md §5, schema 2, written field by field.
     pub fn spec_payload(state: &VectorState, threshold: Option<usize>) -> Vec<u8> {
-        let mut out = vec![2];
+        // Schema 3 (issue 11) is schema 2 with `validated_at` after `last_seen`.
+        let mut out = vec![if state.validated_at.is_some() { 3 } else { 2 }];
         out.extend_from_slice(&unhex(&state.id));
         for t in [state.issued_at, state.expires_at, state.last_seen] {
+            spec::varint(&mut out, t);
+        }
+        if let Some(t) = state.validated_at {
             spec::varint(&mut out, t);
         }
         spec::varint(&mut out, state.entries.len() as u64);

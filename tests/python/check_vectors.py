@@ -14,8 +14,10 @@ The last line is `N passed, M failed`; the exit status is 0 only when M is 0.
 """
 
 import base64
+import datetime
 import json
 import os
+import re
 import struct
 import sys
 
@@ -56,9 +58,35 @@ def b64url_strict(text):
     return out
 
 
+class Keyring(dict):
+    """Keys by id, and the cutoff `not_before` (Unix seconds, 0 for none; section 8)."""
+
+    not_before = 0
+
+
+KEYRING_TIME = re.compile(r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?(Z|\+00:00)\Z")
+
+
+def keyring_time(text):
+    """A keyring time (section 8) in whole Unix seconds; raises ValueError."""
+    m = KEYRING_TIME.match(text)
+    if not m:
+        raise ValueError("not a keyring time")
+    year, month, day, hour, minute, second = (int(g) for g in m.groups()[:6])
+    if not 1970 <= year <= 9999 or second > 59:
+        raise ValueError("out of range")
+    t = datetime.datetime(year, month, day, hour, minute, second, tzinfo=datetime.timezone.utc)
+    return int(t.timestamp())
+
+
 def load_keyring(doc):
-    assert doc["version"] == 1
-    keys = {}
+    # Version 2 adds the optional cutoff; version 1 must not carry it.
+    assert type(doc["version"]) is int and doc["version"] in (1, 2)
+    assert set(doc) <= {"version", "keys", "not_before"}
+    assert doc["version"] == 2 or "not_before" not in doc
+    keys = Keyring()
+    if "not_before" in doc:
+        keys.not_before = keyring_time(doc["not_before"])
     for k in doc["keys"]:
         key_id = bytes.fromhex(k["id"])
         assert len(key_id) == 4 and k["id"] == k["id"].lower()
@@ -238,12 +266,14 @@ def read_varint(buf, pos, max_bytes=10):
 
 
 def parse_payload(pt):
-    # Schema 2 entries carry an optional 8-byte fingerprint (FORMAT.md section 5).
-    if len(pt) < 17 or pt[0] not in (1, 2):
+    # Schema 2 entries carry an optional 8-byte fingerprint; schema 3 adds validated_at after
+    # last_seen and lays entries out as schema 2 (FORMAT.md section 5).
+    if len(pt) < 17 or pt[0] not in (1, 2, 3):
         raise Reject("payload")
     state = {"id": pt[1:17].hex()}
     pos = 17
-    for field in ("issued_at", "expires_at", "last_seen"):
+    fields = ("issued_at", "expires_at", "last_seen") + (("validated_at",) if pt[0] == 3 else ())
+    for field in fields:
         state[field], pos = read_varint(pt, pos)
     n, pos = read_varint(pt, pos)
     entries = []
@@ -257,7 +287,7 @@ def parse_payload(pt):
             raise Reject("payload")
         pos += klen
         fingerprint = None
-        if pt[0] == 2:
+        if pt[0] in (2, 3):
             if pos >= len(pt) or pt[pos] > 1:
                 raise Reject("payload")
             pos += 1
@@ -436,12 +466,14 @@ def decode(keyring, config, cookies, now, headers=None):
         raise last
     state = found[0]
     skew, idle = config["clock_skew"], config["idle_timeout"]
-    if state["issued_at"] > now + skew or state["last_seen"] > now + skew:
+    if state["issued_at"] > now + skew or state["last_seen"] > now + skew or state.get("validated_at", 0) > now + skew:
         raise Reject("time.future")
     if state["expires_at"] <= now:
         raise Reject("time.expired")
     if idle is not None and state["last_seen"] + idle <= now:
         raise Reject("time.idle")
+    if state["issued_at"] < keyring.not_before:
+        raise Reject("revoked")  # the keyring's cutoff (sections 7 and 8)
     return found
 
 
