@@ -688,3 +688,39 @@ async fn split_cookie_headers_decode_the_same() {
         .unwrap();
     assert_eq!(&body[..], b"frank");
 }
+
+/// Revocation level 2 through the tower layer (the hook lives in the shared engine): a
+/// session due for revalidation is checked before the handler; confirmed ones are re-sealed,
+/// refused ones reach the handler as no session and their cookies are expired.
+#[tokio::test]
+async fn revalidation_hook_runs_before_the_handler() {
+    let clock = TestClock::new();
+    let layer = builder(ring(Algorithm::default()), &clock)
+        .revalidate(|state: sealed_session::SessionState| async move {
+            let user = state.get::<String>("user").ok().flatten();
+            Ok::<bool, std::io::Error>(user.as_deref() != Some("mallory"))
+        })
+        .revalidate_interval(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let stats = layer.stats();
+    let app = app(layer);
+    let mut alice = Jar::default();
+    let mut mallory = Jar::default();
+    get_(&app, &mut alice, "/login?user=alice").await;
+    get_(&app, &mut mallory, "/login?user=mallory").await;
+    // Not due yet: nothing is asked, nothing written.
+    let (status, _, set) = get_(&app, &mut mallory, "/whoami").await;
+    assert_eq!((status, set.len()), (200, 0));
+    assert_eq!(stats.revalidated(), 0);
+    clock.advance(61);
+    let (status, body, set) = get_(&app, &mut alice, "/whoami").await;
+    assert_eq!((status, body.as_str(), set.len()), (200, "alice", 1));
+    assert_eq!(stats.revalidated(), 1);
+    let (status, _, set) = get_(&app, &mut alice, "/whoami").await;
+    assert_eq!((status, set.len()), (200, 0), "confirmed: not asked again");
+    let (status, _, set) = get_(&app, &mut mallory, "/whoami").await;
+    assert_eq!(status, 401);
+    assert!(set.iter().all(|l| l.contains("Max-Age=0")) && !set.is_empty());
+    assert!(mallory.0.is_empty());
+}
