@@ -206,7 +206,8 @@ impl Session {
     }
 
     /// All entries as raw postcard bytes, in key order. The session is locked while the
-    /// returned guard lives.
+    /// returned guard lives: drop it before calling another method of this session, which
+    /// would otherwise wait for it forever.
     pub fn entries(&self) -> Entries<'_> {
         Entries(self.loaded())
     }
