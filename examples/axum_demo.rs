@@ -1,104 +1,39 @@
 //! The demo app on axum (feature `axum`): the same contract, routes and pages as
-//! `examples/demo.rs` (the actix-web demo), so the cluster and browser tests run against
-//! either, and against a mixed cluster of both behind one nginx upstream:
-//!
-//! | variable | meaning | default |
-//! |---|---|---|
-//! | `PORT` | port on 127.0.0.1 | 8080 |
-//! | `SESSION_KEYRING` | keyring file (re-read when it changes) | an ephemeral development keyring, with a warning |
-//! | `SESSION_RELOAD_SECS` | how often the keyring file is checked | 5 |
-//! | `COOKIE_DOMAIN` | parent domain shared by subdomains | none (host-only) |
-//! | `COOKIE_SECURE` | `0` drops Secure for plain-http local testing | on |
-//! | `NODE_NAME` | sent back as `X-Node` | `demo` |
-//! | `SESSION_MAX_BYTES` | total cookie budget (bytes of `Cookie` header the session may take) | 6144 |
-//! | `REDIS_URL` | Redis of the fleet-wide revocation list (needs `--features redis`) | none: no revocation list |
-//!
-//! Routes: `GET /login?user=NAME`, `GET /whoami`, `GET /grow?bytes=N`, `GET /logout`, `GET /`,
-//! `GET /logout-everywhere` (every session of the current user, on every node; needs
-//! `REDIS_URL`, else 501).
+//! `examples/demo.rs` (the actix-web demo), both built on `demo_contract/mod.rs`, so the cluster
+//! and browser tests run against either, and against a mixed cluster of both behind one nginx
+//! upstream. The environment and routes are listed there and in the README.
 //!
 //! `cargo run --example axum_demo --features axum`
 
-use std::time::{Duration, SystemTime};
+#[path = "demo_contract/mod.rs"]
+mod contract;
+
+use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::Query;
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
-use rand::RngExt;
-use sealed_session::{Algorithm, Keyring, Session, SessionLayer};
-use serde::Deserialize;
-
-/// The most a single `/grow` may add: far above any budget, small enough to allocate.
-const MAX_GROW: usize = 1 << 20;
-/// Under curl's 8190-byte cookie cap (FACTS.md) with room for the app's other cookies.
-const DEFAULT_MAX_BYTES: usize = 6144;
-/// curl sends at most this many bytes of cookies from its jar, and nginx's stock request line
-/// is about as long: past it the page warns.
-const CURL_COOKIE_CAP: usize = 8190;
+use contract::{GrowQuery, LoginQuery, Reply, Revocation, Settings};
+use sealed_session::{Session, SessionLayer};
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,sealed_session=info".into()),
-        )
-        .init();
-    let port: u16 = env_or("PORT", 8080);
-    let node = std::env::var("NODE_NAME").unwrap_or_else(|_| "demo".to_owned());
-    let secure = std::env::var("COOKIE_SECURE").map_or(true, |v| v != "0");
-    let domain = std::env::var("COOKIE_DOMAIN")
-        .ok()
-        .filter(|d| !d.is_empty());
-    let max_bytes: usize = env_or("SESSION_MAX_BYTES", DEFAULT_MAX_BYTES);
-    let reload = Duration::from_secs(env_or("SESSION_RELOAD_SECS", 5));
-
-    let builder = match std::env::var("SESSION_KEYRING") {
-        Ok(path) if !path.is_empty() => SessionLayer::builder_from_file(&path)
-            .map_err(|e| std::io::Error::other(format!("SESSION_KEYRING={path}: {e}")))?
-            .reload_interval(reload),
-        _ => {
-            tracing::warn!(
-                "SESSION_KEYRING is not set: using an ephemeral development keyring. Sessions will not survive a restart and no other node can read them; create a shared keyring with `sealed-session keys init --keyring FILE`."
-            );
-            let ring = Keyring::generate(Algorithm::default(), SystemTime::now())
-                .map_err(|e| std::io::Error::other(e.to_string()))?;
-            SessionLayer::builder(ring)
-        }
-    };
-    // __Host- needs Secure and no Domain; __Secure- needs Secure; plain http gets a plain name.
-    let name = match (secure, &domain) {
-        (true, None) => "__Host-session",
-        (true, Some(_)) => "__Secure-session",
-        (false, _) => "session",
-    };
-    let revocation = revocation_list()?;
-    #[cfg(feature = "redis")]
-    let builder = match &revocation {
-        Some(list) => builder.revocation(list.clone()),
-        None => builder,
-    };
-    let sessions = builder
-        .cookie_name(name.to_owned())
-        .cookie_domain(domain)
-        .cookie_secure(secure)
-        .total_budget(max_bytes)
+    contract::init_tracing();
+    let settings = Settings::from_env();
+    let revocation =
+        contract::revocation_list("cargo run --example axum_demo --features axum,redis")?;
+    let sessions = settings
+        .sessions(
+            SessionLayer::builder,
+            |path: &str| SessionLayer::builder_from_file(path),
+            &revocation,
+        )?
         .build()
         .map_err(|e| std::io::Error::other(e.to_string()))?;
-
-    tracing::info!(port, node = %node, cookie = name, max_bytes, "demo listening on 127.0.0.1");
-    println!(
-        "sealed-session axum demo (node {node}) on http://127.0.0.1:{port}/\n  \
-         GET /                   the session, its entries and the cookies received\n  \
-         GET /login?user=NAME    log in (new session identity)\n  \
-         GET /whoami             the user, or 401\n  \
-         GET /grow?bytes=N       add N random characters to the session\n  \
-         GET /logout             purge the session (every chunk cookie expired)\n\
-         cookie {name}, budget {max_bytes} bytes of Cookie header"
-    );
-    let node = HeaderValue::from_str(&node).unwrap_or(HeaderValue::from_static("demo"));
+    settings.announce("axum");
+    let node = HeaderValue::from_str(&settings.node).unwrap_or(HeaderValue::from_static("demo"));
     let app = Router::new()
         .route("/", get(index))
         .route("/login", get(login))
@@ -106,7 +41,7 @@ async fn main() -> std::io::Result<()> {
         .route("/grow", get(grow))
         .route("/logout", get(logout))
         .route("/logout-everywhere", get(logout_everywhere))
-        .with_state(std::sync::Arc::new(revocation))
+        .with_state(Arc::new(revocation))
         .layer(sessions)
         // Outside the sessions, as in the actix demo: the empty 500 of an oversized session
         // carries X-Node too.
@@ -117,188 +52,39 @@ async fn main() -> std::io::Result<()> {
                 res
             }
         }));
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", settings.port)).await?;
     axum::serve(listener, app).await
 }
 
-#[cfg(feature = "redis")]
-type Revocation = Option<sealed_session::RedisRevocation>;
-#[cfg(not(feature = "redis"))]
-type Revocation = Option<std::convert::Infallible>;
-
-/// The revocation list when `REDIS_URL` is set (and the demo was built with `--features
-/// redis`); the user key is the session's `user` entry, as `/login` stores it.
-fn revocation_list() -> std::io::Result<Revocation> {
-    let url = std::env::var("REDIS_URL").ok().filter(|u| !u.is_empty());
-    #[cfg(feature = "redis")]
-    if let Some(url) = url {
-        let options = sealed_session::RedisRevocationOptions::new().user_key_entry("user");
-        let list = sealed_session::RedisRevocation::connect(&url, options)
-            .map_err(|e| std::io::Error::other(format!("REDIS_URL: {e}")))?;
-        tracing::info!("revocation list on Redis enabled (REDIS_URL)");
-        return Ok(Some(list));
+fn respond(reply: Reply) -> Response {
+    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if reply.body.is_empty() {
+        return status.into_response();
     }
-    #[cfg(not(feature = "redis"))]
-    if url.is_some() {
-        return Err(std::io::Error::other(
-            "REDIS_URL is set but the demo was built without the `redis` feature: run it with `cargo run --example axum_demo --features axum,redis`",
-        ));
-    }
-    Ok(None)
+    (status, reply.body).into_response()
 }
 
-/// Revokes every session of the current user on every node (issued up to now), then purges
-/// this one. Without a revocation list it says so: stateless sessions alone cannot do it.
-async fn logout_everywhere(
-    session: Session,
-    axum::extract::State(list): axum::extract::State<std::sync::Arc<Revocation>>,
-) -> Response {
-    let Some(list) = list.as_ref() else {
-        return (
-            StatusCode::NOT_IMPLEMENTED,
-            "logout-everywhere needs the revocation list on Redis: start the demo with REDIS_URL (built with --features redis)\n",
-        )
-            .into_response();
-    };
-    #[cfg(not(feature = "redis"))]
-    {
-        // Without the feature there is no list: `list` cannot exist here.
-        drop(session);
-        match *list {}
-    }
-    #[cfg(feature = "redis")]
-    {
-        let Ok(Some(user)) = session.get::<String>("user") else {
-            return (StatusCode::UNAUTHORIZED, "not logged in\n").into_response();
-        };
-        if list.revoke_user(&user, SystemTime::now()).is_err() {
-            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
-        }
-        session.purge();
-        format!("every session of {user} is logged out, on every node\n").into_response()
-    }
-}
-
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-#[derive(Deserialize)]
-struct LoginQuery {
-    user: String,
-}
-
-/// Renew (new identity, pre-login entries dropped), then store the user.
 async fn login(session: Session, Query(query): Query<LoginQuery>) -> Response {
-    session.clear();
-    session.renew();
-    match session.insert("user", &query.user) {
-        Ok(()) => format!("logged in as {}\n", query.user).into_response(),
-        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
-    }
+    respond(contract::login(&session, &query.user))
 }
 
 async fn whoami(session: Session) -> Response {
-    match session.get::<String>("user") {
-        Ok(Some(user)) => user.into_response(),
-        _ => (StatusCode::UNAUTHORIZED, "not logged in\n").into_response(),
-    }
+    respond(contract::whoami(&session))
 }
 
-#[derive(Deserialize)]
-struct GrowQuery {
-    bytes: usize,
-}
-
-/// Appends N random base64url characters (6 bits of entropy each: no compression helps).
 async fn grow(session: Session, Query(query): Query<GrowQuery>) -> Response {
-    if query.bytes > MAX_GROW {
-        return (
-            StatusCode::BAD_REQUEST,
-            format!("bytes must be at most {MAX_GROW}\n"),
-        )
-            .into_response();
-    }
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let extra: String = {
-        let mut rng = rand::rng();
-        (0..query.bytes)
-            .map(|_| char::from(ALPHABET[rng.random_range(0..64)]))
-            .collect()
-    };
-    let mut blob = session
-        .get::<String>("blob")
-        .ok()
-        .flatten()
-        .unwrap_or_default();
-    blob.push_str(&extra);
-    let len = blob.len();
-    match session.insert("blob", blob) {
-        Ok(()) => format!("{len}\n").into_response(),
-        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
-    }
+    respond(contract::grow(&session, query.bytes))
 }
 
 async fn logout(session: Session) -> Response {
-    session.purge();
-    "logged out\n".into_response()
+    respond(contract::logout(&session))
 }
 
-/// An HTML page showing the session, its chunks and their sizes.
+async fn logout_everywhere(session: Session, State(list): State<Arc<Revocation>>) -> Response {
+    respond(contract::logout_everywhere(&session, &list))
+}
+
 async fn index(headers: HeaderMap, session: Session) -> Html<String> {
-    let user = session.get::<String>("user").ok().flatten();
-    let mut html = String::from(
-        "<!doctype html><meta charset=utf-8><title>sealed-session demo</title><h1>sealed-session demo</h1>",
-    );
-    match session.state() {
-        Some(state) => {
-            let id: String = state.id().iter().map(|b| format!("{b:02x}")).collect();
-            html += &format!(
-                "<p>Session <code>{id}</code>, user <b>{}</b></p><h2>Entries</h2><ul>",
-                escape(user.as_deref().unwrap_or("(none)"))
-            );
-            for (k, v) in state.entries() {
-                html += &format!("<li><code>{}</code>: {} bytes</li>", escape(k), v.len());
-            }
-            html += "</ul>";
-        }
-        None => html += "<p>No session. <a href=\"/login?user=alice\">Log in as alice</a></p>",
-    }
-    html += "<h2>Cookies received</h2><table border=1><tr><th>name</th><th>bytes</th></tr>";
-    for value in headers.get_all(header::COOKIE) {
-        for pair in value.as_bytes().split(|&b| b == b';') {
-            let pair = String::from_utf8_lossy(pair.trim_ascii());
-            let (name, val) = pair.split_once('=').unwrap_or((&pair, ""));
-            html += &format!(
-                "<tr><td><code>{}</code></td><td>{}</td></tr>",
-                escape(name),
-                val.len()
-            );
-        }
-    }
-    let session_bytes: usize = headers
-        .get_all(header::COOKIE)
-        .iter()
-        .map(|v| v.as_bytes().len())
-        .sum();
-    html += &format!("</table><p>Cookie header: {session_bytes} bytes.</p>");
-    if session_bytes > CURL_COOKIE_CAP {
-        html += &format!(
-            "<p><b>Warning:</b> the cookies pass {CURL_COOKIE_CAP} bytes: curl's cookie jar \
-             silently stops sending some of them, and a stock nginx (8 KB request line) answers \
-             400. See docs/DEPLOY.md.</p>"
-        );
-    }
-    html += "<p><a href=\"/grow?bytes=3000\">grow by 3000</a> · <a href=\"/whoami\">whoami</a> · <a href=\"/logout\">log out</a></p>";
-    Html(html)
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+    let cookies = headers.get_all(header::COOKIE).iter().map(|v| v.as_bytes());
+    Html(contract::index(&session, cookies))
 }

@@ -1,4 +1,6 @@
-//! The demo app, and the target of the cluster and browser tests. Its contract:
+//! The demo app on actix-web, and the target of the cluster and browser tests. Its contract
+//! (environment, routes, pages) lives in `demo_contract/mod.rs`, shared with the axum demo
+//! (`examples/axum_demo.rs`) so the two cannot drift:
 //!
 //! | variable | meaning | default |
 //! |---|---|---|
@@ -13,100 +15,39 @@
 //!
 //! Routes: `GET /login?user=NAME`, `GET /whoami`, `GET /grow?bytes=N`, `GET /logout`, `GET /`,
 //! `GET /logout-everywhere` (every session of the current user, on every node; needs
-//! `REDIS_URL`, else 501). With `REDIS_URL`, `/logout` also revokes the session's id on every
-//! node, so a copy of the cookie stops working too.
-//!
-//! The default budget stays under curl's 8190-byte cookie cap and nginx's stock 8 KB request
-//! line, so the demo works with `curl -c jar -b jar` and behind a stock nginx request side;
-//! the real-parts tests pass a larger `SESSION_MAX_BYTES` to exercise several chunks.
+//! `REDIS_URL`, else 501).
 
-use std::time::{Duration, SystemTime};
+#[path = "demo_contract/mod.rs"]
+mod contract;
 
+use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::DefaultHeaders;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
-use rand::RngExt;
-use sealed_session::{Algorithm, Keyring, Session, SessionMiddleware};
-use serde::Deserialize;
-
-/// The most a single `/grow` may add: far above any budget, small enough to allocate.
-const MAX_GROW: usize = 1 << 20;
-/// Under curl's 8190-byte cookie cap (FACTS.md) with room for the app's other cookies.
-const DEFAULT_MAX_BYTES: usize = 6144;
-/// curl sends at most this many bytes of cookies from its jar, and nginx's stock request line
-/// is about as long: past it the page warns.
-const CURL_COOKIE_CAP: usize = 8190;
+use contract::{GrowQuery, LoginQuery, Reply, Revocation, Settings};
+use sealed_session::{Session, SessionMiddleware};
 
 #[actix_web::main]
 async fn main() -> std::io::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,sealed_session=info".into()),
-        )
-        .init();
-    let port: u16 = env_or("PORT", 8080);
-    let node = std::env::var("NODE_NAME").unwrap_or_else(|_| "demo".to_owned());
-    let secure = std::env::var("COOKIE_SECURE").map_or(true, |v| v != "0");
-    let domain = std::env::var("COOKIE_DOMAIN")
-        .ok()
-        .filter(|d| !d.is_empty());
-    let max_bytes: usize = env_or("SESSION_MAX_BYTES", DEFAULT_MAX_BYTES);
-    let reload = Duration::from_secs(env_or("SESSION_RELOAD_SECS", 5));
-
-    let builder = match std::env::var("SESSION_KEYRING") {
-        Ok(path) if !path.is_empty() => SessionMiddleware::builder_from_file(&path)
-            .map_err(|e| std::io::Error::other(format!("SESSION_KEYRING={path}: {e}")))?
-            .reload_interval(reload),
-        _ => {
-            tracing::warn!(
-                "SESSION_KEYRING is not set: using an ephemeral development keyring. Sessions will not survive a restart and no other node can read them; create a shared keyring with `sealed-session keys init --keyring FILE`."
-            );
-            let ring = Keyring::generate(Algorithm::default(), SystemTime::now())
-                .map_err(|e| std::io::Error::other(e.to_string()))?;
-            SessionMiddleware::builder(ring)
-        }
-    };
-    // __Host- needs Secure and no Domain; __Secure- needs Secure; plain http gets a plain name.
-    let name = match (secure, &domain) {
-        (true, None) => "__Host-session",
-        (true, Some(_)) => "__Secure-session",
-        (false, _) => "session",
-    };
-    let revocation = revocation_list()?;
-    #[cfg(feature = "redis")]
-    let builder = match &revocation {
-        Some(list) => builder.revocation(list.clone()),
-        None => builder,
-    };
-    let sessions = builder
-        .cookie_name(name.to_owned())
-        .cookie_domain(domain)
-        .cookie_secure(secure)
-        .total_budget(max_bytes)
+    contract::init_tracing();
+    let settings = Settings::from_env();
+    let revocation = contract::revocation_list("cargo run --example demo --features redis")?;
+    let sessions = settings
+        .sessions(
+            SessionMiddleware::builder,
+            |path: &str| SessionMiddleware::builder_from_file(path),
+            &revocation,
+        )?
         .build()
         .map_err(|e| std::io::Error::other(e.to_string()))?;
     let revocation = web::Data::new(revocation);
-
-    tracing::info!(port, node = %node, cookie = name, max_bytes, "demo listening on 127.0.0.1");
-    println!(
-        "sealed-session demo (node {node}) on http://127.0.0.1:{port}/\n  \
-         GET /                   the session, its entries and the cookies received\n  \
-         GET /login?user=NAME    log in (new session identity)\n  \
-         GET /whoami             the user, or 401\n  \
-         GET /grow?bytes=N       add N random characters to the session\n  \
-         GET /logout             purge the session (every chunk cookie expired)\n  \
-         GET /logout-everywhere  end every session of this user on every node (REDIS_URL)\n\
-         cookie {name}, budget {max_bytes} bytes of Cookie header"
-    );
+    settings.announce("actix-web");
+    let node = HeaderValue::from_str(&settings.node).unwrap_or(HeaderValue::from_static("demo"));
     HttpServer::new(move || {
         App::new()
             .app_data(revocation.clone())
             .wrap(sessions.clone())
-            .wrap(DefaultHeaders::new().add((
-                "X-Node",
-                HeaderValue::from_str(&node).unwrap_or(HeaderValue::from_static("demo")),
-            )))
+            .wrap(DefaultHeaders::new().add(("X-Node", node.clone())))
             .route("/", web::get().to(index))
             .route("/login", web::get().to(login))
             .route("/whoami", web::get().to(whoami))
@@ -114,182 +55,42 @@ async fn main() -> std::io::Result<()> {
             .route("/logout", web::get().to(logout))
             .route("/logout-everywhere", web::get().to(logout_everywhere))
     })
-    .bind(("127.0.0.1", port))?
+    .bind(("127.0.0.1", settings.port))?
     .run()
     .await
 }
 
-#[cfg(feature = "redis")]
-type Revocation = Option<sealed_session::RedisRevocation>;
-#[cfg(not(feature = "redis"))]
-type Revocation = Option<std::convert::Infallible>;
-
-/// The revocation list when `REDIS_URL` is set (and the demo was built with `--features
-/// redis`); the user key is the session's `user` entry, as `/login` stores it.
-fn revocation_list() -> std::io::Result<Revocation> {
-    let url = std::env::var("REDIS_URL").ok().filter(|u| !u.is_empty());
-    #[cfg(feature = "redis")]
-    if let Some(url) = url {
-        let options = sealed_session::RedisRevocationOptions::new().user_key_entry("user");
-        let list = sealed_session::RedisRevocation::connect(&url, options)
-            .map_err(|e| std::io::Error::other(format!("REDIS_URL: {e}")))?;
-        tracing::info!("revocation list on Redis enabled (REDIS_URL)");
-        return Ok(Some(list));
+fn respond(reply: Reply) -> HttpResponse {
+    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if reply.body.is_empty() {
+        return HttpResponse::new(status);
     }
-    #[cfg(not(feature = "redis"))]
-    if url.is_some() {
-        return Err(std::io::Error::other(
-            "REDIS_URL is set but the demo was built without the `redis` feature: run it with `cargo run --example demo --features redis`",
-        ));
-    }
-    Ok(None)
+    HttpResponse::build(status).body(reply.body)
 }
 
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-#[derive(Deserialize)]
-struct LoginQuery {
-    user: String,
-}
-
-/// Renew (new identity, pre-login entries dropped), then store the user.
 async fn login(session: Session, query: web::Query<LoginQuery>) -> HttpResponse {
-    session.clear();
-    session.renew();
-    match session.insert("user", &query.user) {
-        Ok(()) => HttpResponse::Ok().body(format!("logged in as {}\n", query.user)),
-        Err(_) => HttpResponse::InternalServerError().finish(),
-    }
+    respond(contract::login(&session, &query.user))
 }
 
 async fn whoami(session: Session) -> HttpResponse {
-    match session.get::<String>("user") {
-        Ok(Some(user)) => HttpResponse::Ok().body(user),
-        _ => HttpResponse::Unauthorized().body("not logged in\n"),
-    }
+    respond(contract::whoami(&session))
 }
 
-#[derive(Deserialize)]
-struct GrowQuery {
-    bytes: usize,
-}
-
-/// Appends N random base64url characters (6 bits of entropy each: no compression helps).
 async fn grow(session: Session, query: web::Query<GrowQuery>) -> HttpResponse {
-    if query.bytes > MAX_GROW {
-        return HttpResponse::BadRequest().body(format!("bytes must be at most {MAX_GROW}\n"));
-    }
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut rng = rand::rng();
-    let extra: String = (0..query.bytes)
-        .map(|_| char::from(ALPHABET[rng.random_range(0..64)]))
-        .collect();
-    let mut blob = session
-        .get::<String>("blob")
-        .ok()
-        .flatten()
-        .unwrap_or_default();
-    blob.push_str(&extra);
-    let len = blob.len();
-    match session.insert("blob", blob) {
-        Ok(()) => HttpResponse::Ok().body(format!("{len}\n")),
-        Err(_) => HttpResponse::InternalServerError().finish(),
-    }
+    respond(contract::grow(&session, query.bytes))
 }
 
 async fn logout(session: Session) -> HttpResponse {
-    session.purge();
-    HttpResponse::Ok().body("logged out\n")
+    respond(contract::logout(&session))
 }
 
-/// Revokes every session of the current user on every node (issued up to now), then purges
-/// this one. Without a revocation list it says so: stateless sessions alone cannot do it.
 async fn logout_everywhere(session: Session, list: web::Data<Revocation>) -> HttpResponse {
-    let Some(list) = list.get_ref() else {
-        return HttpResponse::NotImplemented().body(
-            "logout-everywhere needs the revocation list on Redis: start the demo with REDIS_URL (built with --features redis)\n",
-        );
-    };
-    #[cfg(not(feature = "redis"))]
-    {
-        // Without the feature there is no list: `list` cannot exist here.
-        drop(session);
-        match *list {}
-    }
-    #[cfg(feature = "redis")]
-    {
-        let Ok(Some(user)) = session.get::<String>("user") else {
-            return HttpResponse::Unauthorized().body("not logged in\n");
-        };
-        if list.revoke_user(&user, SystemTime::now()).is_err() {
-            return HttpResponse::InternalServerError().finish();
-        }
-        session.purge();
-        HttpResponse::Ok().body(format!(
-            "every session of {user} is logged out, on every node\n"
-        ))
-    }
+    respond(contract::logout_everywhere(&session, &list))
 }
 
-/// An HTML page showing the session, its chunks and their sizes.
 async fn index(req: HttpRequest, session: Session) -> HttpResponse {
-    let user = session.get::<String>("user").ok().flatten();
-    let mut html = String::from(
-        "<!doctype html><meta charset=utf-8><title>sealed-session demo</title><h1>sealed-session demo</h1>",
-    );
-    match session.state() {
-        Some(state) => {
-            let id: String = state.id().iter().map(|b| format!("{b:02x}")).collect();
-            html += &format!(
-                "<p>Session <code>{id}</code>, user <b>{}</b></p><h2>Entries</h2><ul>",
-                escape(user.as_deref().unwrap_or("(none)"))
-            );
-            for (k, v) in state.entries() {
-                html += &format!("<li><code>{}</code>: {} bytes</li>", escape(k), v.len());
-            }
-            html += "</ul>";
-        }
-        None => html += "<p>No session. <a href=\"/login?user=alice\">Log in as alice</a></p>",
-    }
-    html += "<h2>Cookies received</h2><table border=1><tr><th>name</th><th>bytes</th></tr>";
-    for value in req.headers().get_all(header::COOKIE) {
-        for pair in value.as_bytes().split(|&b| b == b';') {
-            let pair = String::from_utf8_lossy(pair.trim_ascii());
-            let (name, val) = pair.split_once('=').unwrap_or((&pair, ""));
-            html += &format!(
-                "<tr><td><code>{}</code></td><td>{}</td></tr>",
-                escape(name),
-                val.len()
-            );
-        }
-    }
-    let session_bytes: usize = req
-        .headers()
-        .get_all(header::COOKIE)
-        .map(|v| v.as_bytes().len())
-        .sum();
-    html += &format!("</table><p>Cookie header: {session_bytes} bytes.</p>");
-    if session_bytes > CURL_COOKIE_CAP {
-        html += &format!(
-            "<p><b>Warning:</b> the cookies pass {CURL_COOKIE_CAP} bytes: curl's cookie jar \
-             silently stops sending some of them, and a stock nginx (8 KB request line) answers \
-             400. See docs/DEPLOY.md.</p>"
-        );
-    }
-    html += "<p><a href=\"/grow?bytes=3000\">grow by 3000</a> · <a href=\"/whoami\">whoami</a> · <a href=\"/logout\">log out</a></p>";
+    let cookies = req.headers().get_all(header::COOKIE).map(|v| v.as_bytes());
     HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
-        .body(html)
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+        .body(contract::index(&session, cookies))
 }
