@@ -10,9 +10,12 @@
 //! done   # per request = (count at 1000 − count at 0) / 1000
 //! ```
 //!
-//! Arguments: `read|write`, `memo|nomemo`, the number of requests. The session holds three
-//! values (a user name, a counter, a CSRF token); `read` reads two of them, `write` reads and
-//! rewrites the counter. `FINGERPRINTS=0` seals without value fingerprints. `CUTOFF=1` gives
+//! Arguments: `read|write|untouched`, `memo|nomemo|actix-session|none`, the number of
+//! requests. The session holds three values (a user name, a counter, a CSRF token); `read`
+//! reads two of them, `write` reads and rewrites the counter, `untouched` never looks at it.
+//! `actix-session` runs the same handlers under actix-session's `CookieSessionStore` (the
+//! reference of the speed targets), `none` the same routes with no middleware (handlers that
+//! answer alike without a session). `FINGERPRINTS=0` seals without value fingerprints. `CUTOFF=1` gives
 //! the keyring a revocation cutoff an hour in the past (`sealed-session revoke`), which the
 //! session, issued now, passes: what level 1 of revocation costs when nothing is revoked.
 //!
@@ -26,63 +29,153 @@ use actix_web::http::header;
 use actix_web::{App, HttpResponse, test, web};
 use sealed_session::{Algorithm, Keyring, Session, SessionMiddleware};
 
+/// The three routes (and `/seed`) over one session type: ours or actix-session's, which have
+/// the same `get`/`insert`.
+macro_rules! routes {
+    ($session:ty) => {
+        |cfg: &mut web::ServiceConfig| {
+            cfg.route(
+                "/seed",
+                web::get().to(|s: $session| async move {
+                    s.insert("user", "alice-0123456789".to_owned())?;
+                    s.insert("n", 1u64)?;
+                    s.insert("csrf", "x".repeat(40))?;
+                    Ok::<_, actix_web::Error>(HttpResponse::Ok().finish())
+                }),
+            )
+            .route("/untouched", web::get().to(untouched))
+            .route(
+                "/read",
+                web::get().to(|s: $session| async move {
+                    let user = s.get::<String>("user")?.unwrap_or_default();
+                    let n = s.get::<u64>("n")?.unwrap_or(0);
+                    Ok::<_, actix_web::Error>(HttpResponse::Ok().body(format!("{user}{n}")))
+                }),
+            )
+            .route(
+                "/write",
+                web::get().to(|s: $session| async move {
+                    let n = s.get::<u64>("n")?.unwrap_or(0);
+                    s.insert("n", n + 1)?;
+                    Ok::<_, actix_web::Error>(HttpResponse::Ok().finish())
+                }),
+            );
+        }
+    };
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let (Some(case), Some(memo), Some(n)) = (args.first(), args.get(1), args.get(2)) else {
-        eprintln!("usage: instructions read|write memo|nomemo N");
+    let (Some(case), Some(mode), Some(n)) = (args.first(), args.get(1), args.get(2)) else {
+        eprintln!("usage: instructions read|write|untouched memo|nomemo|actix-session|none N");
         std::process::exit(2);
     };
     let Ok(n) = n.parse::<usize>() else {
         eprintln!("N must be a number");
         std::process::exit(2);
     };
-    let uri = if case == "write" { "/write" } else { "/read" };
-    let memo = if memo == "nomemo" { 0 } else { 1024 };
+    let uri = match case.as_str() {
+        "write" => "/write",
+        "untouched" => "/untouched",
+        _ => "/read",
+    };
     let fingerprints = std::env::var("FINGERPRINTS").map_or(true, |v| v != "0");
     actix_web::rt::System::new().block_on(async move {
-        let now = SystemTime::now();
-        let ring = Keyring::generate(Algorithm::default(), now).expect("keyring");
-        let ring = if std::env::var("CUTOFF").is_ok_and(|v| v == "1") {
-            ring.with_not_before(now.checked_sub(std::time::Duration::from_secs(3600)))
-        } else {
-            ring
-        };
-        let builder = SessionMiddleware::builder(ring);
-        #[cfg(feature = "redis")]
-        let builder = match revocation_list() {
-            Some(list) => builder.revocation(list),
-            None => builder,
-        };
-        let sessions = builder
-            .cookie_name("__Host-s".to_owned())
-            .open_memo_capacity(memo)
-            .value_fingerprints(fingerprints)
-            .build()
-            .expect("middleware");
-        let app = test::init_service(
-            App::new()
-                .wrap(sessions)
-                .route("/seed", web::get().to(seed))
-                .route("/read", web::get().to(read))
-                .route("/write", web::get().to(write)),
-        )
-        .await;
-        let seeded =
-            test::call_service(&app, test::TestRequest::get().uri("/seed").to_request()).await;
-        let cookie = seeded
-            .headers()
-            .get_all(header::SET_COOKIE)
-            .filter_map(|v| v.to_str().ok()?.split(';').next().map(str::to_owned))
-            .collect::<Vec<_>>()
-            .join("; ");
-        for _ in 0..n {
-            let req = test::TestRequest::get()
-                .uri(uri)
-                .insert_header((header::COOKIE, cookie.as_str()))
-                .to_request();
-            assert!(test::call_service(&app, req).await.status().is_success());
+        match mode.as_str() {
+            "actix-session" => {
+                let store = actix_session::storage::CookieSessionStore::default();
+                let sessions = actix_session::SessionMiddleware::builder(
+                    store,
+                    actix_web::cookie::Key::generate(),
+                )
+                .cookie_name("id".to_owned())
+                .build();
+                let app = test::init_service(
+                    App::new()
+                        .wrap(sessions)
+                        .configure(routes!(actix_session::Session)),
+                )
+                .await;
+                drive(&app, uri, n).await;
+            }
+            "none" => {
+                let app = test::init_service(App::new().configure(|cfg| {
+                    cfg.route(
+                        "/seed",
+                        web::get().to(|| async { HttpResponse::Ok().finish() }),
+                    )
+                    .route("/untouched", web::get().to(untouched))
+                    .route(
+                        "/read",
+                        web::get().to(|| async {
+                            HttpResponse::Ok().body(format!("{}{}", "alice-0123456789", 1))
+                        }),
+                    )
+                    .route(
+                        "/write",
+                        web::get().to(|| async { HttpResponse::Ok().finish() }),
+                    );
+                }))
+                .await;
+                drive(&app, uri, n).await;
+            }
+            memo => {
+                let memo = if memo == "nomemo" { 0 } else { 1024 };
+                let now = SystemTime::now();
+                let ring = Keyring::generate(Algorithm::default(), now).expect("keyring");
+                let ring = if std::env::var("CUTOFF").is_ok_and(|v| v == "1") {
+                    ring.with_not_before(now.checked_sub(std::time::Duration::from_secs(3600)))
+                } else {
+                    ring
+                };
+                let builder = SessionMiddleware::builder(ring);
+                #[cfg(feature = "redis")]
+                let builder = match revocation_list() {
+                    Some(list) => builder.revocation(list),
+                    None => builder,
+                };
+                let sessions = builder
+                    .cookie_name("__Host-s".to_owned())
+                    .open_memo_capacity(memo)
+                    .value_fingerprints(fingerprints)
+                    .build()
+                    .expect("middleware");
+                let app =
+                    test::init_service(App::new().wrap(sessions).configure(routes!(Session))).await;
+                drive(&app, uri, n).await;
+            }
         }
     });
+}
+
+async fn untouched() -> HttpResponse {
+    HttpResponse::Ok().body("hi")
+}
+
+/// Seeds a session, then sends `n` requests to `uri` with its cookies.
+async fn drive<S, B>(app: &S, uri: &str, n: usize)
+where
+    S: actix_web::dev::Service<
+            actix_http::Request,
+            Response = actix_web::dev::ServiceResponse<B>,
+            Error = actix_web::Error,
+        >,
+    B: actix_web::body::MessageBody,
+{
+    let seeded = test::call_service(app, test::TestRequest::get().uri("/seed").to_request()).await;
+    let cookie = seeded
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .filter_map(|v| v.to_str().ok()?.split(';').next().map(str::to_owned))
+        .collect::<Vec<_>>()
+        .join("; ");
+    for _ in 0..n {
+        let req = test::TestRequest::get()
+            .uri(uri)
+            .insert_header((header::COOKIE, cookie.as_str()))
+            .to_request();
+        assert!(test::call_service(app, req).await.status().is_success());
+    }
 }
 
 #[cfg(feature = "redis")]
@@ -109,23 +202,4 @@ fn revocation_list() -> Option<sealed_session::RedisRevocation> {
             .ok()?;
     }
     Some(list)
-}
-
-async fn seed(s: Session) -> actix_web::Result<HttpResponse> {
-    s.insert("user", "alice-0123456789".to_owned())?;
-    s.insert("n", 1u64)?;
-    s.insert("csrf", "x".repeat(40))?;
-    Ok(HttpResponse::Ok().finish())
-}
-
-async fn read(s: Session) -> actix_web::Result<HttpResponse> {
-    let user = s.get::<String>("user")?.unwrap_or_default();
-    let n = s.get::<u64>("n")?.unwrap_or(0);
-    Ok(HttpResponse::Ok().body(format!("{user}{n}")))
-}
-
-async fn write(s: Session) -> actix_web::Result<HttpResponse> {
-    let n = s.get::<u64>("n")?.unwrap_or(0);
-    s.insert("n", n + 1)?;
-    Ok(HttpResponse::Ok().finish())
 }

@@ -30,6 +30,8 @@ pub(crate) struct OpenCache {
     bytes: usize,
     max_entries: usize,
     max_bytes: usize,
+    /// Hits since the last [`OpenCache::take_hits`].
+    hits: u64,
 }
 
 struct Entry {
@@ -48,6 +50,7 @@ impl OpenCache {
             bytes: 0,
             max_entries,
             max_bytes,
+            hits: 0,
         }
     }
 
@@ -60,7 +63,14 @@ impl OpenCache {
     ) -> Option<&Opened> {
         self.sync(keyring);
         let entry = self.entries.get(&key(count, pieces))?;
-        pieces_eq(pieces, &entry.armored).then_some(&entry.opened)
+        let hit = pieces_eq(pieces, &entry.armored);
+        self.hits = self.hits.saturating_add(u64::from(hit));
+        hit.then_some(&entry.opened)
+    }
+
+    /// Hits counted since the last call (for the middleware's stats).
+    pub(crate) fn take_hits(&mut self) -> u64 {
+        std::mem::take(&mut self.hits)
     }
 
     /// Forgets the entry for these pieces (e.g. when it has expired).

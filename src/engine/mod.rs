@@ -259,10 +259,12 @@ impl Worker {
         let shared = &self.shared;
         let ring = shared.keyring();
         let mut memo = self.memo.lock().unwrap_or_else(PoisonError::into_inner);
-        match shared
+        let opened = shared
             .codec
-            .open_memo(&ring, Some((&ring, &mut memo)), pairs, shared.now())
-        {
+            .open_memo(&ring, Some((&ring, &mut memo)), pairs, shared.now());
+        let hits = memo.take_hits();
+        drop(memo);
+        match opened {
             Ok(Some(opened)) => {
                 #[cfg(feature = "redis")]
                 if let Some(revoked) = shared
@@ -278,6 +280,9 @@ impl Worker {
                     return None;
                 }
                 shared.stats.opened.fetch_add(1, Ordering::Relaxed);
+                if hits > 0 {
+                    shared.stats.memo_hits.fetch_add(1, Ordering::Relaxed);
+                }
                 Some(opened)
             }
             Ok(None) => None,
@@ -670,6 +675,7 @@ impl<T> SessionBuilder<T> {
 #[derive(Debug, Default)]
 pub struct SessionStats {
     opened: AtomicU64,
+    memo_hits: AtomicU64,
     sealed: AtomicU64,
     overflows: AtomicU64,
     revalidated: AtomicU64,
@@ -689,6 +695,13 @@ impl SessionStats {
     /// Sessions opened from cookies.
     pub fn opened(&self) -> u64 {
         self.opened.load(Ordering::Relaxed)
+    }
+
+    /// Of [`opened`](Self::opened), those the memo of opened sessions answered (the same
+    /// cookies opened earlier by this worker or shard): `memo_hits / opened` is the memo's
+    /// hit rate, to size [`open_memo_capacity`](SessionBuilder::open_memo_capacity).
+    pub fn memo_hits(&self) -> u64 {
+        self.memo_hits.load(Ordering::Relaxed)
     }
 
     /// Sessions sealed into cookies.
