@@ -41,7 +41,10 @@ pub(crate) enum RawCookies {
     /// None kept (a detached session, or already used).
     #[default]
     None,
-    /// actix-web's (http 0.2) header values.
+    /// One actix-web (http 0.2) header value: the usual case, kept without a `Vec`.
+    #[cfg(feature = "actix")]
+    ActixOne(actix_web::http::header::HeaderValue),
+    /// Several actix-web header values.
     #[cfg(feature = "actix")]
     Actix(Vec<actix_web::http::header::HeaderValue>),
     /// One http 1.x header value (tower, axum): the usual case, kept without a `Vec`.
@@ -57,6 +60,7 @@ impl RawCookies {
     pub(crate) fn iter(&self) -> impl Iterator<Item = &[u8]> + '_ {
         #[cfg(feature = "actix")]
         let actix: &[actix_web::http::header::HeaderValue] = match self {
+            RawCookies::ActixOne(value) => std::slice::from_ref(value),
             RawCookies::Actix(values) => values,
             _ => &[],
         };

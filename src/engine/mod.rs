@@ -401,29 +401,29 @@ fn note_set_cookie_block(noted: &AtomicBool, lines: &[String]) -> bool {
 
 /// The `Cache-Control` value a response that sets session cookies must carry, given the one it
 /// has: `None` when it is already private (or `no-store`); otherwise `private` in front of its
-/// directives, less `public` and `s-maxage`. Such a response must never be stored by a
-/// shared cache.
-pub(crate) fn private_cache_control(existing: Option<&[u8]>) -> Option<String> {
-    let existing = existing
-        .and_then(|v| std::str::from_utf8(v).ok())
-        .map(str::to_ascii_lowercase);
-    match existing {
-        None => Some("private".to_owned()),
-        Some(v) if v.contains("private") || v.contains("no-store") => None,
-        Some(v) => {
-            let kept: Vec<&str> = v
-                .split(',')
-                .map(str::trim)
-                .filter(|d| !d.is_empty() && *d != "public" && !d.starts_with("s-maxage"))
-                .collect();
-            Some(
-                std::iter::once("private")
-                    .chain(kept)
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            )
-        }
+/// directives, less `public` and `s-maxage` (borrowed, with no allocation, when there were
+/// none). Such a response must never be stored by a shared cache.
+pub(crate) fn private_cache_control(
+    existing: Option<&[u8]>,
+) -> Option<std::borrow::Cow<'static, str>> {
+    let Some(existing) = existing.and_then(|v| std::str::from_utf8(v).ok()) else {
+        return Some(std::borrow::Cow::Borrowed("private"));
+    };
+    let existing = existing.to_ascii_lowercase();
+    if existing.contains("private") || existing.contains("no-store") {
+        return None;
     }
+    let kept: Vec<&str> = existing
+        .split(',')
+        .map(str::trim)
+        .filter(|d| !d.is_empty() && *d != "public" && !d.starts_with("s-maxage"))
+        .collect();
+    Some(std::borrow::Cow::Owned(
+        std::iter::once("private")
+            .chain(kept)
+            .collect::<Vec<_>>()
+            .join(", "),
+    ))
 }
 
 /// A shared, built engine: what an adapter wraps.
