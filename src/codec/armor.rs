@@ -7,32 +7,11 @@ use crate::error::DecodeError;
 /// The alphabet, by sextet value.
 const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
-/// Marks a byte outside the alphabet in [`SEXTETS`] (its top bit, which no sextet has).
-const INVALID: u8 = 0x80;
-
-/// The sextet value of every byte, or [`INVALID`].
-const SEXTETS: [u8; 256] = {
-    let mut table = [INVALID; 256];
-    let mut i = 0;
-    while i < 64 {
-        table[ALPHABET[i] as usize] = i as u8;
-        i += 1;
-    }
-    table
-};
-
 /// The character of the low six bits of `n`.
 #[allow(clippy::indexing_slicing)] // `& 63` keeps the index within the 64-entry table
 #[inline(always)]
 fn char_of(n: u64) -> u8 {
     ALPHABET[(n & 63) as usize]
-}
-
-/// The sextet value of `c`, or [`INVALID`].
-#[allow(clippy::indexing_slicing)] // a `u8` always indexes the 256-entry table
-#[inline(always)]
-fn sextet_of(c: u8) -> u8 {
-    SEXTETS[usize::from(c)]
 }
 
 /// Encodes bytes as cookie-safe text.
@@ -89,65 +68,71 @@ pub(crate) fn encode_into(bytes: &[u8], out: &mut Vec<u8>) {
     }
 }
 
-/// Decodes cookie text, eight characters (six bytes) per step. Strict: a byte outside the
+/// The sextet of every byte shifted to its place in a four-character group (`[k]` for the
+/// `k`-th character), or a bit at 24 or above for a byte outside the alphabet: a group
+/// decodes with four lookups and three ORs, and any bad byte shows above the 24 data bits.
+const PLACED: [[u32; 256]; 4] = {
+    let mut tables = [[0xFF00_0000u32; 256]; 4];
+    let mut i = 0;
+    while i < 64 {
+        let c = ALPHABET[i] as usize;
+        let v = i as u32;
+        tables[0][c] = v << 18;
+        tables[1][c] = v << 12;
+        tables[2][c] = v << 6;
+        tables[3][c] = v;
+        i += 1;
+    }
+    tables
+};
+
+/// Up to four characters as one 24-bit group (missing characters count as `A`), with the
+/// invalid marker above bit 24 when any is outside the alphabet.
+#[allow(clippy::indexing_slicing)] // constant table indices; a `u8` always indexes 256 entries
+#[inline(always)]
+fn group(chars: &[u8]) -> u32 {
+    let at = |k: usize| chars.get(k).map_or(0, |&c| PLACED[k][usize::from(c)]);
+    at(0) | at(1) | at(2) | at(3)
+}
+
+/// Decodes cookie text, four characters (three bytes) per step. Strict: a byte outside the
 /// alphabet, padding, an impossible length (one character past a group) or non-zero unused
 /// bits in the last character is an error. The caller has already bounded `text.len()`.
 pub(crate) fn decode(text: &[u8]) -> Result<Vec<u8>, DecodeError> {
     let mut out = vec![0u8; decoded_len(text.len()).ok_or(DecodeError::Armor)?];
-    let mut bad = 0u8;
-    let eights = text.chunks_exact(8);
-    let rest = eights.remainder();
-    let mut sixes = out.chunks_exact_mut(6);
-    for (eight, six) in eights.zip(&mut sixes) {
-        let (Ok(&[a, b, c, d, e, f, g, h]), Ok(six)) =
-            (<&[u8; 8]>::try_from(eight), <&mut [u8; 6]>::try_from(six))
-        else {
-            continue;
-        };
-        let v = [
-            sextet_of(a),
-            sextet_of(b),
-            sextet_of(c),
-            sextet_of(d),
-            sextet_of(e),
-            sextet_of(f),
-            sextet_of(g),
-            sextet_of(h),
-        ];
-        bad |= v[0] | v[1] | v[2] | v[3] | v[4] | v[5] | v[6] | v[7];
-        let n = v
-            .iter()
-            .fold(0u64, |n, &s| n.wrapping_shl(6) | u64::from(s));
-        let [_, _, b0, b1, b2, b3, b4, b5] = n.to_be_bytes();
-        *six = [b0, b1, b2, b3, b4, b5];
-    }
-    let tail = sixes.into_remainder();
-    // `decoded_len` refused a lone character: every group here has 2 to 4, and `tail` the
-    // bytes they decode to.
-    for (group, bytes) in rest.chunks(4).zip(tail.chunks_mut(3)) {
-        let mut n = 0u64;
-        for &c in group {
-            let v = sextet_of(c);
-            bad |= v;
-            n = n.wrapping_shl(6) | u64::from(v);
+    let mut bad = 0u32;
+    let fours = text.chunks_exact(4);
+    let rest = fours.remainder();
+    let mut threes = out.chunks_exact_mut(3);
+    for (four, three) in fours.zip(&mut threes) {
+        let n = group(four);
+        bad |= n;
+        let [_, b0, b1, b2] = n.to_be_bytes();
+        if let Ok(three) = <&mut [u8; 3]>::try_from(three) {
+            *three = [b0, b1, b2];
         }
-        let unused_bits = match group.len() {
-            4 => 0,
-            3 => 2,
-            2 => 4,
-            _ => return Err(DecodeError::Armor),
-        };
+    }
+    // `decoded_len` refused a lone character: `rest` has 0, 2 or 3, and `tail` the 0, 1 or
+    // 2 bytes they decode to.
+    let tail = threes.into_remainder();
+    if !rest.is_empty() {
+        let n = group(rest);
+        bad |= n;
         // The bits past the last whole byte must be zero (one spelling per envelope).
-        if n & (1u64.wrapping_shl(unused_bits).wrapping_sub(1)) != 0 {
+        let unused = if rest.len() == 2 {
+            0x0000_FFFF
+        } else {
+            0x0000_00FF
+        };
+        if n & unused != 0 {
             return Err(DecodeError::Armor);
         }
-        let be = n.wrapping_shr(unused_bits).to_be_bytes();
-        let from = be.len().saturating_sub(bytes.len());
-        for (d, s) in bytes.iter_mut().zip(be.iter().skip(from)) {
-            *d = *s;
+        let [_, b0, b1, _] = n.to_be_bytes();
+        for (d, s) in tail.iter_mut().zip([b0, b1]) {
+            *d = s;
         }
     }
-    if bad & INVALID != 0 {
+    if bad >> 24 != 0 {
         return Err(DecodeError::Armor);
     }
     Ok(out)

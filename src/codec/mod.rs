@@ -162,20 +162,28 @@ impl Codec {
             return Ok(None);
         };
         let candidates = gathered.candidates(MAX_ATTEMPTS, self.config.total_budget)?;
-        let memo = memo.filter(|(_, memo)| memo.enabled());
-        if let (Some((ring, memo)), [single]) = (memo, candidates.as_slice()) {
-            let hit = memo.get(ring, single.count, &single.pieces);
+        if let [single] = candidates.as_slice() {
+            // One set: the memo, when it holds these exact pieces; else the screen and the full
+            // open.
+            let mut memo = memo.filter(|(_, memo)| memo.enabled());
+            let hit = memo
+                .as_mut()
+                .and_then(|(ring, memo)| memo.get(ring, single.count, &single.pieces));
             let mut opened = match hit {
                 Some(opened) => opened,
                 None => {
-                    screen(keyring, single, &mut Vec::new())?;
+                    screen_only(keyring, single)?;
                     let opened = self.open_candidate(keyring, single)?;
-                    memo.insert(ring, single.count, &single.pieces, &opened);
+                    if let Some((ring, memo)) = memo.as_mut() {
+                        memo.insert(ring, single.count, &single.pieces, &opened);
+                    }
                     opened
                 }
             };
             if let Err(e) = self.check_times(keyring, &opened.state, now) {
-                memo.remove(single.count, &single.pieces);
+                if let Some((_, memo)) = memo.as_mut() {
+                    memo.remove(single.count, &single.pieces);
+                }
                 return Err(e);
             }
             opened.needs_reseal = keyring.sealing_key(now).id() != opened.key_id;
@@ -628,6 +636,35 @@ fn screen<'a>(
     if len < HEADER_CHARS {
         return Ok(());
     }
+    screen_armor(candidate, len, scanned)?;
+    screen_header(keyring, candidate, len)
+}
+
+/// [`screen`] for the only candidate of a request, when a full open follows at once: the
+/// header first, and the armor scan only to choose the error when the header is refused
+/// (bad armor must still be reported first, as the full open would). A candidate whose
+/// header passes goes straight to the full open, whose strict decode checks the armor
+/// anyway: the same verdicts, without scanning every character twice.
+fn screen_only<'a>(keyring: &Keyring, candidate: &chunk::Candidate<'a>) -> Result<(), DecodeError> {
+    let len = armored_len(candidate);
+    if len < HEADER_CHARS {
+        return Ok(());
+    }
+    match screen_header(keyring, candidate, len) {
+        Ok(()) => Ok(()),
+        Err(header) => {
+            screen_armor(candidate, len, &mut Vec::new())?;
+            Err(header)
+        }
+    }
+}
+
+/// The armor half of [`screen`]: what a strict decode of the joined pieces would refuse.
+fn screen_armor<'a>(
+    candidate: &chunk::Candidate<'a>,
+    len: usize,
+    scanned: &mut Vec<(&'a [u8], bool)>,
+) -> Result<(), DecodeError> {
     let mut alphabet_ok = true;
     for &piece in &candidate.pieces {
         let same = |p: &&(&[u8], bool)| std::ptr::eq(p.0, piece);
@@ -657,6 +694,16 @@ fn screen<'a>(
     if !alphabet_ok || unused_bits != 0 {
         return Err(DecodeError::Armor);
     }
+    Ok(())
+}
+
+/// The header half of [`screen`]: what `envelope::parse` and the key lookup would refuse,
+/// from the first [`HEADER_CHARS`] characters (a bad character there is an armor error).
+fn screen_header(
+    keyring: &Keyring,
+    candidate: &chunk::Candidate<'_>,
+    len: usize,
+) -> Result<(), DecodeError> {
     let mut head = [0u8; HEADER_CHARS];
     let chars = candidate.pieces.iter().flat_map(|p| p.iter());
     for (slot, &c) in head.iter_mut().zip(chars) {
