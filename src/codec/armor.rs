@@ -71,6 +71,12 @@ pub(crate) fn encode_into(bytes: &[u8], out: &mut Vec<u8>) {
 /// The sextet of every byte shifted to its place in a four-character group (`[k]` for the
 /// `k`-th character), or a bit at 24 or above for a byte outside the alphabet: a group
 /// decodes with four lookups and three ORs, and any bad byte shows above the 24 data bits.
+// Evaluated at compile time: an out-of-range index would fail the build, never a request.
+#[allow(
+    clippy::indexing_slicing,
+    clippy::cast_possible_truncation,
+    clippy::arithmetic_side_effects
+)]
 const PLACED: [[u32; 256]; 4] = {
     let mut tables = [[0xFF00_0000u32; 256]; 4];
     let mut i = 0;

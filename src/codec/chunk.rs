@@ -265,6 +265,11 @@ pub(crate) fn gather<'a>(
 }
 
 impl<'a> Gathered<'a> {
+    /// Which of our chunk names the request carried.
+    pub(crate) fn present(&self) -> ChunkSet {
+        self.present
+    }
+
     /// Every complete candidate set, at most `max_attempts` of them in all, each within
     /// `total_budget` bytes.
     pub(crate) fn candidates(

@@ -146,21 +146,24 @@ impl Codec {
         pairs: impl IntoIterator<Item = (&'a [u8], &'a [u8])>,
         now: SystemTime,
     ) -> Result<Option<Opened>, DecodeError> {
-        self.open_memo(keyring, None, pairs, now)
+        self.open_memo(keyring, None, pairs, now, &mut ChunkSet::default())
     }
 
     /// [`Codec::open`] through a per-worker memo of sessions already opened (see
-    /// [`cache`]). Only an unambiguous single set of chunks is memoized.
+    /// [`cache`]). Only an unambiguous single set of chunks is memoized. `present` is set to
+    /// the chunks the request carried (for the removals on the way out), whatever the result.
     pub(crate) fn open_memo<'a>(
         &self,
         keyring: &Keyring,
         memo: Option<(&Arc<Keyring>, &mut cache::OpenCache)>,
         pairs: impl IntoIterator<Item = (&'a [u8], &'a [u8])>,
         now: SystemTime,
+        present: &mut ChunkSet,
     ) -> Result<Option<Opened>, DecodeError> {
         let Some(gathered) = chunk::gather(&self.names, pairs)? else {
             return Ok(None);
         };
+        *present = gathered.present();
         let candidates = gathered.candidates(MAX_ATTEMPTS, self.config.total_budget)?;
         if let [single] = candidates.as_slice() {
             // One set: the memo, when it holds these exact pieces; else the screen and the full
@@ -415,6 +418,43 @@ impl Codec {
             .indices_from(keep)
             .filter_map(|i| self.line(self.names.get(i), None, b"", Some(Duration::ZERO)))
             .collect()
+    }
+
+    /// The chunk count and the armored pieces of `lines` (this codec's `Set-Cookie` lines of
+    /// one sealed session, in order), as a request carrying them back would present them to
+    /// the memo; `None` for anything else.
+    pub(crate) fn sealed_pieces<'l>(&self, lines: &'l [String]) -> Option<(u8, Vec<&'l [u8]>)> {
+        let count = u8::try_from(lines.len()).ok()?;
+        let mut pieces = Vec::with_capacity(lines.len());
+        for (i, line) in lines.iter().enumerate() {
+            // `name=` (`name=N.` on the first line), the piece, the attributes, then an
+            // optional `; Max-Age=` of at most 20 digits: found from the ends, no scan.
+            let mut start = self.names.get(i).len().saturating_add(1);
+            if i == 0 {
+                start = start
+                    .saturating_add(decimal_len(u64::from(count)))
+                    .saturating_add(1);
+            }
+            const MAX_AGE: &[u8] = b"; Max-Age=";
+            let bytes = line.as_bytes();
+            let digits = bytes
+                .iter()
+                .rev()
+                .take(20)
+                .take_while(|b| b.is_ascii_digit())
+                .count();
+            let before_digits = bytes.len().saturating_sub(digits);
+            let attrs_end = match before_digits.checked_sub(MAX_AGE.len()) {
+                Some(at) if digits > 0 && bytes.get(at..before_digits) == Some(MAX_AGE) => at,
+                _ => bytes.len(),
+            };
+            let end = attrs_end.checked_sub(self.attrs.len())?;
+            if line.get(end..attrs_end)? != self.attrs.as_str() {
+                return None;
+            }
+            pieces.push(line.as_bytes().get(start..end)?);
+        }
+        Some((count, pieces))
     }
 
     /// Which of our chunk names a request carried (whatever their values).

@@ -479,7 +479,7 @@ mod tests {
             ) {
                 let validated_at = validated.then_some(times.3);
                 let mut frames = Vec::new();
-                for (_, (_, value)) in &raw {
+                for (_, value) in raw.values() {
                     let mut f = Vec::new();
                     framed(value, &mut f);
                     frames.push(f);

@@ -130,6 +130,8 @@ pub(crate) struct Inner {
     loaded: bool,
     pub(crate) state: Option<SessionState>,
     pub(crate) status: SessionStatus,
+    /// Which of our chunks the request carried, once the cookies were opened.
+    pub(crate) present: Option<crate::codec::ChunkSet>,
     /// Opened under a key that no longer seals.
     pub(crate) needs_reseal: bool,
     /// Confirmed by the revalidation hook on this request: re-seal with the new
@@ -172,6 +174,7 @@ impl Session {
             cookies,
             state: None,
             status: SessionStatus::Unchanged,
+            present: None,
             needs_reseal: false,
             revalidated: false,
             dropped: false,
@@ -441,7 +444,9 @@ impl Session {
             let Some(worker) = inner.worker.clone() else {
                 return inner;
             };
-            let opened = worker.open(cookie_pairs(inner.cookies.iter()));
+            let mut present = crate::codec::ChunkSet::default();
+            let opened = worker.open(cookie_pairs(inner.cookies.iter()), &mut present);
+            inner.present = Some(present);
             if let Some(opened) = opened {
                 inner.needs_reseal = opened.needs_reseal;
                 inner.state = Some(opened.state);
