@@ -25,11 +25,15 @@ type Key = ([u8; TAIL], usize, u8);
 
 /// Opened sessions by exact cookie bytes, bounded in entries and bytes.
 ///
-/// Eviction is second-chance (CLOCK): an entry hit since it last reached the front of the
-/// queue goes round once more, so the sessions of frequent visitors stay while one-time
-/// visitors pass through (a plain first-in-first-out memo evicts both alike).
+/// Admission is by a doorkeeper: cookies are remembered on their second open (or their
+/// first, when this worker sealed them), so the many cookies a busy site sees once never
+/// enter, and never push out an entry that would have been hit; admitting every miss made a
+/// miss cost twice an open without the memo (evicting a cold session frees many small
+/// allocations). Eviction is second-chance (CLOCK): an entry hit since it last reached the
+/// front of the queue goes round once more, so the sessions of frequent visitors stay.
 pub(crate) struct OpenCache {
     keyring: Option<Arc<Keyring>>,
+    doorkeeper: Doorkeeper,
     entries: HashMap<Key, Entry, BuildHasherDefault<TagHasher>>,
     /// Insertion order, for eviction (may hold keys already removed).
     order: VecDeque<Key>,
@@ -56,6 +60,7 @@ impl OpenCache {
     pub(crate) fn new(max_entries: usize, max_bytes: usize) -> Self {
         OpenCache {
             keyring: None,
+            doorkeeper: Doorkeeper::new(max_entries),
             entries: HashMap::default(),
             order: VecDeque::new(),
             bytes: 0,
@@ -103,6 +108,28 @@ impl OpenCache {
     /// Forgets the entry for these pieces (e.g. when it has expired).
     pub(crate) fn remove(&mut self, count: u8, pieces: &[&[u8]]) {
         self.remove_key(&key(count, pieces));
+    }
+
+    /// Offers the session these pieces just opened to (a miss): remembered when the same
+    /// cookies were opened (or sealed) here recently, otherwise only noted for next time.
+    pub(crate) fn offer(
+        &mut self,
+        keyring: &Arc<Keyring>,
+        count: u8,
+        pieces: &[&[u8]],
+        opened: &Opened,
+    ) {
+        if self.enabled() && self.doorkeeper.admit(&key(count, pieces)) {
+            self.insert(keyring, count, pieces, opened);
+        }
+    }
+
+    /// Notes cookies this worker has just sealed: the client sends them next, and their
+    /// first open here is then remembered.
+    pub(crate) fn expect(&mut self, count: u8, pieces: &[&[u8]]) {
+        if self.enabled() {
+            self.doorkeeper.admit(&key(count, pieces));
+        }
     }
 
     /// Remembers that these pieces open to `opened` under `keyring`.
@@ -191,6 +218,54 @@ impl OpenCache {
             self.bytes = 0;
             self.keyring = Some(Arc::clone(keyring));
         }
+    }
+}
+
+/// Which cookies were opened (or sealed) recently: one bit per hashed key, about eight bits per
+/// memo entry, cleared when as many keys as the memo holds have been noted since the last
+/// clearing (so it forgets, and its false positives stay near one in eight).
+struct Doorkeeper {
+    bits: Vec<u64>,
+    noted: usize,
+    limit: usize,
+}
+
+impl Doorkeeper {
+    fn new(max_entries: usize) -> Self {
+        let bits = max_entries
+            .saturating_mul(8)
+            .clamp(1024, 1 << 24)
+            .next_power_of_two();
+        Doorkeeper {
+            bits: vec![0; bits / 64],
+            noted: 0,
+            limit: max_entries.max(1),
+        }
+    }
+
+    /// Notes `key`; whether it was noted before (since the last clearing).
+    fn admit(&mut self, key: &Key) -> bool {
+        let mut hasher = TagHasher::default();
+        std::hash::Hash::hash(key, &mut hasher);
+        let hash = hasher.finish();
+        let words = self.bits.len();
+        let Some(word) = usize::try_from(hash.wrapping_shr(6))
+            .ok()
+            .and_then(|w| self.bits.get_mut(w & words.saturating_sub(1)))
+        else {
+            return false;
+        };
+        let bit = 1u64.wrapping_shl(u32::try_from(hash & 63).unwrap_or(0));
+        let seen = *word & bit != 0;
+        if !seen {
+            *word |= bit;
+            self.noted = self.noted.saturating_add(1);
+            if self.noted >= self.limit {
+                self.bits.fill(0);
+                self.noted = 0;
+            }
+        }
+        seen
     }
 }
 

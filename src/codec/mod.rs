@@ -178,7 +178,7 @@ impl Codec {
                     screen_only(keyring, single)?;
                     let opened = self.open_candidate(keyring, single)?;
                     if let Some((ring, memo)) = memo.as_mut() {
-                        memo.insert(ring, single.count, &single.pieces, &opened);
+                        memo.offer(ring, single.count, &single.pieces, &opened);
                     }
                     opened
                 }

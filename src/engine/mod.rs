@@ -357,8 +357,8 @@ impl Worker {
             }
             _ => return Outcome::Untouched,
         };
-        if let Some(state) = inner.state.as_ref().filter(|_| !cookies.is_empty()) {
-            self.remember(&ring, state, &cookies, now);
+        if !cookies.is_empty() {
+            self.expect(&cookies);
         }
         // Known when the cookies were opened (always, but for a session the handler never
         // loaded, which only `OnEveryRequest` or a revalidation could re-seal).
@@ -387,43 +387,17 @@ impl Worker {
 }
 
 impl Worker {
-    /// Puts the session just sealed into the memo under its new cookies, so that the
-    /// client's next request (which carries them) skips the open on this worker. The state
-    /// is stored as opening those cookies would give it back: without the fingerprints or
-    /// `validated_at` the configuration does not write.
-    fn remember(
-        &self,
-        ring: &Arc<Keyring>,
-        state: &SessionState,
-        lines: &[String],
-        now: SystemTime,
-    ) {
-        let shared = &*self.shared;
-        if shared.memo_entries == 0 {
+    /// Tells the memo which cookies the client will send next, so that their first open on
+    /// this worker is remembered (a session is not stored here: most writes are never read
+    /// back by the same worker, and storing each one evicted another).
+    fn expect(&self, lines: &[String]) {
+        if self.shared.memo_entries == 0 {
             return;
         }
-        let Some((count, pieces)) = shared.codec.sealed_pieces(lines) else {
-            return;
-        };
-        let mut state = state.clone();
-        let config = shared.codec.config();
-        if !config.write_fingerprints {
-            state.fingerprints = Arc::default();
+        if let Some((count, pieces)) = self.shared.codec.sealed_pieces(lines) {
+            let mut memo = self.memo.lock().unwrap_or_else(PoisonError::into_inner);
+            memo.expect(count, &pieces);
         }
-        if !config.write_validated_at {
-            state.validated_at = state.issued_at;
-        }
-        let key = ring.sealing_key(now);
-        let opened = Opened {
-            state,
-            key_id: key.id(),
-            algorithm: key.algorithm(),
-            needs_reseal: false,
-            chunk_lengths: Vec::new(),
-            compressed: Vec::new(),
-        };
-        let mut memo = self.memo.lock().unwrap_or_else(PoisonError::into_inner);
-        memo.insert(ring, count, &pieces, &opened);
     }
 }
 

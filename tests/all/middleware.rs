@@ -367,12 +367,13 @@ fn describe(state: Option<sealed_session::SessionState>) -> String {
     out
 }
 
-/// A session the middleware has just sealed is remembered under its new cookies (issue 14):
-/// the client's next request is answered by the memo, with exactly the state a fresh open of
-/// those cookies gives, whatever the configuration writes (fingerprints or not, a
-/// revalidation time or not, compressed values or not).
+/// Cookies the middleware has just sealed are expected (issue 14): the client's next request
+/// opens them and the memo keeps the result, so the one after is answered by the memo, with
+/// exactly the state a fresh open of those cookies gives, whatever the configuration writes
+/// (fingerprints or not, a revalidation time or not, compressed values or not). Cookies
+/// never seen before are not kept on their first open.
 #[actix_web::test]
-async fn sealed_sessions_are_remembered_as_a_fresh_open_gives_them() {
+async fn sealed_cookies_are_kept_on_their_first_open_as_a_fresh_open_gives_them() {
     for (fingerprints, hook, compression) in [
         (true, false, None),
         (false, false, None),
@@ -413,11 +414,38 @@ async fn sealed_sessions_are_remembered_as_a_fresh_open_gives_them() {
         let (_, _, set) = get(&memo_app, &mut jar, "/set?bytes=300").await;
         assert_eq!(set.len(), 1, "{ctx}");
         let hits = stats.memo_hits();
+        let (status, first, set) = get(&memo_app, &mut jar, "/state").await;
+        assert_eq!((status, set.len()), (200, 0), "{ctx}");
+        assert_eq!(stats.memo_hits(), hits, "{ctx}: opened, then kept");
         let (status, remembered, set) = get(&memo_app, &mut jar, "/state").await;
         assert_eq!((status, set.len()), (200, 0), "{ctx}");
         assert_eq!(stats.memo_hits(), hits + 1, "{ctx}: answered by the memo");
+        assert_eq!(first, remembered, "{ctx}");
         let (_, fresh, _) = get(&fresh_app, &mut jar, "/state").await;
         assert_ne!(fresh, "none", "{ctx}");
         assert_eq!(remembered, fresh, "{ctx}");
+    }
+}
+
+/// Cookies this worker never sealed are kept by the memo on their second open only (the
+/// doorkeeper): a client seen once does not push out sessions that are used.
+#[actix_web::test]
+async fn foreign_cookies_enter_the_memo_on_their_second_open() {
+    let clock = TestClock::new();
+    let issuer = builder(ring(Algorithm::default()), &clock).build().unwrap();
+    let memo = builder(ring(Algorithm::default()), &clock).build().unwrap();
+    let stats = memo.stats();
+    let issuer = app(issuer).await;
+    let reader = app(memo).await;
+    let mut jar = Jar::default();
+    get(&issuer, &mut jar, "/login?user=carol").await;
+    for (round, hits) in [(1, 0), (2, 0), (3, 1), (4, 2)] {
+        let (status, body, _) = get(&reader, &mut jar, "/whoami").await;
+        assert_eq!((status, body.as_str()), (200, "carol"), "{round}");
+        assert_eq!(
+            (stats.opened(), stats.memo_hits()),
+            (round, hits),
+            "{round}"
+        );
     }
 }
