@@ -6,9 +6,10 @@
 #   bash scripts/profile-write.sh [N]        # N requests, default 300000
 #
 # Writes under benches/notes/:
-#   profile-write.svg      flame graph (inferno), frames merged by function
-#   profile-write.txt      top 25 functions by self and by inclusive share of the samples
-#   profile-write.folded   the folded stacks both are made from (not committed: large)
+#   profile-write.svg      flame graph (inferno) of the requests' own stacks (from the real
+#                          service's `call_service` down), frames merged by function
+#   profile-write.txt      top 25 functions by self and by inclusive share of those stacks
+#   profile-write.folded   the folded stacks both are made from (git-ignored: large)
 # Needs perf (Debian: linux-perf); if perf cannot record here (no perf_event access), falls
 # back to valgrind's callgrind: the text report then comes from callgrind_annotate and there
 # is no flame graph. Installs inferno (`cargo install inferno --locked`) when missing.
@@ -26,10 +27,16 @@ trap 'rm -rf "$TMP"' EXIT
 echo "building examples/instructions (release, line tables)" >&2
 CARGO_PROFILE_RELEASE_DEBUG=line-tables-only cargo build --release --example instructions >&2
 
-top25() { # folded stacks on stdin -> top 25 self and inclusive
+# Folded stacks on stdin -> the request's own stacks (trimmed to start at `call_service`, the
+# real service's call, so the test client's request building and the runtime are left out)
+# on fd 3, and the top 25 functions by self and inclusive share of the request on stdout.
+top25() {
     python3 -c '
-import collections, sys
-self_, incl, total = collections.Counter(), collections.Counter(), 0
+import collections, os, sys
+ROOT = "actix_web::test::test_utils::call_service::{{closure}}"
+out = os.fdopen(3, "w")
+self_, incl = collections.Counter(), collections.Counter()
+total = inside = 0
 for line in sys.stdin:
     stack, _, n = line.rstrip("\n").rpartition(" ")
     if not stack:
@@ -37,14 +44,20 @@ for line in sys.stdin:
     n = int(n)
     total += n
     frames = stack.split(";")
+    if ROOT not in frames:
+        continue
+    frames = frames[frames.index(ROOT):]
+    inside += n
+    out.write(";".join(frames) + f" {n}\n")
     self_[frames[-1]] += n
     for f in set(frames):
         incl[f] += n
-print(f"{total} samples")
+print(f"{total / 1e6:.0f} ms of CPU sampled, {100 * inside / max(total, 1):.1f} % of it inside")
+print("call_service (the middleware, the app and the handler); shares below are of that part.")
 for title, c in (("self", self_), ("inclusive", incl)):
-    print(f"\nTop 25 by {title} share of the samples:\n")
+    print(f"\nTop 25 by {title} share of the request:\n")
     for f, n in c.most_common(25):
-        print(f"{100 * n / total:6.2f} %  {f}")
+        print(f"{100 * n / max(inside, 1):6.2f} %  {f[:160]}")
 '
 }
 
@@ -60,16 +73,13 @@ if perf record -o "$TMP/probe.data" -F 99 -g -- true >/dev/null 2>&1; then
         "$BIN" write memo "$N" 2>"$TMP/record.log" || { cat "$TMP/record.log" >&2; exit 1; }
     perf script -i "$TMP/perf.data" 2>/dev/null |
         inferno-collapse-perf >"$TMP/raw.folded"
-    # Only the request loop: drop samples outside `drive` (start-up, seeding, exit).
-    grep 'instructions::drive' "$TMP/raw.folded" >"$OUT/profile-write.folded" ||
-        cp "$TMP/raw.folded" "$OUT/profile-write.folded"
-    inferno-flamegraph --title "sealed-session: write ~100 B, memo on ($N requests, perf)" \
-        --width 1600 <"$OUT/profile-write.folded" >"$OUT/profile-write.svg"
     {
         echo "perf record -F 4999 --call-graph dwarf: $BIN write memo $N"
-        echo "(samples inside instructions::drive only; frames are inlined functions too)"
-        top25 <"$OUT/profile-write.folded"
+        echo "(frames include inlined functions; libc's malloc/free/memcpy appear by name)"
+        top25 <"$TMP/raw.folded" 3>"$OUT/profile-write.folded"
     } >"$OUT/profile-write.txt"
+    inferno-flamegraph --title "sealed-session: write ~100 B, memo on, inside call_service ($N requests, perf)" \
+        --width 1600 --minwidth 0.2 <"$OUT/profile-write.folded" >"$OUT/profile-write.svg"
 else
     echo "perf cannot record here; falling back to callgrind (no flame graph)" >&2
     N=${1:-20000}
