@@ -9,8 +9,8 @@
 //! vectors in `docs/vectors/v1.json`, so the vectors' cookies open here at [`NOW_SECS`].
 
 use std::collections::BTreeMap;
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 
 use actix_web::dev::Service as _;
@@ -370,7 +370,7 @@ pub fn roundtrip(data: &[u8]) {
         expires_at,
         last_seen,
         validated_at: issued_at,
-        entries,
+        entries: Arc::new(entries),
         fingerprints: std::sync::Arc::new(fingerprints),
     };
     let at = from_unix_seconds(now);
@@ -453,7 +453,7 @@ pub fn sealed_header(issued: u64, expires: u64, last_seen: u64) -> Vec<u8> {
         expires_at: expires,
         last_seen,
         validated_at: issued,
-        entries,
+        entries: Arc::new(entries),
         fingerprints: Default::default(),
     };
     let at = from_unix_seconds(issued);

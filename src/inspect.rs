@@ -369,7 +369,7 @@ fn show(
     };
     writeln!(out, "compressed:  {compressed}")?;
     writeln!(out, "entries:     {}", s.entries.len())?;
-    for (key, bytes) in &s.entries {
+    for (key, bytes) in s.entries.iter() {
         // Postcard writes a string as a varint length and UTF-8 bytes; anything else is hex.
         match s.get::<String>(key) {
             Ok(Some(text)) => writeln!(out, "  {key:?} = {text:?}")?,

@@ -18,7 +18,14 @@ pub(crate) struct Installed(pub(crate) Arc<Worker>);
 
 /// The request's `Cookie` header values (reference counts, no copy).
 pub(crate) fn cookies_of(headers: &HeaderMap) -> RawCookies {
-    RawCookies::Actix(headers.get_all(COOKIE).cloned().collect())
+    let mut values = headers.get_all(COOKIE);
+    match (values.next(), values.next()) {
+        (None, _) => RawCookies::None,
+        (Some(one), None) => RawCookies::ActixOne(one.clone()),
+        (Some(first), Some(second)) => {
+            RawCookies::Actix([first, second].into_iter().chain(values).cloned().collect())
+        }
+    }
 }
 
 impl Session {

@@ -40,7 +40,9 @@ pub struct SessionState {
     /// When the application's revalidation hook last confirmed the session (issue 11, level
     /// 2). A session sealed without one (schema 1 or 2) counts as validated when issued.
     pub(crate) validated_at: u64,
-    pub(crate) entries: BTreeMap<String, Vec<u8>>,
+    /// Shared, copied on write (like `fingerprints`): a memo hit hands the request this map
+    /// without copying it, and only a request that changes an entry pays for a copy.
+    pub(crate) entries: Arc<BTreeMap<String, Vec<u8>>>,
     /// The fingerprint of each entry that has one (a subset of `entries`' keys).
     ///
     /// Shared, copied on write: the per-worker memo hands out a clone of the opened state on
@@ -68,7 +70,7 @@ impl SessionState {
             expires_at: now.saturating_add(lifetime.as_secs()),
             last_seen: now,
             validated_at: now,
-            entries: BTreeMap::new(),
+            entries: Arc::default(),
             fingerprints: Arc::default(),
         }
     }
@@ -89,7 +91,7 @@ impl SessionState {
             expires_at: unix_seconds(expires_at),
             last_seen: unix_seconds(last_seen),
             validated_at: unix_seconds(issued_at),
-            entries,
+            entries: Arc::new(entries),
             fingerprints: Arc::default(),
         }
     }
@@ -180,7 +182,7 @@ impl SessionState {
             if self.fingerprints.get(&key) != Some(&fingerprint) {
                 Arc::make_mut(&mut self.fingerprints).insert(key.clone(), fingerprint);
             }
-            self.entries.insert(key, bytes);
+            Arc::make_mut(&mut self.entries).insert(key, bytes);
         }
         !same
     }
@@ -192,7 +194,7 @@ impl SessionState {
         match self.entries.get(&key) {
             Some(old) if *old == bytes && !had_fingerprint => false,
             _ => {
-                self.entries.insert(key, bytes);
+                Arc::make_mut(&mut self.entries).insert(key, bytes);
                 true
             }
         }
@@ -201,20 +203,28 @@ impl SessionState {
     /// Removes `key`, returning its raw bytes.
     pub fn remove(&mut self, key: &str) -> Option<Vec<u8>> {
         self.take_fingerprint(key);
-        self.entries.remove(key)
+        if !self.entries.contains_key(key) {
+            return None;
+        }
+        Arc::make_mut(&mut self.entries).remove(key)
     }
 
     /// Removes `key` and reads it as `T` (checked like [`SessionState::get`]); `Err` carries
     /// the raw bytes when they are not a `T`.
     pub fn remove_as<T: DeserializeOwned>(&mut self, key: &str) -> Option<Result<T, Vec<u8>>> {
         let fingerprint = self.take_fingerprint(key);
-        let bytes = self.entries.remove(key)?;
+        if !self.entries.contains_key(key) {
+            return None;
+        }
+        let bytes = Arc::make_mut(&mut self.entries).remove(key)?;
         Some(decode_entry(&bytes, fingerprint).map_err(|_| bytes))
     }
 
     /// Removes every entry (the identity and times stay).
     pub fn clear(&mut self) {
-        self.entries.clear();
+        if !self.entries.is_empty() {
+            self.entries = Arc::default();
+        }
         if !self.fingerprints.is_empty() {
             self.fingerprints = Arc::default();
         }

@@ -322,10 +322,13 @@ fn write_lines<B>(lines: Vec<String>, res: &mut Response<B>) -> bool {
         headers.append(SET_COOKIE, value);
     }
     let existing = headers.get(CACHE_CONTROL).map(HeaderValue::as_bytes);
-    if let Some(value) = private_cache_control(existing) {
-        if let Ok(v) = HeaderValue::from_str(&value) {
-            headers.insert(CACHE_CONTROL, v);
-        }
+    let value = match private_cache_control(existing) {
+        Some(std::borrow::Cow::Borrowed(value)) => Some(HeaderValue::from_static(value)),
+        Some(std::borrow::Cow::Owned(value)) => HeaderValue::from_str(&value).ok(),
+        None => None,
+    };
+    if let Some(value) = value {
+        headers.insert(CACHE_CONTROL, value);
     }
     true
 }

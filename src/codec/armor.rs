@@ -2,19 +2,157 @@
 //! browser and proxy unescaped. Non-canonical input (padding, non-zero trailing bits, other
 //! alphabets) is rejected so that one envelope has exactly one cookie spelling.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-
 use crate::error::DecodeError;
+
+/// The alphabet, by sextet value.
+const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/// The character of the low six bits of `n`.
+#[allow(clippy::indexing_slicing)] // `& 63` keeps the index within the 64-entry table
+#[inline(always)]
+fn char_of(n: u64) -> u8 {
+    ALPHABET[(n & 63) as usize]
+}
 
 /// Encodes bytes as cookie-safe text.
 pub(crate) fn encode(bytes: &[u8]) -> String {
-    URL_SAFE_NO_PAD.encode(bytes)
+    let mut out = Vec::with_capacity(encoded_len(bytes.len()));
+    encode_into(bytes, &mut out);
+    // Every byte written is from the ASCII alphabet, so this never falls back.
+    String::from_utf8(out).unwrap_or_default()
 }
 
-/// Decodes cookie text. The caller has already bounded `text.len()`.
+/// Appends the text of `bytes` to `out` (a `Set-Cookie` line being built), six bytes (eight
+/// characters) per step.
+pub(crate) fn encode_into(bytes: &[u8], out: &mut Vec<u8>) {
+    let start = out.len();
+    out.resize(start.saturating_add(encoded_len(bytes.len())), 0);
+    let sixes = bytes.chunks_exact(6);
+    let rest = sixes.remainder();
+    let mut eights = out.get_mut(start..).unwrap_or_default().chunks_exact_mut(8);
+    for (six, eight) in sixes.zip(&mut eights) {
+        let (Ok(&[a, b, c, d, e, f]), Ok(eight)) =
+            (<&[u8; 6]>::try_from(six), <&mut [u8; 8]>::try_from(eight))
+        else {
+            continue;
+        };
+        let n = u64::from_be_bytes([0, 0, a, b, c, d, e, f]);
+        *eight = [
+            char_of(n.wrapping_shr(42)),
+            char_of(n.wrapping_shr(36)),
+            char_of(n.wrapping_shr(30)),
+            char_of(n.wrapping_shr(24)),
+            char_of(n.wrapping_shr(18)),
+            char_of(n.wrapping_shr(12)),
+            char_of(n.wrapping_shr(6)),
+            char_of(n),
+        ];
+    }
+    let tail = eights.into_remainder();
+    for (group, chars) in rest.chunks(3).zip(tail.chunks_mut(4)) {
+        let mut word = [0u8; 8];
+        for (d, s) in word.iter_mut().skip(5).zip(group) {
+            *d = *s;
+        }
+        let n = u64::from_be_bytes(word);
+        let all = [
+            char_of(n.wrapping_shr(18)),
+            char_of(n.wrapping_shr(12)),
+            char_of(n.wrapping_shr(6)),
+            char_of(n),
+        ];
+        // 1 byte → 2 characters, 2 → 3, 3 → 4 (no padding): `chars` has that length.
+        for (d, s) in chars.iter_mut().zip(all) {
+            *d = s;
+        }
+    }
+}
+
+/// The sextet of every byte shifted to its place in a four-character group (`[k]` for the
+/// `k`-th character), or a bit at 24 or above for a byte outside the alphabet: a group
+/// decodes with four lookups and three ORs, and any bad byte shows above the 24 data bits.
+// Evaluated at compile time: an out-of-range index would fail the build, never a request.
+#[allow(
+    clippy::indexing_slicing,
+    clippy::cast_possible_truncation,
+    clippy::arithmetic_side_effects
+)]
+const PLACED: [[u32; 256]; 4] = {
+    let mut tables = [[0xFF00_0000u32; 256]; 4];
+    let mut i = 0;
+    while i < 64 {
+        let c = ALPHABET[i] as usize;
+        let v = i as u32;
+        tables[0][c] = v << 18;
+        tables[1][c] = v << 12;
+        tables[2][c] = v << 6;
+        tables[3][c] = v;
+        i += 1;
+    }
+    tables
+};
+
+/// Up to four characters as one 24-bit group (missing characters count as `A`), with the
+/// invalid marker above bit 24 when any is outside the alphabet.
+#[allow(clippy::indexing_slicing)] // constant table indices; a `u8` always indexes 256 entries
+#[inline(always)]
+fn group(chars: &[u8]) -> u32 {
+    let at = |k: usize| chars.get(k).map_or(0, |&c| PLACED[k][usize::from(c)]);
+    at(0) | at(1) | at(2) | at(3)
+}
+
+/// Decodes cookie text, four characters (three bytes) per step. Strict: a byte outside the
+/// alphabet, padding, an impossible length (one character past a group) or non-zero unused
+/// bits in the last character is an error. The caller has already bounded `text.len()`.
 pub(crate) fn decode(text: &[u8]) -> Result<Vec<u8>, DecodeError> {
-    URL_SAFE_NO_PAD.decode(text).map_err(|_| DecodeError::Armor)
+    let mut out = vec![0u8; decoded_len(text.len()).ok_or(DecodeError::Armor)?];
+    let mut bad = 0u32;
+    let fours = text.chunks_exact(4);
+    let rest = fours.remainder();
+    let mut threes = out.chunks_exact_mut(3);
+    for (four, three) in fours.zip(&mut threes) {
+        let n = group(four);
+        bad |= n;
+        let [_, b0, b1, b2] = n.to_be_bytes();
+        if let Ok(three) = <&mut [u8; 3]>::try_from(three) {
+            *three = [b0, b1, b2];
+        }
+    }
+    // `decoded_len` refused a lone character: `rest` has 0, 2 or 3, and `tail` the 0, 1 or
+    // 2 bytes they decode to.
+    let tail = threes.into_remainder();
+    if !rest.is_empty() {
+        let n = group(rest);
+        bad |= n;
+        // The bits past the last whole byte must be zero (one spelling per envelope).
+        let unused = if rest.len() == 2 {
+            0x0000_FFFF
+        } else {
+            0x0000_00FF
+        };
+        if n & unused != 0 {
+            return Err(DecodeError::Armor);
+        }
+        let [_, b0, b1, _] = n.to_be_bytes();
+        for (d, s) in tail.iter_mut().zip([b0, b1]) {
+            *d = s;
+        }
+    }
+    if bad >> 24 != 0 {
+        return Err(DecodeError::Armor);
+    }
+    Ok(out)
+}
+
+/// Decoded length of `n` characters; `None` when no encoding has that length.
+pub(crate) const fn decoded_len(n: usize) -> Option<usize> {
+    let tail = match n % 4 {
+        0 => 0,
+        2 => 1,
+        3 => 2,
+        _ => return None,
+    };
+    Some((n / 4).saturating_mul(3).saturating_add(tail))
 }
 
 /// Encoded length of `n` bytes.
@@ -53,5 +191,50 @@ mod tests {
             assert_eq!(decode(bad.as_bytes()), Err(DecodeError::Armor), "{bad}");
         }
         assert_eq!(decode(b"AQ").unwrap(), vec![1]);
+    }
+
+    /// The base64 crate's strict URL-safe, unpadded engine is the reference: the same text
+    /// for every input, and the same verdict (and bytes) for every text.
+    mod against_base64_crate {
+        use base64::Engine as _;
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn encode_matches(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+                prop_assert_eq!(super::encode(&bytes), URL_SAFE_NO_PAD.encode(&bytes));
+            }
+
+            #[test]
+            fn decode_matches(text in "[A-Za-z0-9_=+/ .-]{0,40}") {
+                let ours = super::decode(text.as_bytes()).ok();
+                let theirs = URL_SAFE_NO_PAD.decode(text.as_bytes()).ok();
+                prop_assert_eq!(ours, theirs, "{:?}", text);
+            }
+
+            #[test]
+            fn decode_matches_mostly_valid(
+                bytes in proptest::collection::vec(any::<u8>(), 0..100),
+                flip in any::<(usize, u8)>(),
+            ) {
+                let mut text = URL_SAFE_NO_PAD.encode(&bytes).into_bytes();
+                if !text.is_empty() {
+                    let i = flip.0 % text.len();
+                    text[i] = flip.1;
+                }
+                let ours = super::decode(&text).ok();
+                let theirs = URL_SAFE_NO_PAD.decode(&text).ok();
+                prop_assert_eq!(ours, theirs);
+            }
+
+            #[test]
+            fn any_bytes_match(text in proptest::collection::vec(any::<u8>(), 0..24)) {
+                prop_assert_eq!(
+                    super::decode(&text).ok(),
+                    URL_SAFE_NO_PAD.decode(&text).ok()
+                );
+            }
+        }
     }
 }

@@ -11,10 +11,12 @@
 #![cfg_attr(not(any(feature = "actix", feature = "tower")), allow(dead_code))]
 
 use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use crate::codec::Opened;
-use crate::keyring::Keyring;
+use crate::keyring::{Algorithm, KeyId, Keyring};
+use crate::state::SessionState;
 
 /// Last armored bytes used as the lookup key: 24 characters cover the 16-byte tag.
 const TAIL: usize = 24;
@@ -22,10 +24,14 @@ const TAIL: usize = 24;
 type Key = ([u8; TAIL], usize, u8);
 
 /// Opened sessions by exact cookie bytes, bounded in entries and bytes.
+///
+/// Eviction is second-chance (CLOCK): an entry hit since it last reached the front of the
+/// queue goes round once more, so the sessions of frequent visitors stay while one-time
+/// visitors pass through (a plain first-in-first-out memo evicts both alike).
 pub(crate) struct OpenCache {
     keyring: Option<Arc<Keyring>>,
-    entries: HashMap<Key, Entry>,
-    /// Insertion order, for first-in-first-out eviction (may hold keys already removed).
+    entries: HashMap<Key, Entry, BuildHasherDefault<TagHasher>>,
+    /// Insertion order, for eviction (may hold keys already removed).
     order: VecDeque<Key>,
     bytes: usize,
     max_entries: usize,
@@ -36,8 +42,13 @@ pub(crate) struct OpenCache {
 
 struct Entry {
     armored: Box<[u8]>,
-    opened: Opened,
+    /// Shares its entries with every request it answers (copied on write).
+    state: SessionState,
+    key_id: KeyId,
+    algorithm: Algorithm,
     size: usize,
+    /// Hit since it was queued: spared once by the eviction.
+    referenced: bool,
 }
 
 impl OpenCache {
@@ -45,7 +56,7 @@ impl OpenCache {
     pub(crate) fn new(max_entries: usize, max_bytes: usize) -> Self {
         OpenCache {
             keyring: None,
-            entries: HashMap::new(),
+            entries: HashMap::default(),
             order: VecDeque::new(),
             bytes: 0,
             max_entries,
@@ -54,18 +65,34 @@ impl OpenCache {
         }
     }
 
+    /// Whether the memo keeps anything (a capacity of 0 turns it off).
+    pub(crate) fn enabled(&self) -> bool {
+        self.max_entries > 0
+    }
+
     /// The session these exact pieces opened to before, if any (under this same keyring).
+    /// Its diagnostics (`chunk_lengths`, `compressed`) are not kept: they are empty.
     pub(crate) fn get(
         &mut self,
         keyring: &Arc<Keyring>,
         count: u8,
         pieces: &[&[u8]],
-    ) -> Option<&Opened> {
+    ) -> Option<Opened> {
         self.sync(keyring);
-        let entry = self.entries.get(&key(count, pieces))?;
-        let hit = pieces_eq(pieces, &entry.armored);
-        self.hits = self.hits.saturating_add(u64::from(hit));
-        hit.then_some(&entry.opened)
+        let entry = self.entries.get_mut(&key(count, pieces))?;
+        if !pieces_eq(pieces, &entry.armored) {
+            return None;
+        }
+        self.hits = self.hits.saturating_add(1);
+        entry.referenced = true;
+        Some(Opened {
+            state: entry.state.clone(),
+            key_id: entry.key_id,
+            algorithm: entry.algorithm,
+            needs_reseal: false,
+            chunk_lengths: Vec::new(),
+            compressed: Vec::new(),
+        })
     }
 
     /// Hits counted since the last call (for the middleware's stats).
@@ -75,9 +102,7 @@ impl OpenCache {
 
     /// Forgets the entry for these pieces (e.g. when it has expired).
     pub(crate) fn remove(&mut self, count: u8, pieces: &[&[u8]]) {
-        if let Some(entry) = self.entries.remove(&key(count, pieces)) {
-            self.bytes = self.bytes.saturating_sub(entry.size);
-        }
+        self.remove_key(&key(count, pieces));
     }
 
     /// Remembers that these pieces open to `opened` under `keyring`.
@@ -86,32 +111,25 @@ impl OpenCache {
         keyring: &Arc<Keyring>,
         count: u8,
         pieces: &[&[u8]],
-        opened: Opened,
+        opened: &Opened,
     ) {
-        if self.max_entries == 0 {
+        if !self.enabled() {
             return;
         }
         self.sync(keyring);
-        let armored: Box<[u8]> = pieces.concat().into_boxed_slice();
         let values = opened
             .state
             .entries
             .values()
             .fold(0usize, |n, v| n.saturating_add(v.len()));
-        let size = armored.len().saturating_add(values);
+        let total = pieces.iter().fold(0usize, |n, p| n.saturating_add(p.len()));
+        let size = total.saturating_add(values);
         if size > self.max_bytes {
             return;
         }
         let key = key(count, pieces);
         self.remove_key(&key);
-        while self.entries.len() >= self.max_entries
-            || self.bytes.saturating_add(size) > self.max_bytes
-        {
-            let Some(oldest) = self.order.pop_front() else {
-                break;
-            };
-            self.remove_key(&oldest);
-        }
+        self.make_room(size);
         if self.order.len() > self.max_entries.saturating_mul(2) {
             let entries = &self.entries;
             self.order.retain(|k| entries.contains_key(k));
@@ -121,11 +139,37 @@ impl OpenCache {
         self.entries.insert(
             key,
             Entry {
-                armored,
-                opened,
+                armored: pieces.concat().into_boxed_slice(),
+                state: opened.state.clone(),
+                key_id: opened.key_id,
+                algorithm: opened.algorithm,
                 size,
+                referenced: false,
             },
         );
+    }
+
+    /// Evicts until one more entry of `size` bytes fits: from the front of the queue, sparing
+    /// (and re-queuing, unmarked) each entry hit since it was queued. Every pass unmarks
+    /// what it spares, so this ends within two rounds of the queue.
+    fn make_room(&mut self, size: usize) {
+        let mut budget = self.order.len().saturating_mul(2).saturating_add(1);
+        while self.entries.len() >= self.max_entries
+            || self.bytes.saturating_add(size) > self.max_bytes
+        {
+            let Some(oldest) = self.order.pop_front() else {
+                break;
+            };
+            budget = budget.saturating_sub(1);
+            match self.entries.get_mut(&oldest) {
+                Some(entry) if entry.referenced && budget > 0 => {
+                    entry.referenced = false;
+                    self.order.push_back(oldest);
+                }
+                Some(_) => self.remove_key(&oldest),
+                None => {}
+            }
+        }
     }
 
     fn remove_key(&mut self, key: &Key) {
@@ -147,6 +191,40 @@ impl OpenCache {
             self.bytes = 0;
             self.keyring = Some(Arc::clone(keyring));
         }
+    }
+}
+
+/// Hashes a [`Key`] by multiplying its words: no keyed hash is needed, since only authentic
+/// cookies are ever inserted and their last bytes are the AEAD tag, which nobody without
+/// the key can choose (a lookup of forged bytes only probes).
+#[derive(Default)]
+pub(crate) struct TagHasher(u64);
+
+impl Hasher for TagHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for word in bytes.chunks(8) {
+            let mut w = [0u8; 8];
+            for (d, s) in w.iter_mut().zip(word) {
+                *d = *s;
+            }
+            self.write_u64(u64::from_le_bytes(w));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+
+    fn write_u8(&mut self, n: u8) {
+        self.write_u64(u64::from(n));
     }
 }
 

@@ -163,13 +163,13 @@ pub(crate) fn plan(
 pub(crate) struct Piece<'n, 'a> {
     pub(crate) name: &'n str,
     pub(crate) count: Option<usize>,
-    pub(crate) armor: &'a str,
+    pub(crate) armor: &'a [u8],
 }
 
 /// Cuts `armored` by `plan`, without copying.
 pub(crate) fn split<'n, 'a>(
     names: &'n Names,
-    armored: &'a str,
+    armored: &'a [u8],
     plan: &'a Plan,
 ) -> impl Iterator<Item = Piece<'n, 'a>> {
     let mut rest = armored;
@@ -265,6 +265,11 @@ pub(crate) fn gather<'a>(
 }
 
 impl<'a> Gathered<'a> {
+    /// Which of our chunk names the request carried.
+    pub(crate) fn present(&self) -> ChunkSet {
+        self.present
+    }
+
     /// Every complete candidate set, at most `max_attempts` of them in all, each within
     /// `total_budget` bytes.
     pub(crate) fn candidates(
@@ -493,11 +498,14 @@ mod tests {
             Err(EncodeError::TooLarge { .. })
         ));
         let armored = "x".repeat(10_000);
-        let pieces: Vec<_> = split(&n, &armored, &p).collect();
+        let pieces: Vec<_> = split(&n, armored.as_bytes(), &p).collect();
         assert_eq!(pieces[0].count, Some(3));
         assert!(pieces[1].count.is_none());
         assert_eq!(pieces[2].name, "__Host-s.2");
-        assert_eq!(pieces.iter().map(|p| p.armor).collect::<String>(), armored);
+        assert_eq!(
+            pieces.iter().map(|p| p.armor).collect::<Vec<_>>().concat(),
+            armored.as_bytes()
+        );
     }
 
     #[test]

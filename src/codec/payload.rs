@@ -98,6 +98,90 @@ pub(crate) fn encode(payload: &Payload<'_>, out: Vec<u8>) -> Result<Vec<u8>, pos
     postcard::to_extend(payload, out)
 }
 
+/// What a payload says besides its entries, for [`write`].
+pub(crate) struct Meta {
+    pub(crate) schema: u8,
+    pub(crate) id: [u8; 16],
+    pub(crate) issued_at: u64,
+    pub(crate) expires_at: u64,
+    pub(crate) last_seen: u64,
+    /// Schema 3 only.
+    pub(crate) validated_at: Option<u64>,
+}
+
+/// One entry to [`write`]: its key, fingerprint and raw (unframed) value.
+pub(crate) type RawEntry<'a> = (&'a str, Option<[u8; 8]>, &'a [u8]);
+
+/// The sealing path's encoder: writes the payload straight into `out` (after the envelope
+/// header), framing each value on the way with `frame` (`compress::deflate`, given a
+/// scratch buffer for values that must be compressed before their length is known). No
+/// intermediate list of entries or of framed values: the bytes are those [`encode`]
+/// (postcard over [`Payload`]) writes, which the tests check.
+///
+/// Errors as `encode` would refuse the payload: `validated_at` without schema 3 or schema 3
+/// without it, or an entry with a fingerprint under schema 1.
+pub(crate) fn write<'a>(
+    out: &mut Vec<u8>,
+    meta: &Meta,
+    entries: impl ExactSizeIterator<Item = RawEntry<'a>>,
+    mut frame: impl FnMut(&[u8], &mut Vec<u8>),
+) -> Result<(), ()> {
+    out.push(meta.schema);
+    out.extend_from_slice(&meta.id);
+    push_varint(out, meta.issued_at);
+    push_varint(out, meta.expires_at);
+    push_varint(out, meta.last_seen);
+    match (meta.schema, meta.validated_at) {
+        (SCHEMA_VALIDATED, Some(at)) => push_varint(out, at),
+        (SCHEMA_VALIDATED, None) | (_, Some(_)) => return Err(()),
+        _ => {}
+    }
+    push_varint(out, u64::try_from(entries.len()).map_err(|_| ())?);
+    for (key, fingerprint, value) in entries {
+        push_varint(out, u64::try_from(key.len()).map_err(|_| ())?);
+        out.extend_from_slice(key.as_bytes());
+        match (meta.schema, fingerprint) {
+            (SCHEMA_VERSION, None) => {}
+            (SCHEMA_TYPED | SCHEMA_VALIDATED, None) => out.push(0),
+            (SCHEMA_TYPED | SCHEMA_VALIDATED, Some(f)) => {
+                out.push(1);
+                out.extend_from_slice(&f);
+            }
+            _ => return Err(()),
+        }
+        // The framed value goes straight after a one-byte length; a length that needs more
+        // bytes (128 or more) moves the value along once.
+        let at = out.len();
+        out.push(0);
+        frame(value, out);
+        let start = at.saturating_add(1);
+        let len = out.len().saturating_sub(start);
+        let len = u64::try_from(len).map_err(|_| ())?;
+        if len < 0x80 {
+            *out.get_mut(at).ok_or(())? = low_bits(len);
+        } else {
+            let mut prefix = Vec::with_capacity(10);
+            push_varint(&mut prefix, len);
+            out.splice(at..start, prefix);
+        }
+    }
+    Ok(())
+}
+
+/// postcard's varint: LEB128, least significant group first.
+fn push_varint(out: &mut Vec<u8>, mut n: u64) {
+    while n >= 0x80 {
+        out.push(low_bits(n) | 0x80);
+        n = n.wrapping_shr(7);
+    }
+    out.push(low_bits(n));
+}
+
+/// The low 7 bits of `n`.
+fn low_bits(n: u64) -> u8 {
+    u8::try_from(n & 0x7f).unwrap_or(0)
+}
+
 /// The schema to write: 3 with a `validated_at`, else 2 as soon as an entry has a
 /// fingerprint, else 1.
 pub(crate) fn schema_for(entries: &[Entry<'_>], validated_at: Option<u64>) -> u8 {
@@ -363,5 +447,106 @@ mod tests {
             ..wrong
         };
         assert!(encode(&missing, Vec::new()).is_err());
+    }
+
+    /// The sealing path's streaming writer spells every payload exactly as postcard over
+    /// `Payload` does (the published layout), whatever the schema, the fingerprints, the
+    /// value sizes (length prefixes of one to three bytes) and the framing.
+    mod write_matches_encode {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        fn framed(value: &[u8], out: &mut Vec<u8>) {
+            crate::codec::compress::deflate(value, 64, out);
+        }
+
+        proptest! {
+            #[test]
+            fn same_bytes(
+                id in any::<[u8; 16]>(),
+                times in any::<(u64, u64, u64, u64)>(),
+                validated in any::<bool>(),
+                raw in proptest::collection::btree_map(
+                    "[a-z]{1,12}",
+                    (proptest::option::of(any::<[u8; 8]>()),
+                     prop_oneof![
+                         proptest::collection::vec(any::<u8>(), 0..40),
+                         proptest::collection::vec(Just(b'a'), 100..400),
+                         proptest::collection::vec(any::<u8>(), 120..300),
+                     ]),
+                    0..6,
+                ),
+            ) {
+                let validated_at = validated.then_some(times.3);
+                let mut frames = Vec::new();
+                for (_, value) in raw.values() {
+                    let mut f = Vec::new();
+                    framed(value, &mut f);
+                    frames.push(f);
+                }
+                let entries: Vec<Entry<'_>> = raw
+                    .iter()
+                    .zip(&frames)
+                    .map(|((k, (fp, _)), f)| Entry { key: k, fingerprint: *fp, value: f })
+                    .collect();
+                let schema = schema_for(&entries, validated_at);
+                let expected = encode(
+                    &Payload {
+                        schema,
+                        id,
+                        issued_at: times.0,
+                        expires_at: times.1,
+                        last_seen: times.2,
+                        validated_at,
+                        entries: entries.clone(),
+                    },
+                    vec![9, 9],
+                )
+                .unwrap();
+                let meta = Meta {
+                    schema,
+                    id,
+                    issued_at: times.0,
+                    expires_at: times.1,
+                    last_seen: times.2,
+                    validated_at,
+                };
+                let mut out = vec![9, 9];
+                write(
+                    &mut out,
+                    &meta,
+                    raw.iter().map(|(k, (fp, v))| (k.as_str(), *fp, v.as_slice())),
+                    framed,
+                )
+                .unwrap();
+                prop_assert_eq!(out, expected);
+            }
+        }
+
+        #[test]
+        fn refuses_what_encode_refuses() {
+            let meta = |schema, validated_at| Meta {
+                schema,
+                id: [0; 16],
+                issued_at: 1,
+                expires_at: 2,
+                last_seen: 1,
+                validated_at,
+            };
+            let fp = Some([1u8; 8]);
+            let one = || std::iter::once(("a", fp, &b"x"[..]));
+            assert!(write(&mut Vec::new(), &meta(SCHEMA_VERSION, None), one(), framed).is_err());
+            assert!(write(&mut Vec::new(), &meta(SCHEMA_TYPED, Some(5)), one(), framed).is_err());
+            assert!(
+                write(
+                    &mut Vec::new(),
+                    &meta(SCHEMA_VALIDATED, None),
+                    one(),
+                    framed
+                )
+                .is_err()
+            );
+            assert!(write(&mut Vec::new(), &meta(SCHEMA_TYPED, None), one(), framed).is_ok());
+        }
     }
 }

@@ -161,7 +161,13 @@ fn i11_the_cutoff_refuses_earlier_sessions_memo_hits_included() {
     );
     let open_memo = |ring: &Keyring, memo_ring: &Arc<Keyring>, memo: &mut cache::OpenCache| {
         let pairs = p.iter().map(|(a, b)| (a.as_bytes(), b.as_bytes()));
-        codec.open_memo(ring, Some((memo_ring, memo)), pairs, at(NOW + 10))
+        codec.open_memo(
+            ring,
+            Some((memo_ring, memo)),
+            pairs,
+            at(NOW + 10),
+            &mut ChunkSet::default(),
+        )
     };
     // Issued at NOW: a cutoff at NOW keeps it (strictly earlier is revoked), NOW + 1 does not.
     let same_second = (*plain).clone().with_not_before(Some(at(NOW)));
@@ -382,4 +388,51 @@ fn no_cookie_is_not_an_error() {
         .is_none()
     );
     let _ = BTreeMap::<String, Vec<u8>>::new();
+}
+
+/// The pieces the memo stores for lines just sealed are those a request carrying the lines
+/// back presents (one chunk or several, persistent cookie or not, with a Domain).
+#[test]
+fn sealed_pieces_are_what_a_request_carries_back() {
+    let persistent = SessionConfig::new().total_budget(16 * 1024);
+    let browser = SessionConfig::new()
+        .cookie_name("__Secure-s")
+        .cookie_domain(Some("example.com".to_owned()))
+        .total_budget(16 * 1024)
+        .browser_session();
+    for config in [persistent, browser] {
+        let codec = Codec::new(config).unwrap();
+        let ring = ring(Algorithm::default(), 1);
+        for bytes in [10, 3000, 9000] {
+            let state = state_with(&[("blob", random_text(bytes, 3))]);
+            let lines = codec
+                .seal_with(&ring, &state, at(NOW), &mut StdRng::seed_from_u64(1))
+                .unwrap();
+            let (count, pieces) = codec.sealed_pieces(&lines).expect("our own lines");
+            let header = lines
+                .iter()
+                .map(|l| l.split(';').next().unwrap())
+                .collect::<Vec<_>>()
+                .join("; ");
+            let gathered = chunk::gather(&codec.names, cookie_pairs([header.as_bytes()]))
+                .unwrap()
+                .unwrap();
+            let candidates = gathered.candidates(MAX_ATTEMPTS, 16 * 1024).unwrap();
+            let [single] = candidates.as_slice() else {
+                panic!("one candidate")
+            };
+            assert_eq!(
+                (count, &pieces[..]),
+                (single.count, &single.pieces[..]),
+                "{bytes}"
+            );
+            assert_eq!(usize::from(count), lines.len());
+        }
+        // Anything else is refused.
+        assert!(
+            codec
+                .sealed_pieces(&["other=1.abc; Path=/".to_owned()])
+                .is_none()
+        );
+    }
 }

@@ -41,7 +41,10 @@ pub(crate) enum RawCookies {
     /// None kept (a detached session, or already used).
     #[default]
     None,
-    /// actix-web's (http 0.2) header values.
+    /// One actix-web (http 0.2) header value: the usual case, kept without a `Vec`.
+    #[cfg(feature = "actix")]
+    ActixOne(actix_web::http::header::HeaderValue),
+    /// Several actix-web header values.
     #[cfg(feature = "actix")]
     Actix(Vec<actix_web::http::header::HeaderValue>),
     /// One http 1.x header value (tower, axum): the usual case, kept without a `Vec`.
@@ -57,6 +60,7 @@ impl RawCookies {
     pub(crate) fn iter(&self) -> impl Iterator<Item = &[u8]> + '_ {
         #[cfg(feature = "actix")]
         let actix: &[actix_web::http::header::HeaderValue] = match self {
+            RawCookies::ActixOne(value) => std::slice::from_ref(value),
             RawCookies::Actix(values) => values,
             _ => &[],
         };
@@ -126,6 +130,8 @@ pub(crate) struct Inner {
     loaded: bool,
     pub(crate) state: Option<SessionState>,
     pub(crate) status: SessionStatus,
+    /// Which of our chunks the request carried, once the cookies were opened.
+    pub(crate) present: Option<crate::codec::ChunkSet>,
     /// Opened under a key that no longer seals.
     pub(crate) needs_reseal: bool,
     /// Confirmed by the revalidation hook on this request: re-seal with the new
@@ -168,6 +174,7 @@ impl Session {
             cookies,
             state: None,
             status: SessionStatus::Unchanged,
+            present: None,
             needs_reseal: false,
             revalidated: false,
             dropped: false,
@@ -437,7 +444,9 @@ impl Session {
             let Some(worker) = inner.worker.clone() else {
                 return inner;
             };
-            let opened = worker.open(cookie_pairs(inner.cookies.iter()));
+            let mut present = crate::codec::ChunkSet::default();
+            let opened = worker.open(cookie_pairs(inner.cookies.iter()), &mut present);
+            inner.present = Some(present);
             if let Some(opened) = opened {
                 inner.needs_reseal = opened.needs_reseal;
                 inner.state = Some(opened.state);

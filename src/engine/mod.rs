@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, SystemTime};
 
 use crate::codec::cache::OpenCache;
-use crate::codec::{Codec, Opened, cookie_pairs};
+use crate::codec::{ChunkSet, Codec, Opened, cookie_pairs};
 use crate::config::{SameSite, SessionConfig};
 use crate::error::{ConfigError, DecodeError, EncodeError};
 use crate::keyring::Keyring;
@@ -147,8 +147,13 @@ impl Shared {
         })
     }
 
-    fn seal(&self, state: &crate::SessionState, now: SystemTime) -> Result<Vec<String>, ()> {
-        match self.codec.seal_lines(&self.keyring(), state, now) {
+    fn seal(
+        &self,
+        ring: &Keyring,
+        state: &crate::SessionState,
+        now: SystemTime,
+    ) -> Result<Vec<String>, ()> {
+        match self.codec.seal_lines(ring, state, now) {
             Ok(cookies) => {
                 self.stats.sealed.fetch_add(1, Ordering::Relaxed);
                 Ok(cookies)
@@ -252,16 +257,22 @@ pub(crate) enum Outcome {
 impl Worker {
     /// Opens the request's cookies: the one open path of every adapter. Every failure is "no
     /// session", logged at debug level by category and counted.
+    /// `present` is set to the chunks the request carried.
     pub(crate) fn open<'a>(
         &self,
         pairs: impl Iterator<Item = (&'a [u8], &'a [u8])>,
+        present: &mut ChunkSet,
     ) -> Option<Opened> {
         let shared = &self.shared;
         let ring = shared.keyring();
         let mut memo = self.memo.lock().unwrap_or_else(PoisonError::into_inner);
-        let opened = shared
-            .codec
-            .open_memo(&ring, Some((&ring, &mut memo)), pairs, shared.now());
+        let opened = shared.codec.open_memo(
+            &ring,
+            Some((&ring, &mut memo)),
+            pairs,
+            shared.now(),
+            present,
+        );
         let hits = memo.take_hits();
         drop(memo);
         match opened {
@@ -312,6 +323,7 @@ impl Worker {
             return Outcome::Untouched;
         }
         let now = shared.now();
+        let ring = shared.keyring();
         let config = shared.codec.config();
         let (status, needs_reseal) = (inner.status, inner.needs_reseal);
         let (revalidated, dropped) = (inner.revalidated, inner.dropped);
@@ -324,7 +336,7 @@ impl Worker {
             (SessionStatus::Unchanged, None) if dropped => Vec::new(),
             (SessionStatus::Changed | SessionStatus::Renewed, Some(state)) => {
                 state.touch(now);
-                match shared.seal(state, now) {
+                match shared.seal(&ring, state, now) {
                     Ok(c) => c,
                     Err(()) => return Outcome::Overflow,
                 }
@@ -338,16 +350,23 @@ impl Worker {
                     return Outcome::Untouched;
                 }
                 state.touch(now);
-                match shared.seal(state, now) {
+                match shared.seal(&ring, state, now) {
                     Ok(c) => c,
                     Err(()) => return Outcome::Overflow,
                 }
             }
             _ => return Outcome::Untouched,
         };
-        let present = shared
-            .codec
-            .present_chunks(cookie_pairs(inner.cookies.iter()));
+        if let Some(state) = inner.state.as_ref().filter(|_| !cookies.is_empty()) {
+            self.remember(&ring, state, &cookies, now);
+        }
+        // Known when the cookies were opened (always, but for a session the handler never
+        // loaded, which only `OnEveryRequest` or a revalidation could re-seal).
+        let present = inner.present.unwrap_or_else(|| {
+            shared
+                .codec
+                .present_chunks(cookie_pairs(inner.cookies.iter()))
+        });
         let lines = if expire_all {
             shared.codec.removal_lines(present, 0)
         } else {
@@ -364,6 +383,47 @@ impl Worker {
         } else {
             Outcome::Write(lines)
         }
+    }
+}
+
+impl Worker {
+    /// Puts the session just sealed into the memo under its new cookies, so that the
+    /// client's next request (which carries them) skips the open on this worker. The state
+    /// is stored as opening those cookies would give it back: without the fingerprints or
+    /// `validated_at` the configuration does not write.
+    fn remember(
+        &self,
+        ring: &Arc<Keyring>,
+        state: &SessionState,
+        lines: &[String],
+        now: SystemTime,
+    ) {
+        let shared = &*self.shared;
+        if shared.memo_entries == 0 {
+            return;
+        }
+        let Some((count, pieces)) = shared.codec.sealed_pieces(lines) else {
+            return;
+        };
+        let mut state = state.clone();
+        let config = shared.codec.config();
+        if !config.write_fingerprints {
+            state.fingerprints = Arc::default();
+        }
+        if !config.write_validated_at {
+            state.validated_at = state.issued_at;
+        }
+        let key = ring.sealing_key(now);
+        let opened = Opened {
+            state,
+            key_id: key.id(),
+            algorithm: key.algorithm(),
+            needs_reseal: false,
+            chunk_lengths: Vec::new(),
+            compressed: Vec::new(),
+        };
+        let mut memo = self.memo.lock().unwrap_or_else(PoisonError::into_inner);
+        memo.insert(ring, count, &pieces, &opened);
     }
 }
 
@@ -401,29 +461,29 @@ fn note_set_cookie_block(noted: &AtomicBool, lines: &[String]) -> bool {
 
 /// The `Cache-Control` value a response that sets session cookies must carry, given the one it
 /// has: `None` when it is already private (or `no-store`); otherwise `private` in front of its
-/// directives, less `public` and `s-maxage`. Such a response must never be stored by a
-/// shared cache.
-pub(crate) fn private_cache_control(existing: Option<&[u8]>) -> Option<String> {
-    let existing = existing
-        .and_then(|v| std::str::from_utf8(v).ok())
-        .map(str::to_ascii_lowercase);
-    match existing {
-        None => Some("private".to_owned()),
-        Some(v) if v.contains("private") || v.contains("no-store") => None,
-        Some(v) => {
-            let kept: Vec<&str> = v
-                .split(',')
-                .map(str::trim)
-                .filter(|d| !d.is_empty() && *d != "public" && !d.starts_with("s-maxage"))
-                .collect();
-            Some(
-                std::iter::once("private")
-                    .chain(kept)
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            )
-        }
+/// directives, less `public` and `s-maxage` (borrowed, with no allocation, when there were
+/// none). Such a response must never be stored by a shared cache.
+pub(crate) fn private_cache_control(
+    existing: Option<&[u8]>,
+) -> Option<std::borrow::Cow<'static, str>> {
+    let Some(existing) = existing.and_then(|v| std::str::from_utf8(v).ok()) else {
+        return Some(std::borrow::Cow::Borrowed("private"));
+    };
+    let existing = existing.to_ascii_lowercase();
+    if existing.contains("private") || existing.contains("no-store") {
+        return None;
     }
+    let kept: Vec<&str> = existing
+        .split(',')
+        .map(str::trim)
+        .filter(|d| !d.is_empty() && *d != "public" && !d.starts_with("s-maxage"))
+        .collect();
+    Some(std::borrow::Cow::Owned(
+        std::iter::once("private")
+            .chain(kept)
+            .collect::<Vec<_>>()
+            .join(", "),
+    ))
 }
 
 /// A shared, built engine: what an adapter wraps.

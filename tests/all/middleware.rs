@@ -347,3 +347,77 @@ async fn garbage_cookies_at_volume_log_nothing_loud_and_do_not_grow_responses() 
         loud.0.lock().unwrap().first()
     );
 }
+
+/// Everything a session holds, values and fingerprints included (its `Debug` hides values).
+fn describe(state: Option<sealed_session::SessionState>) -> String {
+    let Some(s) = state else {
+        return "none".to_owned();
+    };
+    let mut out = format!(
+        "{} {:?} {:?} {:?} {:?}",
+        hex(&s.id()),
+        s.issued_at(),
+        s.expires_at(),
+        s.last_seen(),
+        s.validated_at()
+    );
+    for (key, bytes) in s.entries() {
+        out.push_str(&format!(" {key}={}/{:?}", hex(bytes), s.fingerprint(key)));
+    }
+    out
+}
+
+/// A session the middleware has just sealed is remembered under its new cookies (issue 14):
+/// the client's next request is answered by the memo, with exactly the state a fresh open of
+/// those cookies gives, whatever the configuration writes (fingerprints or not, a
+/// revalidation time or not, compressed values or not).
+#[actix_web::test]
+async fn sealed_sessions_are_remembered_as_a_fresh_open_gives_them() {
+    for (fingerprints, hook, compression) in [
+        (true, false, None),
+        (false, false, None),
+        (true, true, Some(64)),
+        (false, true, Some(64)),
+    ] {
+        let ctx = format!("fingerprints {fingerprints}, hook {hook}, compression {compression:?}");
+        let clock = TestClock::new();
+        let build = |memo: usize| {
+            let b = builder(ring(Algorithm::default()), &clock)
+                .open_memo_capacity(memo)
+                .value_fingerprints(fingerprints)
+                .compression_threshold(compression)
+                .total_budget(16 * 1024);
+            let b = if hook {
+                // Confirmed on every request after a second: `validated_at` moves on.
+                b.revalidate(|_| async { Ok::<_, std::io::Error>(true) })
+                    .revalidate_interval(Duration::from_secs(1))
+            } else {
+                b
+            };
+            b.build().unwrap()
+        };
+        let with_state = |mw: SessionMiddleware| {
+            App::new().wrap(mw).configure(routes).route(
+                "/state",
+                web::get()
+                    .to(|s: Session| async move { HttpResponse::Ok().body(describe(s.state())) }),
+            )
+        };
+        let memo = build(64);
+        let stats = memo.stats();
+        let memo_app = test::init_service(with_state(memo)).await;
+        let fresh_app = test::init_service(with_state(build(0))).await;
+        let mut jar = Jar::default();
+        get(&memo_app, &mut jar, "/login?user=alice").await;
+        clock.advance(3);
+        let (_, _, set) = get(&memo_app, &mut jar, "/set?bytes=300").await;
+        assert_eq!(set.len(), 1, "{ctx}");
+        let hits = stats.memo_hits();
+        let (status, remembered, set) = get(&memo_app, &mut jar, "/state").await;
+        assert_eq!((status, set.len()), (200, 0), "{ctx}");
+        assert_eq!(stats.memo_hits(), hits + 1, "{ctx}: answered by the memo");
+        let (_, fresh, _) = get(&fresh_app, &mut jar, "/state").await;
+        assert_ne!(fresh, "none", "{ctx}");
+        assert_eq!(remembered, fresh, "{ctx}");
+    }
+}
