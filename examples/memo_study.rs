@@ -34,11 +34,12 @@
 //! the core; the "CPU" columns (this thread's CPU time per request from
 //! `/proc/thread-self/schedstat`, for the whole loop, harness included, minus the same for the
 //! no-middleware row) do not. A `no middleware` row gives the floor of the same routes in the
-//! same harness. "Repeat rate" is the share of timed requests whose exact cookies that worker had
-//! already been sent (what an unbounded memo could answer). Memory is estimated as entries ×
-//! (cookie bytes + value bytes), the measure the memo itself bounds (16 MiB per memo), with
-//! entries = min(capacity, distinct cookies the worker was sent, 16 MiB / entry); the real
-//! footprint adds the decoded session's maps and hash-table overhead.
+//! same harness. "Repeat rate" is the share of timed requests whose exact cookies that worker
+//! had already been sent or had itself issued (what an unbounded memo could answer). Memory is
+//! estimated as entries × (cookie bytes + value bytes), the measure the memo itself bounds
+//! (16 MiB per memo), with entries = min(capacity, distinct cookies the worker saw or issued,
+//! 16 MiB / entry); the real footprint adds the decoded session's maps and hash-table
+//! overhead.
 //!
 //! An example rather than a criterion bench: it sweeps configurations and reports counters
 //! (hit rates) beside times, with the request count set from the environment.
@@ -312,7 +313,15 @@ where
                 round.0 += took;
                 round.1 += 1;
             }
+            let before = self.jars[user].0.len();
+            let changed = res.headers().contains_key(header::SET_COOKIE);
             self.jars[user].apply(&res);
+            if changed && before > 0 {
+                // The worker that sealed these cookies knows them too (the memo remembers a
+                // session it has just sealed).
+                let issued = self.hasher.hash_one(self.jars[user].header());
+                self.seen[worker].insert(issued);
+            }
         }
         if !timed {
             // The end of the warm-up: the timed phase's counters start here.
