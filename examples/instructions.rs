@@ -19,6 +19,11 @@
 //! the keyring a revocation cutoff an hour in the past (`sealed-session revoke`), which the
 //! session, issued now, passes: what level 1 of revocation costs when nothing is revoked.
 //!
+//! `codec codec|floor N`: N seal + open round trips of the ~1 KB session of
+//! `benches/codec.rs` (a user, roles, a CSRF token, a JSON-like cart that compresses) through
+//! `Codec`, or its floor (the same number of plaintext bytes through the raw AEAD and the
+//! `base64` crate, as the bench's `floor-seal+open`).
+//!
 //! With `--features redis`, `REVOCATION=empty|ids|users` adds a revocation list (level 3)
 //! that never connects (no threads): empty, holding 100,000 revoked ids, or those and 10,000
 //! revoked users with the user check on; the session itself is not revoked.
@@ -74,6 +79,10 @@ fn main() {
         eprintln!("N must be a number");
         std::process::exit(2);
     };
+    if case == "codec" {
+        codec_round_trips(mode, n);
+        return;
+    }
     let uri = match case.as_str() {
         "write" => "/write",
         "untouched" => "/untouched",
@@ -202,4 +211,60 @@ fn revocation_list() -> Option<sealed_session::RedisRevocation> {
             .ok()?;
     }
     Some(list)
+}
+
+/// `codec codec|floor N` (see the header).
+fn codec_round_trips(mode: &str, n: usize) {
+    use rand::{Rng, RngExt, SeedableRng};
+    use sealed_session::codec::floor::RawAead;
+    use sealed_session::{Codec, SessionConfig, SessionState};
+
+    let now = SystemTime::now();
+    let ring = Keyring::generate(Algorithm::default(), now).expect("keyring");
+    let codec = Codec::new(SessionConfig::new().total_budget(32 * 1024)).expect("codec");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(1024);
+    let mut state = SessionState::new(now, std::time::Duration::from_secs(86_400));
+    state.insert("user", "alice@example.com").expect("insert");
+    state
+        .insert("roles", &vec!["admin".to_owned(), "editor".to_owned()])
+        .expect("insert");
+    let mut csrf = [0u8; 32];
+    rng.fill_bytes(&mut csrf);
+    state
+        .insert("csrf", serde_bytes::Bytes::new(&csrf))
+        .expect("insert");
+    let mut draft = String::new();
+    let mut i = 0;
+    while draft.len() + 120 < 1024 {
+        draft.push_str(&format!(
+            "{{\"sku\":\"SKU-{:05}\",\"name\":\"Item number {i}\",\"qty\":{},\"price\":{}.99}},",
+            rng.random_range(0..99_999),
+            rng.random_range(1..5),
+            rng.random_range(1..500)
+        ));
+        i += 1;
+    }
+    state.insert("cart", &draft).expect("insert");
+    let plain: usize = state.entries().values().map(Vec::len).sum();
+    if mode == "floor" {
+        let raw = RawAead::new(Algorithm::default(), &[7; 32]);
+        let bytes = vec![0x5au8; plain + 50];
+        for _ in 0..n {
+            let mut nonce = vec![0u8; raw.nonce_len()];
+            rand::rng().fill_bytes(&mut nonce);
+            let text = raw.seal(&nonce, &bytes);
+            assert!(raw.open(&nonce, &text).is_some());
+        }
+        return;
+    }
+    for _ in 0..n {
+        let lines = codec.seal_lines(&ring, &state, now).expect("seal");
+        let header = lines
+            .iter()
+            .filter_map(|l| l.split(';').next())
+            .collect::<Vec<_>>()
+            .join("; ");
+        let pairs = sealed_session::codec::cookie_pairs([header.as_bytes()]);
+        assert!(codec.open(&ring, pairs, now).expect("open").is_some());
+    }
 }

@@ -201,6 +201,25 @@ pub fn envelope(data: &[u8]) {
     }
 }
 
+/// Arbitrary bytes as cookie text and as bytes to armor: the codec's own base64url
+/// (table-driven, issue 14) against the `base64` crate's strict URL-safe, unpadded engine,
+/// which must agree on every verdict and every byte.
+pub fn armor(data: &[u8]) {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    assert_eq!(
+        armor::decode(data).ok(),
+        URL_SAFE_NO_PAD.decode(data).ok(),
+        "decode verdicts differ"
+    );
+    let text = armor::encode(data);
+    assert_eq!(text, URL_SAFE_NO_PAD.encode(data));
+    assert_eq!(armor::decode(text.as_bytes()).ok().as_deref(), Some(data));
+    let mut line = b"name=1.".to_vec();
+    armor::encode_into(data, &mut line);
+    assert_eq!(line.get(7..), Some(text.as_bytes()));
+}
+
 /// Arbitrary bytes as a decrypted plaintext (which the fuzzer cannot forge through the
 /// AEAD): the payload parser, the per-value inflater under the default 64 KiB cap, and the
 /// deflate → inflate round trip.

@@ -158,17 +158,24 @@ where
 
     fn call(&self, req: ServiceRequest) -> Self::Future {
         let mut extensions = req.extensions_mut();
-        extensions.insert(Installed(Arc::clone(&self.worker)));
+        let installed = Installed::new(Arc::clone(&self.worker));
         // A session made before this middleware saw the request (a scope guard, an outer
-        // middleware) is detached: attach it, or drop it if it already holds changes.
-        if let Some(early) = extensions.get::<Session>() {
-            if early.is_detached() && !early.attach(&self.worker, || cookies_of(req.headers())) {
+        // middleware) is detached: attach it, or drop it if it already holds changes. One of
+        // an enclosing SessionMiddleware stays the request's session.
+        if let Some(early) = extensions.remove::<Session>() {
+            if !early.is_detached() || early.attach(&self.worker, || cookies_of(req.headers())) {
+                installed.adopt(early);
+            } else {
                 tracing::warn!(
                     "a session changed before SessionMiddleware ran is discarded; wrap the middleware further out"
                 );
-                extensions.remove::<Session>();
+            }
+        } else if let Some(outer) = extensions.remove::<Installed>() {
+            if let Some(session) = outer.into_session() {
+                installed.adopt(session);
             }
         }
+        extensions.insert(installed);
         // Revocation level 2: a session due for revalidation is checked before the handler
         // sees it, so it is opened now; only then is the handler's future boxed.
         let due = if self.worker.shared.revalidation.is_some() {
@@ -239,14 +246,17 @@ where
             Poll::Ready(res) => res?,
             Poll::Pending => return Poll::Pending,
         };
-        let session = res.request().extensions_mut().remove::<Session>();
+        let session = Installed::take_session(&mut res.request().extensions_mut());
         let session = match session {
             Some(session) => session,
             None if *this.every_request => {
                 let req = res.request();
-                let session = Session::of(&mut req.extensions_mut(), req.headers());
-                req.extensions_mut().remove::<Session>();
-                session
+                Session::of(&mut req.extensions_mut(), req.headers());
+                let taken = Installed::take_session(&mut req.extensions_mut());
+                match taken {
+                    Some(session) => session,
+                    None => return Poll::Ready(Ok(res.map_into_left_body())),
+                }
             }
             None => return Poll::Ready(Ok(res.map_into_left_body())),
         };

@@ -1,6 +1,7 @@
 //! The actix-web side of [`Session`]: the extractor and `get_session()`, as in actix-session.
 //! The handle itself and all its logic live in the shared engine (`engine::handle`).
 
+use std::cell::OnceCell;
 use std::sync::Arc;
 
 use actix_web::dev::{Extensions, Payload, ServiceRequest, ServiceResponse};
@@ -12,9 +13,37 @@ use std::future::{Ready, ready};
 use crate::Session;
 use crate::engine::{RawCookies, Worker};
 
-/// Marks a request as handled by the middleware, with the worker's memo of opened sessions.
-#[derive(Clone)]
-pub(crate) struct Installed(pub(crate) Arc<Worker>);
+/// Marks a request as handled by the middleware, with the worker's memo of opened sessions,
+/// and holds the request's session once something asks for it: one request extension for
+/// both (each costs an allocation and a map operation).
+pub(crate) struct Installed {
+    worker: Arc<Worker>,
+    session: OnceCell<Session>,
+}
+
+impl Installed {
+    pub(crate) fn new(worker: Arc<Worker>) -> Self {
+        Installed {
+            worker,
+            session: OnceCell::new(),
+        }
+    }
+
+    /// Makes `session` (an early one, now attached) the request's session.
+    pub(crate) fn adopt(&self, session: Session) {
+        let _ = self.session.set(session);
+    }
+
+    /// The request's session, if one was made.
+    pub(crate) fn into_session(self) -> Option<Session> {
+        self.session.into_inner()
+    }
+
+    /// Takes the request's session out, for the middleware's way out.
+    pub(crate) fn take_session(extensions: &mut Extensions) -> Option<Session> {
+        extensions.get_mut::<Installed>()?.session.take()
+    }
+}
 
 /// The request's `Cookie` header values (reference counts, no copy).
 pub(crate) fn cookies_of(headers: &HeaderMap) -> RawCookies {
@@ -32,13 +61,19 @@ impl Session {
     /// The session of a request, creating the handle on first use: attached to the
     /// middleware's worker when the middleware wraps the request, detached otherwise.
     pub(crate) fn of(extensions: &mut Extensions, headers: &HeaderMap) -> Session {
+        if let Some(installed) = extensions.get::<Installed>() {
+            return installed
+                .session
+                .get_or_init(|| {
+                    Session::new(Some(Arc::clone(&installed.worker)), cookies_of(headers))
+                })
+                .clone();
+        }
+        // Detached: kept as its own extension, for the middleware to attach if it runs later.
         if let Some(session) = extensions.get::<Session>() {
             return session.clone();
         }
-        let session = match extensions.get::<Installed>() {
-            Some(installed) => Session::new(Some(Arc::clone(&installed.0)), cookies_of(headers)),
-            None => Session::new(None, RawCookies::None),
-        };
+        let session = Session::new(None, RawCookies::None);
         extensions.insert(session.clone());
         session
     }

@@ -7,13 +7,6 @@ use crate::error::DecodeError;
 /// The alphabet, by sextet value.
 const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
-/// The character of the low six bits of `n`.
-#[allow(clippy::indexing_slicing)] // `& 63` keeps the index within the 64-entry table
-#[inline(always)]
-fn char_of(n: u64) -> u8 {
-    ALPHABET[(n & 63) as usize]
-}
-
 /// Encodes bytes as cookie-safe text.
 pub(crate) fn encode(bytes: &[u8]) -> String {
     let mut out = Vec::with_capacity(encoded_len(bytes.len()));
@@ -22,8 +15,28 @@ pub(crate) fn encode(bytes: &[u8]) -> String {
     String::from_utf8(out).unwrap_or_default()
 }
 
+/// Two characters for every 12-bit value: a group of three bytes is two lookups.
+// Evaluated at compile time: an out-of-range index would fail the build, never a request.
+#[allow(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
+const PAIRS: [[u8; 2]; 4096] = {
+    let mut table = [[0u8; 2]; 4096];
+    let mut i = 0;
+    while i < 4096 {
+        table[i] = [ALPHABET[i >> 6], ALPHABET[i & 63]];
+        i += 1;
+    }
+    table
+};
+
+/// The two characters of the low twelve bits of `n`.
+#[allow(clippy::indexing_slicing)] // `& 4095` keeps the index within the table
+#[inline(always)]
+fn pair_of(n: u64) -> [u8; 2] {
+    PAIRS[(n & 4095) as usize]
+}
+
 /// Appends the text of `bytes` to `out` (a `Set-Cookie` line being built), six bytes (eight
-/// characters) per step.
+/// characters, four table lookups) per step.
 pub(crate) fn encode_into(bytes: &[u8], out: &mut Vec<u8>) {
     let start = out.len();
     out.resize(start.saturating_add(encoded_len(bytes.len())), 0);
@@ -37,16 +50,11 @@ pub(crate) fn encode_into(bytes: &[u8], out: &mut Vec<u8>) {
             continue;
         };
         let n = u64::from_be_bytes([0, 0, a, b, c, d, e, f]);
-        *eight = [
-            char_of(n.wrapping_shr(42)),
-            char_of(n.wrapping_shr(36)),
-            char_of(n.wrapping_shr(30)),
-            char_of(n.wrapping_shr(24)),
-            char_of(n.wrapping_shr(18)),
-            char_of(n.wrapping_shr(12)),
-            char_of(n.wrapping_shr(6)),
-            char_of(n),
-        ];
+        let [p0, p1] = pair_of(n.wrapping_shr(36));
+        let [p2, p3] = pair_of(n.wrapping_shr(24));
+        let [p4, p5] = pair_of(n.wrapping_shr(12));
+        let [p6, p7] = pair_of(n);
+        *eight = [p0, p1, p2, p3, p4, p5, p6, p7];
     }
     let tail = eights.into_remainder();
     for (group, chars) in rest.chunks(3).zip(tail.chunks_mut(4)) {
@@ -55,14 +63,10 @@ pub(crate) fn encode_into(bytes: &[u8], out: &mut Vec<u8>) {
             *d = *s;
         }
         let n = u64::from_be_bytes(word);
-        let all = [
-            char_of(n.wrapping_shr(18)),
-            char_of(n.wrapping_shr(12)),
-            char_of(n.wrapping_shr(6)),
-            char_of(n),
-        ];
+        let [c0, c1] = pair_of(n.wrapping_shr(12));
+        let [c2, c3] = pair_of(n);
         // 1 byte → 2 characters, 2 → 3, 3 → 4 (no padding): `chars` has that length.
-        for (d, s) in chars.iter_mut().zip(all) {
+        for (d, s) in chars.iter_mut().zip([c0, c1, c2, c3]) {
             *d = s;
         }
     }

@@ -23,9 +23,7 @@ pub(crate) fn deflate(value: &[u8], threshold: usize, out: &mut Vec<u8>) {
         let body = out.len();
         let bound = lz4_flex::block::get_maximum_output_size(value.len());
         out.resize(body.saturating_add(bound), 0);
-        let written = out
-            .get_mut(body..)
-            .map(|dst| lz4_flex::block::compress_into(value, dst));
+        let written = out.get_mut(body..).map(|dst| compress_block(value, dst));
         if let Some(Ok(n)) = written {
             let framed = body.saturating_sub(start).saturating_add(n);
             // Keep it only if it beats the stored frame (1 + len bytes) and obeys the LZ4
@@ -41,6 +39,28 @@ pub(crate) fn deflate(value: &[u8], threshold: usize, out: &mut Vec<u8>) {
     }
     out.push(STORED);
     out.extend_from_slice(value);
+}
+
+thread_local! {
+    /// The compressor's hash table, kept per thread: building a fresh one (8 KiB, zeroed)
+    /// for every value cost more than compressing a 1 KB value.
+    static TABLE: std::cell::RefCell<lz4_flex::block::CompressTable> =
+        std::cell::RefCell::new(lz4_flex::block::CompressTable::default());
+}
+
+/// One LZ4 block of `value` into `dst` (sized by `get_maximum_output_size`), with this
+/// thread's table (or a fresh one, re-entered or at thread exit).
+fn compress_block(value: &[u8], dst: &mut [u8]) -> Result<usize, lz4_flex::block::CompressError> {
+    let reused = TABLE.try_with(|table| {
+        table
+            .try_borrow_mut()
+            .ok()
+            .map(|mut table| lz4_flex::block::compress_into_with_table(value, dst, &mut table))
+    });
+    match reused {
+        Ok(Some(written)) => written,
+        _ => lz4_flex::block::compress_into(value, dst),
+    }
 }
 
 /// Unframes one value, refusing to produce more than `*budget` bytes and charging what it

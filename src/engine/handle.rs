@@ -469,7 +469,13 @@ impl std::fmt::Debug for Session {
 
 impl Inner {
     fn state_or_new(&mut self) -> &mut SessionState {
-        let (now, lifetime) = self.clock();
+        // The clock is read only when a new session is made (each read costs a vDSO call,
+        // a system call on some hosts); the closure below runs in that case only.
+        let (now, lifetime) = if self.state.is_none() {
+            self.clock()
+        } else {
+            (SystemTime::UNIX_EPOCH, Duration::ZERO)
+        };
         self.state
             .get_or_insert_with(|| SessionState::new(now, lifetime))
     }

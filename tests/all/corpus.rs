@@ -40,6 +40,7 @@ fn every_target_has_a_corpus_and_no_unknown_target_does() {
     assert_eq!(
         dirs,
         [
+            "armor",
             "envelope",
             "inspect",
             "keyring_json",
@@ -84,6 +85,7 @@ macro_rules! corpus_tests {
 }
 
 corpus_tests! {
+    armor_corpus: armor,
     envelope_corpus: envelope,
     payload_corpus: payload,
     keyring_json_corpus: keyring_json,
