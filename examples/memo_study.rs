@@ -15,8 +15,9 @@
 //! least one pass's worth), in `ROUNDS` rounds (10) that visit every configuration in turn;
 //! `ZIPF_S` the exponent (1.0: the user of rank k visits in proportion to 1/k^s); `WRITES` the
 //! percentage of writes (10); `MEMOS` the memo sizes, entries per worker
-//! (`open_memo_capacity`); `WORKERS` the worker counts; `SEED` the random seed (the same
-//! sequence of users and reads/writes for every configuration).
+//! (`open_memo_capacity`); `WORKERS` the worker counts; `EXTRA` bytes of random text added to
+//! every session (0; e.g. 2048 for ~2 KB sessions, whose decoding costs more); `SEED` the
+//! random seed (the same sequence of users and reads/writes for every configuration).
 //!
 //! How it works, through the public API only: the users' sessions are seeded once through the
 //! real middleware (`/seed`) and every configuration starts from those cookies. A worker is
@@ -32,8 +33,8 @@
 //! mean over all rounds; and the median of single requests by whether the memo answered them
 //! (the hit counter moved), which prices a hit and a miss at any hit rate. On a shared machine wall-clock counts the time other processes held
 //! the core; the "CPU" columns (this thread's CPU time per request from
-//! `/proc/thread-self/schedstat`, for the whole loop, harness included, minus the same for the
-//! no-middleware row) do not. A `no middleware` row gives the floor of the same routes in the
+//! `/proc/thread-self/schedstat`, for the whole loop, harness included, averaged over the
+//! rounds, minus the same for the no-middleware row) do not. A `no middleware` row gives the floor of the same routes in the
 //! same harness. "Repeat rate" is the share of timed requests whose exact cookies that worker
 //! had already been sent or had itself issued (what an unbounded memo could answer). Memory is
 //! estimated as entries × (cookie bytes + value bytes), the measure the memo itself bounds
@@ -62,11 +63,15 @@ const MEMO_BYTES: usize = 16 << 20;
 /// The session routes, as `examples/instructions.rs` has them.
 fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route(
-        "/seed/{user}",
-        web::get().to(|s: Session, user: web::Path<u32>| async move {
-            s.insert("user", format!("user-{:011}", user.into_inner()))?;
+        "/seed/{user}/{extra}",
+        web::get().to(|s: Session, path: web::Path<(u32, usize)>| async move {
+            let (user, extra) = path.into_inner();
+            s.insert("user", format!("user-{user:011}"))?;
             s.insert("n", 1u64)?;
             s.insert("csrf", token(40))?;
+            if extra > 0 {
+                s.insert("data", token(extra))?;
+            }
             Ok::<_, actix_web::Error>(HttpResponse::Ok().finish())
         }),
     )
@@ -175,6 +180,7 @@ struct Params {
     memos: Vec<usize>,
     workers: Vec<usize>,
     rounds: usize,
+    extra: usize,
     seed: u64,
 }
 
@@ -393,6 +399,7 @@ fn main() {
         memos: env_list("MEMOS", &[0, 1024, 4096, 16384, 65536]),
         workers: env_list("WORKERS", &[1, 2]),
         rounds: env("ROUNDS", 10),
+        extra: env("EXTRA", 0),
         seed: env("SEED", 1),
     };
     if p.users == 0 || p.rounds == 0 || p.workers.contains(&0) || p.writes > 100 {
@@ -416,7 +423,7 @@ fn main() {
         let mut seeds = vec![Jar::default(); p.users];
         for (user, jar) in seeds.iter_mut().enumerate() {
             let req = test::TestRequest::get()
-                .uri(&format!("/seed/{user}"))
+                .uri(&format!("/seed/{user}/{}", p.extra))
                 .to_request();
             let res = test::call_service(&seeder, req).await;
             assert!(res.status().is_success());
@@ -491,8 +498,12 @@ fn median(sorted: &[f64]) -> Option<f64> {
     sorted.get(sorted.len() / 2).copied()
 }
 
+fn mean(values: &[f64]) -> Option<f64> {
+    (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
+}
+
 fn print_table(p: &Params, rows: &[Row], cookie_bytes: usize, value_bytes: usize) {
-    let mean = |(d, n): (Duration, u64)| {
+    let avg = |(d, n): (Duration, u64)| {
         if n == 0 {
             "—".to_owned()
         } else {
@@ -502,15 +513,15 @@ fn print_table(p: &Params, rows: &[Row], cookie_bytes: usize, value_bytes: usize
     let floor_cpu = rows
         .iter()
         .find(|r| r.memo.is_none())
-        .and_then(|r| median(&r.cpu));
+        .and_then(|r| mean(&r.cpu));
     println!(
         "{} users (session cookie {cookie_bytes} B, values {value_bytes} B), Zipf s = {}, {} % \
          writes, {} timed requests per row in {} interleaved rounds after {} warm-up requests \
          (seed {}), one thread. \"wall\": `call_service` alone, median of the round means \
          [lowest–highest round]; per read / per write: mean over all rounds; miss / hit: median \
          of single requests the memo did not / did answer. \"CPU\": this \
-         thread's CPU time per request over the whole loop (harness included), median of the \
-         rounds; \"CPU − floor\": minus the no-middleware row's.\n",
+         thread's CPU time per request over the whole loop (harness included), mean of the \
+         rounds (the clock may count in scheduler ticks, too coarse for one round); \"CPU − floor\": minus the no-middleware row's.\n",
         p.users, p.s, p.writes, p.requests, p.rounds, p.users, p.seed
     );
     println!(
@@ -524,7 +535,7 @@ fn print_table(p: &Params, rows: &[Row], cookie_bytes: usize, value_bytes: usize
             (Some(m), Some(lo), Some(hi)) => format!("{m:.2} [{lo:.2}–{hi:.2}]"),
             _ => dash(),
         };
-        let cpu = median(&r.cpu);
+        let cpu = mean(&r.cpu);
         let over = match (r.memo, cpu, floor_cpu) {
             (Some(_), Some(c), Some(f)) => format!("{:.2}", c - f),
             _ => dash(),
@@ -567,8 +578,8 @@ fn print_table(p: &Params, rows: &[Row], cookie_bytes: usize, value_bytes: usize
             "| {} | {} | {memo} | {hit} | {repeat} | {wall} | {} | {} | {reads} | {writes} | {cpu} | {over} | {entries} | {memory} |",
             r.label,
             r.workers,
-            mean(r.read),
-            mean(r.write),
+            avg(r.read),
+            avg(r.write),
         );
     }
 }
