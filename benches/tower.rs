@@ -10,7 +10,8 @@
 //! `cargo bench --bench tower`; figures are recorded in the README.
 #![allow(missing_docs)] // criterion's macros generate undocumented functions
 
-use std::process::{Child, Command, Stdio};
+mod support;
+
 use std::time::{Duration, SystemTime};
 
 use axum::Router;
@@ -196,40 +197,6 @@ impl SessionStore for RedisStore {
     }
 }
 
-/// A `redis-server` on a free loopback port, stopped by its PID when dropped.
-struct RedisServer(Child, u16);
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_redis() -> Option<RedisServer> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .ok()?
-        .local_addr()
-        .ok()?
-        .port();
-    let child = Command::new("redis-server")
-        .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
-        .args(["--save", "", "--appendonly", "no"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .ok()?;
-    let server = RedisServer(child, port);
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if std::time::Instant::now() > deadline {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Some(server)
-}
-
 fn request(uri: &str, cookie: &str) -> Request<Body> {
     let mut req = Request::get(uri);
     if !cookie.is_empty() {
@@ -321,10 +288,10 @@ fn requests(c: &mut Criterion) {
     let app = private_jar();
     bench_app(c, &rt, "axum_extra_private_jar", &app, &cases(&app));
 
-    match start_redis() {
-        Some(server) => {
+    match support::RedisServer::start() {
+        Ok(server) => {
             let conn = rt.block_on(async {
-                let client = redis::Client::open(format!("redis://127.0.0.1:{}/", server.1))?;
+                let client = redis::Client::open(server.url())?;
                 client.get_multiplexed_async_connection().await
             });
             match conn {
@@ -337,8 +304,8 @@ fn requests(c: &mut Criterion) {
             }
             drop(server);
         }
-        None => println!(
-            "tower-sessions + Redis row skipped: redis-server could not be started (apt-get install redis-server)"
+        Err(e) => println!(
+            "tower-sessions + Redis row skipped: no redis-server ({e}; apt-get install redis-server)"
         ),
     }
 }
