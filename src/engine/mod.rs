@@ -586,6 +586,13 @@ impl<T> SessionBuilder<T> {
     /// There is one memo per actix worker, and one per shard of a tower layer (as many shards
     /// as the machine has cores). Default 4096 entries per memo, bounded to 16 MiB; 0
     /// disables it.
+    ///
+    /// Cookies enter on their second open by the same memo (or their first, when that worker
+    /// sealed them), so clients seen once cost a lookup and never evict a useful entry. A memo
+    /// pays when the same worker sees the same cookies again: few workers, clients that come
+    /// back often. Watch [`SessionStats::memo_hits`] against [`SessionStats::opened`]: below
+    /// a hit rate of about a quarter (many workers behind a round-robin balancer, most users
+    /// seen once), set 0. The README's "Speed" section has the measured trade-off.
     pub fn open_memo_capacity(mut self, entries: usize) -> Self {
         self.memo_entries = entries;
         self
