@@ -423,6 +423,7 @@ impl Codec {
     /// The chunk count and the armored pieces of `lines` (this codec's `Set-Cookie` lines of
     /// one sealed session, in order), as a request carrying them back would present them to
     /// the memo; `None` for anything else.
+    #[cfg_attr(not(any(feature = "actix", feature = "tower")), allow(dead_code))]
     pub(crate) fn sealed_pieces<'l>(&self, lines: &'l [String]) -> Option<(u8, Vec<&'l [u8]>)> {
         let count = u8::try_from(lines.len()).ok()?;
         let mut pieces = Vec::with_capacity(lines.len());
