@@ -384,9 +384,7 @@ impl Worker {
             Outcome::Write(lines)
         }
     }
-}
 
-impl Worker {
     /// Tells the memo which cookies the client will send next, so that their first open on
     /// this worker is remembered (a session is not stored here: most writes are never read
     /// back by the same worker, and storing each one evicted another).
