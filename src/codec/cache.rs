@@ -248,11 +248,10 @@ impl Doorkeeper {
         let mut hasher = TagHasher::default();
         std::hash::Hash::hash(key, &mut hasher);
         let hash = hasher.finish();
-        let words = self.bits.len();
-        let Some(word) = usize::try_from(hash.wrapping_shr(6))
-            .ok()
-            .and_then(|w| self.bits.get_mut(w & words.saturating_sub(1)))
-        else {
+        // Masked before the conversion, so a 32-bit `usize` takes it too.
+        let mask = u64::try_from(self.bits.len().saturating_sub(1)).unwrap_or(0);
+        let index = usize::try_from(hash.wrapping_shr(6) & mask).unwrap_or(0);
+        let Some(word) = self.bits.get_mut(index) else {
             return false;
         };
         let bit = 1u64.wrapping_shl(u32::try_from(hash & 63).unwrap_or(0));
@@ -370,5 +369,53 @@ mod tests {
         assert!(!pieces_eq(&[&stored[..35]], &stored));
         assert_eq!(key(2, &[b"ab", b"cd"]).0[TAIL - 4..], *b"abcd");
         assert_ne!(key(2, &[b"abcd"]), key(1, &[b"abcd"]));
+    }
+
+    #[test]
+    fn the_doorkeeper_admits_on_the_second_sighting_and_forgets() {
+        let mut door = Doorkeeper::new(64);
+        let k = |i: u8| key(1, &[&[i; 40][..]]);
+        assert!(!door.admit(&k(1)), "first sighting");
+        assert!(door.admit(&k(1)), "second sighting");
+        assert!(door.admit(&k(1)), "still known");
+        // 64 newly noted keys clear the table (k(1) was the first of them).
+        for i in 2..=64 {
+            door.admit(&k(i));
+        }
+        assert!(!door.admit(&k(1)), "forgotten after the clearing");
+    }
+
+    #[test]
+    fn a_memo_keeps_a_cookie_on_its_second_offer_only() {
+        let ring = Arc::new(
+            Keyring::generate(
+                crate::keyring::Algorithm::default(),
+                std::time::SystemTime::now(),
+            )
+            .unwrap(),
+        );
+        let opened = Opened {
+            state: SessionState::new(
+                std::time::SystemTime::now(),
+                std::time::Duration::from_secs(60),
+            ),
+            key_id: ring.sealing_key(std::time::SystemTime::now()).id(),
+            algorithm: crate::keyring::Algorithm::default(),
+            needs_reseal: false,
+            chunk_lengths: Vec::new(),
+            compressed: Vec::new(),
+        };
+        let pieces: [&[u8]; 1] = [b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnop"];
+        let mut memo = OpenCache::new(8, 1 << 20);
+        memo.offer(&ring, 1, &pieces, &opened);
+        assert!(memo.get(&ring, 1, &pieces).is_none());
+        memo.offer(&ring, 1, &pieces, &opened);
+        assert!(memo.get(&ring, 1, &pieces).is_some());
+        // Expected (sealed here): kept on the first offer.
+        let other: [&[u8]; 1] = [b"zyxwvutsrqponmlkjihgfedcbaZYXWVUTSRQPONMLK"];
+        memo.expect(1, &other);
+        memo.offer(&ring, 1, &other, &opened);
+        assert!(memo.get(&ring, 1, &other).is_some());
+        assert_eq!(memo.take_hits(), 2);
     }
 }
