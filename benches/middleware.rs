@@ -21,6 +21,8 @@
 
 mod support;
 
+use support::text;
+
 use std::time::{Duration, SystemTime};
 
 use actix_http::Request;
@@ -34,16 +36,6 @@ use sealed_session::{Algorithm, Keyring, SessionMiddleware};
 const SMALL: usize = 100;
 const MEDIUM: usize = 2 * 1024;
 const LARGE: usize = 10 * 1024;
-
-/// Random base64url text of `n` characters (incompressible, like tokens).
-fn text(n: usize) -> String {
-    use rand::RngExt;
-    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut rng = rand::rng();
-    (0..n)
-        .map(|_| char::from(A[rng.random_range(0..64)]))
-        .collect()
-}
 
 macro_rules! handlers {
     ($session:ty, $get:ident, $insert:expr) => {

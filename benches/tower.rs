@@ -12,6 +12,8 @@
 
 mod support;
 
+use support::text;
+
 use std::time::{Duration, SystemTime};
 
 use axum::Router;
@@ -28,16 +30,6 @@ use tower_sessions::{MemoryStore, SessionManagerLayer};
 
 const SMALL: usize = 100;
 const MEDIUM: usize = 2 * 1024;
-
-/// Random base64url text of `n` characters (incompressible, like tokens).
-fn text(n: usize) -> String {
-    use rand::RngExt;
-    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut rng = rand::rng();
-    (0..n)
-        .map(|_| char::from(A[rng.random_range(0..64)]))
-        .collect()
-}
 
 fn untouched<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new().route("/untouched", get(|| async { "hi" }))

@@ -1,5 +1,5 @@
-//! What several benches share: a throwaway `redis-server` on loopback (the central-store
-//! rows of `middleware` and `tower`). Not a bench target itself (no `main.rs`).
+//! What several benches share: session values of random text, and a throwaway
+//! `redis-server` on loopback (the central-store rows of `middleware` and `tower`). Not a bench target itself (no `main.rs`).
 
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
@@ -70,4 +70,14 @@ impl Drop for RedisServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Random base64url text of `n` characters (incompressible, like tokens).
+pub fn text(n: usize) -> String {
+    use rand::RngExt;
+    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut rng = rand::rng();
+    (0..n)
+        .map(|_| char::from(A[rng.random_range(0..64)]))
+        .collect()
 }

@@ -132,14 +132,8 @@ impl OpenCache {
         }
     }
 
-    /// Remembers that these pieces open to `opened` under `keyring`.
-    pub(crate) fn insert(
-        &mut self,
-        keyring: &Arc<Keyring>,
-        count: u8,
-        pieces: &[&[u8]],
-        opened: &Opened,
-    ) {
+    /// Remembers that these pieces open to `opened` under `keyring` (past the doorkeeper).
+    fn insert(&mut self, keyring: &Arc<Keyring>, count: u8, pieces: &[&[u8]], opened: &Opened) {
         if !self.enabled() {
             return;
         }
